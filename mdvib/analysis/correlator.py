@@ -1,0 +1,154 @@
+"""Streaming, block-averaged multi-origin autocorrelation of many time series.
+
+:class:`BlockedAutocorrelator` takes frames in chunks of any length and returns,
+for each of ``n_blocks`` consecutive independent blocks of frames, the
+weighted per-group sums of autocorrelations
+
+    C_b[set, group, tau] = 1/(L_b - tau) * sum_{j in group} w[set, j]
+                           * sum_{t, t+tau in block b} x_j(t) x_j(t+tau)
+
+for lags 0 <= tau < window (every frame an origin, no circular wrap, unbiased
+normalisation). Memory: two segments of ``window`` frames, never the trajectory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.fft
+
+from mdvib.errors import SettingsError
+from mdvib.kernels.correlation import accumulate_segment_products
+
+#: Series transformed per FFT batch; bounds the FFT work arrays (~2W × 4096 × 16 B).
+_FFT_BATCH = 4096
+
+
+@dataclass
+class _Segment:
+    data: np.ndarray  # (n, n_series)
+    block: int
+
+
+def block_bounds(n_frames: int, n_blocks: int) -> np.ndarray:
+    """First frame of each block plus the end, shape (n_blocks + 1,), int64."""
+    return (np.arange(n_blocks + 1, dtype=np.int64) * n_frames) // n_blocks
+
+
+class BlockedAutocorrelator:
+    """Accumulate block-wise autocorrelations of ``n_series`` real series.
+
+    Parameters
+    ----------
+    n_frames : int
+        Total frames that will be pushed (fixes the block boundaries).
+    window : int
+        Number of lags, in frames. Must be shorter than every block.
+    weights : ndarray, shape (n_sets, n_series)
+        Weighting sets applied before summing within a group.
+    groups : ndarray, shape (n_series,), int
+        Group index (0 .. n_groups-1) of every series.
+    n_blocks : int
+        Independent blocks for error bars (1 for none).
+    """
+
+    def __init__(self, n_frames: int, window: int, weights: np.ndarray, groups: np.ndarray, n_blocks: int = 1):
+        self.bounds = block_bounds(n_frames, n_blocks)
+        shortest = int(np.diff(self.bounds).min())
+        if n_blocks < 1:
+            raise SettingsError(f"blocks must be >= 1, got {n_blocks}")
+        if window < 2:
+            raise SettingsError(f"window must be at least 2 frames, got {window}")
+        if window > shortest:
+            raise SettingsError(
+                f"window of {window} frames is longer than a block ({shortest} frames = "
+                f"{n_frames} frames / {n_blocks} blocks); use a shorter --window or fewer --blocks"
+            )
+        self.window = window
+        self.n_blocks = n_blocks
+        self.weights = np.ascontiguousarray(weights, dtype=np.float64)
+        self.groups = np.ascontiguousarray(groups, dtype=np.int64)
+        self.n_series = self.groups.shape[0]
+        self.n_groups = int(self.groups.max()) + 1
+        n_freq = window + 1
+        self._sums = np.zeros((n_blocks, self.weights.shape[0], self.n_groups, n_freq), dtype=np.complex128)
+        self._frame = 0
+        self._buffer = np.empty((window, self.n_series))
+        self._filled = 0
+        self._pending: _Segment | None = None
+
+    def push(self, frames: np.ndarray) -> None:
+        """Add consecutive frames, shape (n, n_series)."""
+        frames = np.asarray(frames, dtype=np.float64).reshape(frames.shape[0], self.n_series)
+        pos = 0
+        while pos < frames.shape[0]:
+            block = self._current_block()
+            block_end = int(self.bounds[block + 1])
+            take = min(self.window - self._filled, block_end - self._frame, frames.shape[0] - pos)
+            self._buffer[self._filled : self._filled + take] = frames[pos : pos + take]
+            self._filled += take
+            self._frame += take
+            pos += take
+            if self._filled == self.window or self._frame == block_end:
+                self._finish_segment(block)
+
+    def _current_block(self) -> int:
+        if self._frame >= self.bounds[-1]:
+            raise SettingsError(f"more frames pushed than the {int(self.bounds[-1])} announced")
+        return int(np.searchsorted(self.bounds, self._frame, side="right") - 1)
+
+    def _finish_segment(self, block: int) -> None:
+        segment = _Segment(self._buffer[: self._filled].copy(), block)
+        self._filled = 0
+        if self._pending is not None:
+            following = segment if self._pending.block == block else None
+            self._process(self._pending, following)
+        self._pending = segment
+
+    def _process(self, segment: _Segment, following: _Segment | None) -> None:
+        n_fft = 2 * self.window
+        out = self._sums[segment.block]
+        for lo in range(0, self.n_series, _FFT_BATCH):
+            hi = min(lo + _FFT_BATCH, self.n_series)
+            seg_fft = scipy.fft.rfft(segment.data[:, lo:hi], n=n_fft, axis=0, workers=-1)
+            if following is not None:
+                next_fft = scipy.fft.rfft(following.data[:, lo:hi], n=n_fft, axis=0, workers=-1)
+            else:
+                next_fft = seg_fft
+            accumulate_segment_products(
+                np.ascontiguousarray(seg_fft),
+                np.ascontiguousarray(next_fft),
+                following is not None,
+                np.ascontiguousarray(self.weights[:, lo:hi]),
+                np.ascontiguousarray(self.groups[lo:hi]),
+                out,
+            )
+
+    @property
+    def frames_seen(self) -> int:
+        """Frames pushed so far."""
+        return self._frame
+
+    def result(self) -> np.ndarray:
+        """Finish and return normalised correlations.
+
+        Returns
+        -------
+        ndarray, shape (n_blocks, n_sets, n_groups, window)
+            C_b(tau), in the squared units of the series times the weights.
+
+        Raises
+        ------
+        SettingsError
+            If fewer frames were pushed than announced.
+        """
+        if self._frame != self.bounds[-1]:
+            raise SettingsError(f"only {self._frame} of the {int(self.bounds[-1])} announced frames were pushed")
+        if self._pending is not None:
+            self._process(self._pending, None)
+            self._pending = None
+        sums = scipy.fft.irfft(self._sums, n=2 * self.window, axis=-1)[..., : self.window]
+        lengths = np.diff(self.bounds)
+        pairs = lengths[:, None] - np.arange(self.window)[None, :]
+        return sums / pairs[:, None, None, :]

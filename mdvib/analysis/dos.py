@@ -1,0 +1,334 @@
+"""Phonon density of states from the velocity autocorrelation function.
+
+PHYSICS.md, "Phonon DOS from the VACF":
+
+* raw power spectrum of species s, eV/THz:
+  R_s(ν) = ½ Σ_{i∈s} m_i · 2∫⟨v_i(0)·v_i(t)⟩ cos(2πνt) dt, so ∫₀^∞ Σ_s R_s dν is
+  the kinetic energy (3Nk_BT/2 classically);
+* DOS g_s(ν) = 3 R_s(ν) / ∫ Σ_s R_s dν, states/THz per atom: ∫ g_total dν = 3
+  and Σ_s g_s = g_total exactly (partials carry the concentration weight);
+* neutron-weighted (incoherent approximation): G_n = Σ_s (σ_s/m_s) g_s / Σ_s c_s σ_s/m_s;
+* ``weights="none"``: the same normalisation applied to the non-mass-weighted
+  velocity spectrum.
+
+Error bars: the frames are split into ``blocks`` independent blocks; each block
+gives a spectrum and the result is their mean with its standard error.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from mdvib.analysis.correlator import BlockedAutocorrelator
+from mdvib.analysis.spectral import (
+    LAG_WINDOWS,
+    QUANTUM_CORRECTIONS,
+    frequency_grid_thz,
+    one_sided_spectrum,
+    quantum_correction,
+    resolution_fwhm_thz,
+)
+from mdvib.constants.neutron import CROSS_SECTION_KINDS, bound_cross_section
+from mdvib.errors import SettingsError, UnitsError
+from mdvib.results import Provenance, quantity, result_type, save_result, write_text_atomic
+from mdvib.trajectory import Trajectory
+from mdvib.units import AMU_A2_PER_FS2_IN_EV, KB_EV_PER_K, THZ_TO_INV_CM, THZ_TO_MEV
+
+#: Weighting schemes of the headline spectrum.
+WEIGHTS = ("mass", "neutron", "none")
+
+#: Kinetic temperatures outside this range (K) are taken as a units mistake.
+PLAUSIBLE_TEMPERATURE_K = (0.1, 1.0e5)
+
+
+@result_type
+@dataclasses.dataclass(frozen=True)
+class DOSResult:
+    """Vibrational density of states from the VACF.
+
+    ``total`` and ``partial`` are in the weighting named by ``weights``;
+    ``raw_power`` is always the mass-weighted (kinetic-energy) spectrum.
+    ``*_err`` fields are standard errors over blocks (``None`` with one block).
+    """
+
+    frequencies_thz: np.ndarray = quantity("THz", "(n_freq,)", "linear frequency ν")
+    total: np.ndarray = quantity("1/THz", "(n_freq,)", "DOS per atom; ∫ dν = 3")
+    partial: np.ndarray = quantity("1/THz", "(n_species, n_freq)", "partial DOS per atom of the system; Σ = total")
+    raw_power: np.ndarray = quantity("eV/THz", "(n_species, n_freq)", "mass-weighted velocity power spectrum; ∫ = kinetic energy")
+    species: tuple[str, ...] = quantity("", "(n_species,)", "chemical symbols")
+    concentrations: np.ndarray = quantity("", "(n_species,)", "atom fraction of each species")
+    temperature_k: float = quantity("K", "()", "kinetic temperature, 2 E_kin / ((3N - 3) k_B)")
+    weights: str = quantity("", "()", "weighting of total/partial: mass, neutron or none")
+    cross_sections_barn: np.ndarray = quantity("barn", "(n_species,)", "bound neutron cross sections used (neutron weights)", optional=True)
+    total_err: np.ndarray = quantity("1/THz", "(n_freq,)", "standard error of total over blocks", optional=True)
+    partial_err: np.ndarray = quantity("1/THz", "(n_species, n_freq)", "standard error of partial", optional=True)
+    raw_power_err: np.ndarray = quantity("eV/THz", "(n_species, n_freq)", "standard error of raw_power", optional=True)
+    temperature_err_k: float = quantity("K", "()", "standard error of temperature_k over blocks", optional=True)
+    resolution_fwhm_thz: float = quantity("THz", "()", "FWHM the lag window imposes on a sharp line", optional=True)
+    nyquist_thz: float = quantity("THz", "()", "highest frequency, 1/(2Δt)", optional=True)
+    provenance: Provenance = dataclasses.field(default=None)
+
+    def save(self, path) -> None:
+        """Write to ``.h5`` (typed, with units and provenance) or ``.csv``, chosen by extension."""
+        suffix = str(path).lower().rsplit(".", 1)[-1]
+        if suffix in ("h5", "hdf5"):
+            save_result(self, path)
+        elif suffix == "csv":
+            write_text_atomic(path, self.to_csv())
+        else:
+            raise SettingsError(f"{path}: unknown output format; use a .h5 or .csv file name")
+
+    def to_csv(self) -> str:
+        """CSV text: ``frequency_THz,total,<species>...`` then ``<name>_err`` columns.
+
+        Frequencies in THz, DOS in 1/THz per atom; units and settings are in the
+        provenance YAML the CLI writes beside it.
+        """
+        columns = [self.frequencies_thz, self.total, *self.partial]
+        names = ["frequency_THz", "total", *self.species]
+        if self.total_err is not None:
+            columns += [self.total_err, *self.partial_err]
+            names += ["total_err", *[f"{s}_err" for s in self.species]]
+        body = np.column_stack(columns)
+        lines = [",".join(names)] + [",".join(f"{v:.8g}" for v in row) for row in body]
+        return "\n".join(lines) + "\n"
+
+    def peaks(self, prominence: float = 0.05, max_peaks: int = 8) -> np.ndarray:
+        """Frequencies (THz) of the most prominent maxima of ``total``, ascending.
+
+        Parameters
+        ----------
+        prominence : float
+            Minimum prominence as a fraction of the spectrum's maximum.
+        max_peaks : int
+            Keep at most this many (the most prominent).
+        """
+        from scipy.signal import find_peaks
+
+        index, props = find_peaks(self.total, prominence=prominence * float(self.total.max()))
+        keep = index[np.argsort(props["prominences"])[::-1][:max_peaks]]
+        return np.sort(self.frequencies_thz[keep])
+
+    def summary(self) -> str:
+        """Human-readable summary: temperature check, resolution, peak frequencies."""
+        temp = f"{self.temperature_k:.1f} K"
+        if self.temperature_err_k is not None:
+            temp += f" ± {self.temperature_err_k:.1f} K"
+        lines = [
+            f"species: {', '.join(f'{s} ({c:.3f})' for s, c in zip(self.species, self.concentrations))}",
+            f"kinetic temperature (equipartition check): {temp}",
+            f"resolution (FWHM): {self.resolution_fwhm_thz:.3f} THz, Nyquist {self.nyquist_thz:.2f} THz",
+            f"∫ g dν = {np.trapezoid(self.total, self.frequencies_thz):.4f} (expected 3 per atom)",
+            "peaks:",
+        ]
+        for nu in self.peaks():
+            lines.append(f"  {nu:8.3f} THz  {nu * THZ_TO_MEV:8.2f} meV  {nu * THZ_TO_INV_CM:8.1f} cm-1")
+        return "\n".join(lines)
+
+
+class DOSAnalysis:
+    """Streaming VACF → phonon DOS analyser.
+
+    Parameters
+    ----------
+    window : int, optional
+        Correlation length (maximum lag) in frames. Default: half a block,
+        at most 1000 frames.
+    window_function : {"hann", "cos2", "gaussian", "none"}
+        Lag window applied before the Fourier transform (default ``"hann"``).
+    weights : {"mass", "neutron", "none"}
+        Weighting of ``total``/``partial``: phonon DOS (mass-weighted VACF),
+        neutron-weighted DOS (incoherent approximation), or plain velocity spectrum.
+    cross_section : {"total", "coherent", "incoherent"}
+        Which bound cross section weights the neutron DOS.
+    blocks : int
+        Independent blocks for error bars (1: none). Default 4.
+    quantum_correction : {"none", "harmonic", "standard", "schofield"}
+        Factor applied to the classical spectra (not renormalised).
+    temperature_k : float, optional
+        Temperature for the quantum correction; default the kinetic temperature.
+    from_positions : bool
+        Velocities by central differences of positions when the file has none.
+    check_temperature : bool
+        Raise :class:`~mdvib.errors.UnitsError` when the kinetic temperature is
+        implausible (a sign of wrong velocity units).
+    chunk_frames : int
+        Frames read per chunk.
+    progress : bool
+        Show a progress bar.
+    """
+
+    def __init__(
+        self,
+        window: int | None = None,
+        window_function: str = "hann",
+        weights: str = "mass",
+        cross_section: str = "total",
+        blocks: int = 4,
+        quantum_correction: str = "none",
+        temperature_k: float | None = None,
+        from_positions: bool = False,
+        check_temperature: bool = True,
+        chunk_frames: int = 64,
+        progress: bool = False,
+    ):
+        if window is not None and window < 2:
+            raise SettingsError(f"window must be at least 2 frames, got {window}")
+        if window_function not in LAG_WINDOWS:
+            raise SettingsError(f"unknown window function {window_function!r}; choose one of {sorted(LAG_WINDOWS)}")
+        if weights not in WEIGHTS:
+            raise SettingsError(f"unknown weights {weights!r}; choose one of {list(WEIGHTS)}")
+        if cross_section not in CROSS_SECTION_KINDS:
+            raise SettingsError(f"unknown cross section {cross_section!r}; choose one of {sorted(CROSS_SECTION_KINDS)}")
+        if blocks < 1:
+            raise SettingsError(f"blocks must be >= 1, got {blocks}")
+        if quantum_correction not in QUANTUM_CORRECTIONS:
+            raise SettingsError(
+                f"unknown quantum correction {quantum_correction!r}; choose one of {sorted(QUANTUM_CORRECTIONS)}"
+            )
+        if chunk_frames < 1:
+            raise SettingsError(f"chunk_frames must be >= 1, got {chunk_frames}")
+        self.window = window
+        self.window_function = window_function
+        self.weights = weights
+        self.cross_section = cross_section
+        self.blocks = blocks
+        self.quantum_correction = quantum_correction
+        self.temperature_k = temperature_k
+        self.from_positions = from_positions
+        self.check_temperature = check_temperature
+        self.chunk_frames = chunk_frames
+        self.progress = progress
+
+    def settings(self) -> dict:
+        """Settings recorded in the result's provenance."""
+        return {
+            "window": self.window,
+            "window_function": self.window_function,
+            "weights": self.weights,
+            "cross_section": self.cross_section,
+            "blocks": self.blocks,
+            "quantum_correction": self.quantum_correction,
+            "temperature_k": self.temperature_k,
+            "from_positions": self.from_positions,
+        }
+
+    def run(self, trajectory: Trajectory, start: int = 0, stop: int | None = None, step: int = 1) -> DOSResult:
+        """Stream the selected frames and return the DOS.
+
+        Parameters
+        ----------
+        trajectory : Trajectory
+            Opened trajectory with velocities (or positions and ``from_positions``).
+        start, stop, step : int
+            Frame slice over the file.
+        """
+        selection = trajectory.select(start, stop, step)
+        dt_fs = trajectory.frame_spacing_fs(step)
+        n_frames = selection.n_frames - (2 if self.from_positions else 0)
+        window = self.window or min(1000, max(2, n_frames // self.blocks // 2))
+        species = trajectory.unique_species()
+        species_of_atom = trajectory.species_index()
+        masses = trajectory.masses
+        weight_sets = [np.repeat(masses, 3)]
+        if self.weights == "none":
+            weight_sets.append(np.ones(3 * trajectory.n_atoms))
+        correlator = BlockedAutocorrelator(
+            n_frames, window, np.vstack(weight_sets), np.repeat(species_of_atom, 3), self.blocks
+        )
+        chunks = trajectory.iter_chunks(
+            selection, self.chunk_frames, need_velocities=True, from_positions=self.from_positions
+        )
+        with tqdm(total=n_frames, unit="frame", desc="VACF", disable=not self.progress, leave=False) as bar:
+            for chunk in chunks:
+                correlator.push(chunk.velocities.reshape(chunk.n_frames, -1))
+                bar.update(chunk.n_frames)
+        correlations = correlator.result()  # (blocks, sets, species, window)
+
+        settings = self.settings() | {"window": window}
+        provenance = Provenance.now(
+            inputs=(trajectory.path,),
+            reader=trajectory.info.format,
+            source_units=trajectory.info.source_units,
+            frame_spacing_fs=dt_fs,
+            selection={"start": selection.start, "stop": selection.stop, "step": selection.step},
+            n_frames=n_frames,
+            n_atoms=trajectory.n_atoms,
+            settings=settings,
+        )
+        return self._conclude(correlations, dt_fs, window, species, species_of_atom, masses, trajectory.path, provenance)
+
+    def _conclude(self, correlations, dt_fs, window, species, species_of_atom, masses, path, provenance) -> DOSResult:
+        n_atoms = masses.shape[0]
+        freqs = frequency_grid_thz(window, dt_fs)
+        # mass-weighted: C in amu Å²/fs² → eV; raw = ½ S
+        raw = 0.5 * one_sided_spectrum(correlations[:, 0], dt_fs, self.window_function) * AMU_A2_PER_FS2_IN_EV
+        kinetic = 0.5 * correlations[:, 0, :, 0].sum(axis=1) * AMU_A2_PER_FS2_IN_EV  # eV per block
+        dof = max(3 * n_atoms - 3, 1)
+        temperatures = 2.0 * kinetic / (dof * KB_EV_PER_K)
+        self._check_temperature(float(temperatures.mean()), path)
+
+        counts = np.bincount(species_of_atom, minlength=len(species))
+        concentrations = counts / n_atoms
+        if self.weights == "none":
+            plain = one_sided_spectrum(correlations[:, 1], dt_fs, self.window_function)
+            partial = 3.0 * plain / np.trapezoid(plain.sum(axis=1), freqs)[:, None, None]
+        else:
+            partial = 3.0 * raw / np.trapezoid(raw.sum(axis=1), freqs)[:, None, None]
+        cross_sections = None
+        if self.weights == "neutron":
+            cross_sections = np.array([bound_cross_section(s, self.cross_section) for s in species])
+            species_mass = np.bincount(species_of_atom, weights=masses) / counts
+            factor = cross_sections / species_mass
+            partial = partial * (factor / np.dot(concentrations, factor))[None, :, None]
+
+        temperature = float(temperatures.mean()) if self.temperature_k is None else self.temperature_k
+        correction = quantum_correction(self.quantum_correction, freqs, temperature)
+        partial = partial * correction
+        raw = raw * correction
+        total = partial.sum(axis=1)
+
+        def mean_err(blocks):
+            err = blocks.std(axis=0, ddof=1) / math.sqrt(blocks.shape[0]) if blocks.shape[0] > 1 else None
+            return blocks.mean(axis=0), err
+
+        total_mean, total_err = mean_err(total)
+        partial_mean, partial_err = mean_err(partial)
+        raw_mean, raw_err = mean_err(raw)
+        temp_mean, temp_err = mean_err(temperatures)
+        return DOSResult(
+            frequencies_thz=freqs,
+            total=total_mean,
+            partial=partial_mean,
+            raw_power=raw_mean,
+            species=tuple(species),
+            concentrations=concentrations,
+            temperature_k=float(temp_mean),
+            weights=self.weights,
+            cross_sections_barn=cross_sections,
+            total_err=total_err,
+            partial_err=partial_err,
+            raw_power_err=raw_err,
+            temperature_err_k=None if temp_err is None else float(temp_err),
+            resolution_fwhm_thz=resolution_fwhm_thz(window, dt_fs, self.window_function),
+            nyquist_thz=float(freqs[-1]),
+            provenance=provenance,
+        )
+
+    def _check_temperature(self, temperature: float, path: str) -> None:
+        low, high = PLAUSIBLE_TEMPERATURE_K
+        if not self.check_temperature or low <= temperature <= high:
+            return
+        hint = (
+            "velocities look 1000× too small: a LAMMPS 'real' dump (Å/fs) read as 'metal' (Å/ps)? try --units real"
+            if temperature < low
+            else "velocities look 1000× too large: a LAMMPS 'metal' dump (Å/ps) read as 'real' (Å/fs)? try --units metal"
+        )
+        raise UnitsError(
+            f"{path}: the kinetic temperature from the velocities is {temperature:.3g} K, which is implausible; "
+            f"{hint} (or pass --no-temperature-check if it is right)"
+        )

@@ -1,0 +1,135 @@
+"""From correlation functions to one-sided spectra: lag windows, FFT, quantum corrections.
+
+Conventions (PHYSICS.md): linear frequency ν in THz; the two-sided spectrum is
+P(ν) = ∫ C(t) e^{-2πiνt} dt, so ∫P dν = C(0); the one-sided spectrum returned
+here is S(ν) = 2P(ν) on ν ≥ 0, whose trapezoid integral over the discrete grid
+equals C(0) exactly (discrete Parseval).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.fft
+
+from mdvib.errors import SettingsError
+from mdvib.units import H_EV_PER_THZ, KB_EV_PER_K
+
+
+def _hann(lags: np.ndarray, n: int) -> np.ndarray:
+    return 0.5 * (1.0 + np.cos(np.pi * lags / n))
+
+
+def _gaussian(lags: np.ndarray, n: int) -> np.ndarray:
+    # standard deviation n/3: the window has fallen to 1 % at the last lag
+    return np.exp(-0.5 * (3.0 * lags / n) ** 2)
+
+
+#: Lag-window functions w(τ) on 0 ≤ τ < n (w(0) = 1). ``cos2`` is cos²(πτ/2n),
+#: identical to the Hann window written as 0.5(1 + cos(πτ/n)).
+LAG_WINDOWS = {
+    "none": lambda lags, n: np.ones_like(lags, dtype=float),
+    "hann": _hann,
+    "cos2": _hann,
+    "gaussian": _gaussian,
+}
+
+
+def lag_window(name: str, n: int) -> np.ndarray:
+    """Lag window of length ``n`` (w(0) = 1), shape (n,).
+
+    Raises
+    ------
+    SettingsError
+        For an unknown window name.
+    """
+    if name not in LAG_WINDOWS:
+        raise SettingsError(f"unknown window function {name!r}; choose one of {sorted(LAG_WINDOWS)}")
+    return LAG_WINDOWS[name](np.arange(n, dtype=float), n)
+
+
+def frequency_grid_thz(window: int, dt_fs: float) -> np.ndarray:
+    """Frequencies ν_k = k / (2 W Δt), k = 0..W, in THz, shape (window + 1,)."""
+    return np.arange(window + 1) / (2.0 * window * dt_fs * 1e-3)
+
+
+def one_sided_spectrum(correlation: np.ndarray, dt_fs: float, window_function: str = "hann") -> np.ndarray:
+    """One-sided spectrum S(ν) = 2∫C(t)w(t)cos(2πνt)dt of an even correlation function.
+
+    Parameters
+    ----------
+    correlation : ndarray, shape (..., W)
+        C(τ) at lags 0..W-1 (any units [C]).
+    dt_fs : float
+        Lag spacing in fs.
+    window_function : str
+        One of :data:`LAG_WINDOWS`.
+
+    Returns
+    -------
+    ndarray, shape (..., W + 1)
+        S(ν) on :func:`frequency_grid_thz`, in [C]/THz.
+    """
+    n = correlation.shape[-1]
+    damped = correlation * lag_window(window_function, n)
+    even = np.concatenate([damped, np.zeros(damped.shape[:-1] + (1,)), damped[..., :0:-1]], axis=-1)
+    two_sided = scipy.fft.rfft(even, axis=-1).real * (dt_fs * 1e-3)
+    return 2.0 * two_sided
+
+
+def resolution_fwhm_thz(window: int, dt_fs: float, window_function: str) -> float:
+    """FWHM of the line shape a lag window imposes on a sharp mode, THz."""
+    padded = 64 * window
+    w = lag_window(window_function, window)
+    even = np.zeros(2 * padded)
+    even[:window] = w
+    even[-window + 1 :] = w[:0:-1]
+    line = scipy.fft.rfft(even).real
+    freq = np.arange(line.size) / (2 * padded * dt_fs * 1e-3)
+    half = line[0] / 2.0
+    first_below = int(np.argmax(line < half))
+    f0, f1 = freq[first_below - 1], freq[first_below]
+    l0, l1 = line[first_below - 1], line[first_below]
+    return float(2.0 * (f0 + (half - l0) * (f1 - f0) / (l1 - l0)))
+
+
+def _harmonic(x: np.ndarray) -> np.ndarray:
+    return np.where(x > 0, x / -np.expm1(-np.where(x > 0, x, 1.0)), 1.0)
+
+
+def _standard(x: np.ndarray) -> np.ndarray:
+    return 2.0 / (1.0 + np.exp(-x))
+
+
+def _schofield(x: np.ndarray) -> np.ndarray:
+    return np.exp(x / 2.0)
+
+
+#: Quantum correction factors Q(x), x = hν/k_BT, applied to a classical spectrum.
+QUANTUM_CORRECTIONS = {
+    "none": None,
+    "harmonic": _harmonic,
+    "standard": _standard,
+    "schofield": _schofield,
+}
+
+
+def quantum_correction(name: str, frequencies_thz: np.ndarray, temperature_k: float) -> np.ndarray:
+    """Quantum correction factor on a frequency grid.
+
+    Parameters
+    ----------
+    name : {"none", "harmonic", "standard", "schofield"}
+        harmonic: x/(1−e^{−x}); standard: 2/(1+e^{−x}); Schofield: e^{x/2}.
+    frequencies_thz : ndarray
+        Linear frequencies, THz.
+    temperature_k : float
+        Temperature, K (must be > 0 unless ``name`` is ``"none"``).
+    """
+    if name not in QUANTUM_CORRECTIONS:
+        raise SettingsError(f"unknown quantum correction {name!r}; choose one of {sorted(QUANTUM_CORRECTIONS)}")
+    if name != "none" and not temperature_k > 0:
+        raise SettingsError(f"quantum correction {name!r} needs a positive temperature, got {temperature_k}")
+    frequencies_thz = np.asarray(frequencies_thz, dtype=float)
+    if name == "none":
+        return np.ones_like(frequencies_thz)
+    return QUANTUM_CORRECTIONS[name](H_EV_PER_THZ * frequencies_thz / (KB_EV_PER_K * temperature_k))

@@ -1,0 +1,1 @@
+"""Physical data tables: neutron cross sections and masses."""

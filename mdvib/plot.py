@@ -1,0 +1,60 @@
+"""matplotlib figures for mdvib results (written atomically, Agg backend)."""
+
+from __future__ import annotations
+
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from mdvib.results import atomic_path  # noqa: E402
+from mdvib.units import THZ_TO_MEV  # noqa: E402
+
+_WEIGHT_LABELS = {
+    "mass": "phonon DOS g(ν)",
+    "neutron": "neutron-weighted DOS G(ν)",
+    "none": "velocity spectrum (unweighted)",
+}
+
+
+def plot_dos(result, path: str | os.PathLike, title: str | None = None) -> None:
+    """Plot a :class:`~mdvib.analysis.dos.DOSResult`: total ± standard error and partials.
+
+    Parameters
+    ----------
+    result : DOSResult
+        The DOS to draw.
+    path : path
+        Output image; the extension picks the format (``.png``, ``.pdf``, ``.svg``).
+    title : str, optional
+        Figure title; defaults to the input file name and temperature.
+    """
+    fig, ax = plt.subplots(figsize=(7, 4.2), layout="constrained")
+    nu = result.frequencies_thz
+    ax.plot(nu, result.total, color="k", lw=1.4, label="total")
+    if result.total_err is not None:
+        ax.fill_between(nu, result.total - result.total_err, result.total + result.total_err,
+                        color="k", alpha=0.25, lw=0, label="± standard error")
+    if len(result.species) > 1:
+        for k, symbol in enumerate(result.species):
+            line, = ax.plot(nu, result.partial[k], lw=1.0, label=symbol)
+            if result.partial_err is not None:
+                ax.fill_between(nu, result.partial[k] - result.partial_err[k],
+                                result.partial[k] + result.partial_err[k], color=line.get_color(), alpha=0.2, lw=0)
+    ax.set_xlabel("frequency ν (THz)")
+    ax.set_ylabel(f"{_WEIGHT_LABELS[result.weights]} (1/THz per atom)")
+    ax.set_xlim(0, nu[-1])
+    ax.set_ylim(bottom=0)
+    top = ax.secondary_xaxis("top", functions=(lambda f: f * THZ_TO_MEV, lambda e: e / THZ_TO_MEV))
+    top.set_xlabel("energy (meV)")
+    if title is None and result.provenance is not None:
+        title = f"{os.path.basename(result.provenance.inputs[0])}  T_kin = {result.temperature_k:.0f} K"
+    if title:
+        ax.set_title(title, fontsize=10)
+    ax.legend(frameon=False)
+    fmt = os.path.splitext(str(path))[1].lstrip(".") or "png"
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=fmt, dpi=150)
+    plt.close(fig)

@@ -1,0 +1,209 @@
+"""Typed results: provenance, HDF5 storage with units, atomic file writes.
+
+Every analyser returns a frozen dataclass whose array fields are declared with
+:func:`quantity` (unit and shape recorded in the field metadata). They are saved
+to HDF5 with one dataset per field carrying ``unit`` and ``shape`` attributes,
+the provenance as attributes of a ``provenance`` group, and a schema version.
+Nothing is pickled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+import h5py
+import numpy as np
+
+from mdvib.errors import MdvibError
+
+#: Version of the HDF5 layout written by :func:`save_result`.
+SCHEMA_VERSION = 1
+
+#: Result classes by name, filled by :func:`result_type`.
+RESULT_TYPES: dict[str, type] = {}
+
+
+def quantity(unit: str, shape: str, doc: str, optional: bool = False):
+    """Declare a result field holding an array (or scalar) with a unit.
+
+    Parameters
+    ----------
+    unit : str
+        Unit string written to files and plot axes (``"THz"``, ``"1/THz"``, ...).
+    shape : str
+        Shape in words (``"(n_freq,)"``), for the file and the docs.
+    doc : str
+        One-line description.
+    optional : bool
+        Whether the field may be ``None`` (then it defaults to ``None``).
+    """
+    metadata = {"unit": unit, "shape": shape, "doc": doc}
+    if optional:
+        return dataclasses.field(default=None, metadata=metadata)
+    return dataclasses.field(metadata=metadata)
+
+
+def result_type(cls: type) -> type:
+    """Class decorator registering a result dataclass for :func:`load_result`."""
+    RESULT_TYPES[cls.__name__] = cls
+    return cls
+
+
+@dataclasses.dataclass(frozen=True)
+class Provenance:
+    """Where a result came from.
+
+    Attributes
+    ----------
+    mdvib_version : str
+    created : str
+        ISO 8601 time stamp (UTC).
+    inputs : tuple of str
+        Input files.
+    reader : str
+        Registry name of the reader used.
+    source_units : dict
+        Units as stored in the input (from the reader).
+    frame_spacing_fs : float
+        Time between analysed frames, fs.
+    selection : dict
+        ``start``, ``stop``, ``step`` over the file's frames.
+    n_frames : int
+        Frames analysed.
+    n_atoms : int
+    settings : dict
+        Analyser settings (window, window function, blocks, ...).
+    """
+
+    mdvib_version: str
+    created: str
+    inputs: tuple[str, ...]
+    reader: str
+    source_units: dict
+    frame_spacing_fs: float
+    selection: dict
+    n_frames: int
+    n_atoms: int
+    settings: dict
+
+    @classmethod
+    def now(cls, **kwargs) -> "Provenance":
+        """Build a provenance record stamped with the current time and version."""
+        from mdvib import __version__
+
+        created = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+        return cls(mdvib_version=__version__, created=created, **kwargs)
+
+    def to_dict(self) -> dict:
+        """Plain-JSON dictionary."""
+        return json.loads(json.dumps(dataclasses.asdict(self), default=_json_default))
+
+
+def _json_default(obj):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"cannot serialise {type(obj).__name__}")
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; rename it onto ``path`` on success.
+
+    A crash or exception leaves any earlier file at ``path`` untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def save_result(result: Any, path: str | os.PathLike) -> None:
+    """Save a result dataclass to HDF5 (atomically).
+
+    Layout: root attributes ``mdvib_schema``, ``result_type``; one dataset per
+    field with attributes ``unit``, ``shape``, ``doc``; tuple-of-str fields as
+    string datasets; ``provenance`` as JSON-valued attributes of a group.
+    """
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as h5:
+            h5.attrs["mdvib_schema"] = SCHEMA_VERSION
+            h5.attrs["result_type"] = type(result).__name__
+            for field in dataclasses.fields(result):
+                value = getattr(result, field.name)
+                if field.name == "provenance":
+                    group = h5.create_group("provenance")
+                    for key, item in value.to_dict().items():
+                        group.attrs[key] = json.dumps(item)
+                    continue
+                if value is None:
+                    continue
+                if isinstance(value, tuple) and all(isinstance(v, str) for v in value):
+                    dataset = h5.create_dataset(field.name, data=np.array(value, dtype=h5py.string_dtype()))
+                elif isinstance(value, str):
+                    dataset = h5.create_dataset(field.name, data=value, dtype=h5py.string_dtype())
+                else:
+                    dataset = h5.create_dataset(field.name, data=np.asarray(value))
+                for key in ("unit", "shape", "doc"):
+                    if key in field.metadata:
+                        dataset.attrs[key] = field.metadata[key]
+
+
+def load_result(path: str | os.PathLike) -> Any:
+    """Load a result saved by :func:`save_result`.
+
+    Raises
+    ------
+    MdvibError
+        If the file is not an mdvib result or has a newer schema.
+    """
+    from mdvib.analysis import dos  # noqa: F401  (registers result types)
+
+    with h5py.File(path, "r") as h5:
+        schema = int(h5.attrs.get("mdvib_schema", -1))
+        if schema < 1 or schema > SCHEMA_VERSION:
+            raise MdvibError(f"{path}: not an mdvib result file or schema {schema} is newer than {SCHEMA_VERSION}")
+        name = h5.attrs["result_type"]
+        if name not in RESULT_TYPES:
+            raise MdvibError(f"{path}: unknown result type {name!r}")
+        cls = RESULT_TYPES[name]
+        kwargs: dict[str, Any] = {}
+        for field in dataclasses.fields(cls):
+            if field.name == "provenance":
+                attrs = h5["provenance"].attrs
+                data = {key: json.loads(attrs[key]) for key in attrs}
+                data["inputs"] = tuple(data["inputs"])
+                kwargs["provenance"] = Provenance(**data)
+            elif field.name not in h5:
+                kwargs[field.name] = None
+            else:
+                dataset = h5[field.name]
+                if h5py.check_string_dtype(dataset.dtype) is not None:
+                    raw = dataset.asstr()[()]
+                    kwargs[field.name] = raw if isinstance(raw, str) else tuple(raw.tolist())
+                else:
+                    value = dataset[()]
+                    kwargs[field.name] = value.item() if np.ndim(value) == 0 else value
+        return cls(**kwargs)

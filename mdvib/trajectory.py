@@ -1,0 +1,318 @@
+"""Streaming access to a trajectory in internal units.
+
+:class:`Trajectory` wraps one reader and yields chunks of frames with a fixed
+atom order (sorted by id). It adds what every analyser needs on top of a
+reader: frame selection (``start``, ``stop``, ``step``), the time between the
+selected frames, grouping of atoms by species, position unwrapping, and
+velocities from finite differences of positions when a file has none.
+Memory is bounded by the chunk size: nothing here holds more than one chunk
+plus two carried frames.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from mdvib.errors import MissingDataError, SettingsError
+from mdvib.io.base import FrameChunk, TrajectoryInfo, TrajectoryReader
+from mdvib.io.registry import open_reader
+
+
+@dataclass(frozen=True)
+class FrameSelection:
+    """Frames ``start, start+step, ... < stop`` of a trajectory.
+
+    Attributes
+    ----------
+    start, stop, step : int
+        Python slice semantics over the file's frames (``stop`` resolved).
+    """
+
+    start: int
+    stop: int
+    step: int
+
+    @property
+    def n_frames(self) -> int:
+        """Number of selected frames."""
+        return max(0, (self.stop - self.start + self.step - 1) // self.step)
+
+
+class Trajectory:
+    """A trajectory file opened for streaming analysis.
+
+    Parameters
+    ----------
+    reader : TrajectoryReader
+        An opened reader (see :func:`Trajectory.open`).
+    """
+
+    def __init__(self, reader: TrajectoryReader):
+        self.reader = reader
+
+    @classmethod
+    def open(cls, path: str | Path, format: str | None = None, **reader_options) -> "Trajectory":
+        """Open ``path`` with the reader registered for its format.
+
+        Parameters
+        ----------
+        path : str or Path
+            Trajectory file (LAMMPS dump, extxyz, H5MD, anything MDAnalysis or ASE reads).
+        format : str, optional
+            Reader name (see ``mdvib.io.READERS``); detected from the file when omitted.
+        **reader_options
+            ``units`` ("metal"/"real", LAMMPS), ``dt_fs`` (MD time step in fs for
+            files that record step numbers, else the frame spacing),
+            ``type_map`` ({type: symbol}), ``masses`` ({symbol: amu}), ...
+        """
+        return cls(open_reader(path, format=format, **reader_options))
+
+    @classmethod
+    def from_arrays(cls, positions, species, dt_fs: float, **arrays) -> "Trajectory":
+        """Wrap NumPy arrays in internal units; see :class:`mdvib.io.memory.ArrayReader`."""
+        from mdvib.io.memory import ArrayReader
+
+        return cls(ArrayReader(positions, species, dt_fs, **arrays))
+
+    # ------------------------------------------------------------------ metadata
+    @property
+    def info(self) -> TrajectoryInfo:
+        """Static description from the reader."""
+        return self.reader.info
+
+    @property
+    def path(self) -> str:
+        """Source file."""
+        return self.info.path
+
+    @property
+    def n_atoms(self) -> int:
+        """Atoms per frame."""
+        return self.info.n_atoms
+
+    @property
+    def n_frames(self) -> int:
+        """Frames in the file."""
+        return self.info.n_frames
+
+    @property
+    def masses(self) -> np.ndarray:
+        """Atomic masses, amu, shape (n_atoms,)."""
+        return self.info.masses
+
+    @property
+    def species(self) -> tuple[str, ...]:
+        """Chemical symbol of each atom, length n_atoms."""
+        return self.info.species
+
+    def unique_species(self) -> tuple[str, ...]:
+        """Species present, in order of first appearance (by atom id)."""
+        return tuple(dict.fromkeys(self.species))
+
+    def species_index(self) -> np.ndarray:
+        """Index into :meth:`unique_species` of each atom, shape (n_atoms,), int64."""
+        lookup = {s: k for k, s in enumerate(self.unique_species())}
+        return np.array([lookup[s] for s in self.species], dtype=np.int64)
+
+    def select(self, start: int = 0, stop: int | None = None, step: int = 1) -> FrameSelection:
+        """Resolve a frame slice against the file, validating it.
+
+        Raises
+        ------
+        SettingsError
+            If the slice is empty or ``step < 1``.
+        """
+        if step < 1:
+            raise SettingsError(f"step must be >= 1, got {step}")
+        resolved = range(self.n_frames)[slice(start, stop)]
+        selection = FrameSelection(resolved.start, resolved.stop, step)
+        if selection.n_frames == 0:
+            raise SettingsError(
+                f"{self.path}: frame selection start={start} stop={stop} step={step} is empty "
+                f"(the file has {self.n_frames} frames)"
+            )
+        return selection
+
+    def frame_spacing_fs(self, step: int = 1) -> float:
+        """Time between selected frames in fs (file spacing × ``step``).
+
+        Raises
+        ------
+        MissingDataError
+            If neither the file nor the user gave a time step.
+        """
+        spacing = self.info.frame_spacing_fs
+        if spacing is None:
+            if self.info.source_units.get("uniform_spacing") is False:
+                raise MissingDataError(
+                    f"{self.path}: frames are not evenly spaced in time; correlation functions "
+                    "need a constant frame spacing (select an evenly spaced part with start/stop)"
+                )
+            raise MissingDataError(
+                f"{self.path}: the file does not record the time between frames; pass --dt FS "
+                "(the MD time step in fs for files with step numbers such as LAMMPS dumps, "
+                "otherwise the time between frames)"
+            )
+        return spacing * step
+
+    # ------------------------------------------------------------------ frames
+    def iter_chunks(
+        self,
+        selection: FrameSelection | None = None,
+        chunk_frames: int = 64,
+        need_velocities: bool = False,
+        from_positions: bool = False,
+    ) -> Iterator[FrameChunk]:
+        """Yield the selected frames in chunks, in internal units.
+
+        Parameters
+        ----------
+        selection : FrameSelection, optional
+            Frames to read; all frames when omitted.
+        chunk_frames : int
+            Frames per yielded chunk (the last may be shorter).
+        need_velocities : bool
+            Raise :class:`MissingDataError` if the file has no velocities and
+            ``from_positions`` is false.
+        from_positions : bool
+            Compute velocities by central differences of unwrapped positions
+            (Å/fs). The first and last selected frames are then dropped, so the
+            stream has ``n_frames - 2`` frames.
+
+        Yields
+        ------
+        FrameChunk
+            ``first_frame`` counts selected frames from 0.
+        """
+        selection = selection or self.select()
+        if need_velocities and not self.info.has_velocities and not from_positions:
+            raise MissingDataError(
+                f"{self.path}: the trajectory has no velocities; re-run with --from-positions "
+                "to use finite differences of unwrapped positions (central differences, "
+                "accurate only when frames are written every few MD steps)"
+            )
+        stream = self._strided(selection, chunk_frames)
+        if from_positions:
+            stream = _velocities_from_positions(
+                _unwrapped(stream), self.frame_spacing_fs(selection.step)
+            )
+        yield from _rechunk(stream, chunk_frames)
+
+    def _strided(self, selection: FrameSelection, chunk_frames: int) -> Iterator[FrameChunk]:
+        """Read the file's frames ``start..stop`` and keep every ``step``-th."""
+        read_chunk = chunk_frames * selection.step
+        out_index = 0
+        for chunk in self.reader.iter_chunks(read_chunk, start=selection.start, stop=selection.stop):
+            offset = (-(chunk.first_frame - selection.start)) % selection.step
+            keep = slice(offset, None, selection.step)
+            if offset >= chunk.n_frames:
+                continue
+            sub = _slice_chunk(chunk, keep)
+            sub.first_frame = out_index
+            out_index += sub.n_frames
+            yield sub
+
+
+def _slice_chunk(chunk: FrameChunk, index: slice) -> FrameChunk:
+    """Return a chunk restricted to frames ``index`` (views, no copies)."""
+
+    def cut(arr):
+        return None if arr is None else arr[index]
+
+    return replace(
+        chunk,
+        cells=chunk.cells[index],
+        positions=chunk.positions[index],
+        steps=cut(chunk.steps),
+        times=cut(chunk.times),
+        velocities=cut(chunk.velocities),
+        forces=cut(chunk.forces),
+        dipoles=cut(chunk.dipoles),
+    )
+
+
+def _concat(chunks: list[FrameChunk]) -> FrameChunk:
+    """Concatenate consecutive chunks into one."""
+
+    def cat(name):
+        parts = [getattr(c, name) for c in chunks]
+        return None if any(p is None for p in parts) else np.concatenate(parts)
+
+    return FrameChunk(
+        first_frame=chunks[0].first_frame,
+        cells=cat("cells"),
+        positions=cat("positions"),
+        unwrapped=all(c.unwrapped for c in chunks),
+        steps=cat("steps"),
+        times=cat("times"),
+        velocities=cat("velocities"),
+        forces=cat("forces"),
+        dipoles=cat("dipoles"),
+    )
+
+
+def _rechunk(stream: Iterator[FrameChunk], chunk_frames: int) -> Iterator[FrameChunk]:
+    """Regroup a stream of chunks into chunks of exactly ``chunk_frames`` (last shorter)."""
+    pending: list[FrameChunk] = []
+    n_pending = 0
+    for chunk in stream:
+        if chunk.n_frames == 0:
+            continue
+        pending.append(chunk)
+        n_pending += chunk.n_frames
+        while n_pending >= chunk_frames:
+            merged = _concat(pending) if len(pending) > 1 else pending[0]
+            yield _slice_chunk(merged, slice(0, chunk_frames))
+            rest = _slice_chunk(merged, slice(chunk_frames, None))
+            rest.first_frame = merged.first_frame + chunk_frames
+            pending, n_pending = ([rest], rest.n_frames) if rest.n_frames else ([], 0)
+    if n_pending:
+        yield _concat(pending) if len(pending) > 1 else pending[0]
+
+
+def _unwrapped(stream: Iterator[FrameChunk]) -> Iterator[FrameChunk]:
+    """Make positions continuous in time by minimum-image steps between frames.
+
+    Valid when no atom moves more than half a cell length between frames.
+    """
+    previous: np.ndarray | None = None
+    for chunk in stream:
+        if chunk.unwrapped:
+            yield chunk
+            continue
+        positions = np.empty_like(chunk.positions)
+        for k in range(chunk.n_frames):
+            if previous is None:
+                positions[k] = chunk.positions[k]
+            else:
+                cell = chunk.cells[k]
+                delta = chunk.positions[k] - previous_wrapped
+                frac = delta @ np.linalg.inv(cell)
+                frac -= np.round(frac)
+                positions[k] = previous + frac @ cell
+            previous = positions[k]
+            previous_wrapped = chunk.positions[k]
+        yield replace(chunk, positions=positions, unwrapped=True)
+
+
+def _velocities_from_positions(stream: Iterator[FrameChunk], dt_fs: float) -> Iterator[FrameChunk]:
+    """Central-difference velocities v(t) = (r(t+Δ) − r(t−Δ)) / 2Δ, Å/fs.
+
+    The output stream starts at the second frame and ends at the second-last.
+    """
+    carry: FrameChunk | None = None  # the last two frames seen
+    out_index = 0
+    for chunk in stream:
+        merged = chunk if carry is None else _concat([carry, chunk])
+        if merged.n_frames >= 3:
+            inner = _slice_chunk(merged, slice(1, -1))
+            inner.velocities = (merged.positions[2:] - merged.positions[:-2]) / (2.0 * dt_fs)
+            inner.first_frame = out_index
+            out_index += inner.n_frames
+            yield inner
+        carry = _slice_chunk(merged, slice(-2, None))
+        carry.velocities = None
