@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -17,6 +18,15 @@ _WEIGHT_LABELS = {
     "neutron": "neutron-weighted DOS G(ν)",
     "none": "velocity spectrum (unweighted)",
 }
+
+
+def _upper_frequency(nu, spectrum, fraction: float = 0.999) -> float:
+    """Frequency below which ``fraction`` of the spectral weight lies, plus 15 %, capped at the grid end."""
+    cumulative = np.cumsum(np.clip(spectrum, 0, None))
+    if cumulative[-1] <= 0:
+        return float(nu[-1])
+    edge = nu[min(int(np.searchsorted(cumulative, fraction * cumulative[-1])), nu.size - 1)]
+    return float(min(nu[-1], 1.15 * edge))
 
 
 def plot_dos(result, path: str | os.PathLike, title: str | None = None) -> None:
@@ -45,7 +55,7 @@ def plot_dos(result, path: str | os.PathLike, title: str | None = None) -> None:
                                 result.partial[k] + result.partial_err[k], color=line.get_color(), alpha=0.2, lw=0)
     ax.set_xlabel("frequency ν (THz)")
     ax.set_ylabel(f"{_WEIGHT_LABELS[result.weights]} (1/THz per atom)")
-    ax.set_xlim(0, nu[-1])
+    ax.set_xlim(0, _upper_frequency(nu, result.total))
     ax.set_ylim(bottom=0)
     top = ax.secondary_xaxis("top", functions=(lambda f: f * THZ_TO_MEV, lambda e: e / THZ_TO_MEV))
     top.set_xlabel("energy (meV)")
