@@ -47,13 +47,20 @@ def lag_window(name: str, n: int) -> np.ndarray:
     return LAG_WINDOWS[name](np.arange(n, dtype=float), n)
 
 
-def frequency_grid_thz(window: int, dt_fs: float) -> np.ndarray:
-    """Frequencies ν_k = k / (2 W Δt), k = 0..W, in THz, shape (window + 1,)."""
-    return np.arange(window + 1) / (2.0 * window * dt_fs * 1e-3)
+def frequency_grid_thz(window: int, dt_fs: float, oversample: int = 1) -> np.ndarray:
+    """Frequencies ν_k = k / (2 p W Δt), k = 0..pW, in THz, shape (p·window + 1,), p = ``oversample``."""
+    n = oversample * window
+    return np.arange(n + 1) / (2.0 * n * dt_fs * 1e-3)
 
 
-def one_sided_spectrum(correlation: np.ndarray, dt_fs: float, window_function: str = "hann") -> np.ndarray:
+def one_sided_spectrum(
+    correlation: np.ndarray, dt_fs: float, window_function: str = "hann", oversample: int = 1
+) -> np.ndarray:
     """One-sided spectrum S(ν) = 2∫C(t)w(t)cos(2πνt)dt of an even correlation function.
+
+    The windowed correlation vanishes beyond the last lag, so ``oversample`` > 1
+    (zero padding) evaluates the same continuous transform on a finer grid; it
+    adds no resolution.
 
     Parameters
     ----------
@@ -63,15 +70,18 @@ def one_sided_spectrum(correlation: np.ndarray, dt_fs: float, window_function: s
         Lag spacing in fs.
     window_function : str
         One of :data:`LAG_WINDOWS`.
+    oversample : int
+        Grid refinement factor p.
 
     Returns
     -------
-    ndarray, shape (..., W + 1)
+    ndarray, shape (..., p·W + 1)
         S(ν) on :func:`frequency_grid_thz`, in [C]/THz.
     """
     n = correlation.shape[-1]
     damped = correlation * lag_window(window_function, n)
-    even = np.concatenate([damped, np.zeros(damped.shape[:-1] + (1,)), damped[..., :0:-1]], axis=-1)
+    gap = np.zeros(damped.shape[:-1] + (2 * (oversample - 1) * n + 1,))
+    even = np.concatenate([damped, gap, damped[..., :0:-1]], axis=-1)
     two_sided = scipy.fft.rfft(even, axis=-1).real * (dt_fs * 1e-3)
     return 2.0 * two_sided
 

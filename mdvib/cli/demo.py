@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> None:
     trajectory = Trajectory.open(demo_trajectory(), units="metal", dt_fs=1.0, type_map={1: "Si"})
     print(f"example: {trajectory.path}\n  {trajectory.n_atoms} atoms × {trajectory.n_frames} frames, "
           f"Δt = {trajectory.frame_spacing_fs():g} fs (SW Si, LAMMPS metal units)")
-    result = DOSAnalysis(window=400, blocks=4, progress=True).run(trajectory)
+    result = DOSAnalysis(window=200, blocks=4, progress=True).run(trajectory)
     for name in ("dos.h5", "dos.csv"):
         result.save(out / name)
     write_provenance(out / "dos.h5", result.provenance, argv=["demo", "-o", str(out)])
