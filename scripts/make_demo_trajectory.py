@@ -20,6 +20,7 @@ import numpy as np
 
 from mdvib.engines.lammps_library import create_lammps, potentials_dir
 
+TEMPLATE = Path(__file__).resolve().parents[1] / "lammps_inputs" / "sw_si_nvt_nve.in"
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "mdvib" / "data" / "si_sw_300K.dump.gz"
 
 
@@ -44,28 +45,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         dump = Path(tmp) / "demo.dump"
         lmp = create_lammps()
-        lmp.commands_string(f"""
-units metal
-atom_style atomic
-boundary p p p
-lattice diamond 5.431
-region box block 0 3 0 3 0 3
-create_box 1 box
-create_atoms 1 box
-mass 1 28.0855
-pair_style sw
-pair_coeff * * {potentials_dir() / 'Si.sw'} Si
-timestep 0.001
-velocity all create {2 * args.temperature} 20261123 mom yes rot yes dist gaussian
-fix nvt all nvt temp {args.temperature} {args.temperature} 0.1
-run 5000
-unfix nvt
-reset_timestep 0
-dump d all custom 5 {dump} id type xu yu zu vx vy vz
-dump_modify d format float %.6g
-fix nve all nve
-run 5000
-""")
+        variables = {"ncell": 3, "temp": args.temperature, "seed": 20261123, "nvt": 5000, "nve": 5000,
+                     "stride": 5, "dumpfile": dump, "potfile": potentials_dir() / "Si.sw"}
+        for name, value in variables.items():
+            lmp.command(f"variable {name} string {value}")
+        lmp.file(str(TEMPLATE))
+
         lmp.close()
         tmp_out = args.out.with_suffix(".tmp")
         with open(dump) as src, gzip.open(tmp_out, "wt", compresslevel=9) as dst:

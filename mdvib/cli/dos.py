@@ -15,7 +15,7 @@ Phonon density of states from the multi-origin velocity autocorrelation function
 (zero-padded FFT, unbiased), with per-species partials, neutron weighting and
 block-averaged standard errors.
 
-Units: frequency in THz; DOS in states/THz per atom, normalised so that
+Units: frequency in THz; DOS in states/THz per atom (1/THz), normalised so that
 ∫ total dν = 3 and Σ partials = total. The raw mass-weighted power spectrum
 (eV/THz, integral = kinetic energy) and the kinetic temperature (equipartition
 check) are stored in the .h5 output.

@@ -1,0 +1,77 @@
+"""The ``mdvib`` command line: help texts, the demo, ``mdvib dos`` outputs and error exits."""
+
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import pytest
+
+from mdvib.cli.demo import demo_trajectory
+from mdvib.cli.main import main
+from mdvib.results import load_result
+
+
+def test_top_level_help_lists_subcommands(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "dos" in out and "demo" in out and "THz" in out
+
+
+def test_dos_help_documents_units_and_defaults(capsys):
+    with pytest.raises(SystemExit):
+        main(["dos", "--help"])
+    out = capsys.readouterr().out
+    for text in ("--dt", "--units", "metal", "Å/ps", "--window", "--weights", "--blocks", "default: 4", "1/THz"):
+        assert text in out, text
+
+
+def test_demo_writes_results_and_prints_peaks(tmp_path, capsys):
+    assert main(["demo", "-o", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "peaks:" in out and "kinetic temperature" in out
+    for name in ("dos.h5", "dos.csv", "dos.png", "dos.h5.provenance.yaml"):
+        assert (tmp_path / name).stat().st_size > 0
+    result = load_result(tmp_path / "dos.h5")
+    assert result.total_err is not None
+    assert np.trapezoid(result.total, result.frequencies_thz) == pytest.approx(3.0, rel=1e-6)
+    # SW Si at 300 K: TA, LA and TO bands
+    peaks = result.peaks()
+    assert any(4 < p < 6.5 for p in peaks) and any(14.5 < p < 17.5 for p in peaks)
+    assert 250 < result.temperature_k < 350
+
+
+def test_dos_csv_and_h5_outputs(tmp_path):
+    csv = tmp_path / "dos.csv"
+    png = tmp_path / "dos.png"
+    argv = ["dos", str(demo_trajectory()), "--dt", "1", "--types", "1=Si", "--window", "100",
+            "--weights", "neutron", "--quiet", "-o", str(csv), "--plot", str(png)]
+    assert main(argv) == 0
+    assert csv.read_text().splitlines()[0] == "frequency_THz,total,Si,total_err,Si_err"
+    assert png.stat().st_size > 0
+    h5 = tmp_path / "dos.h5"
+    assert main(argv[:-4] + ["-o", str(h5)]) == 0
+    with h5py.File(h5) as f:
+        assert f["frequencies_thz"].attrs["unit"] == "THz"
+        assert f["weights"].asstr()[()] == "neutron"
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["dos", "no-such-file.dump"], "no-such-file.dump: file not found"),
+    (["dos", "DEMO", "--types", "1=Si"], "--dt"),
+    (["dos", "DEMO", "--dt", "1", "--types", "1:Si"], "expected TYPE=Element"),
+    (["dos", "DEMO", "--dt", "1", "--types", "1=Si", "--units", "real"], "--units metal"),
+    (["dos", "DEMO", "--dt", "1", "--types", "1=Si", "--window", "5000"], "shorter --window"),
+])
+def test_errors_are_one_line_with_exit_status_1(argv, message, capsys):
+    argv = [str(demo_trajectory()) if a == "DEMO" else a for a in argv]
+    assert main(argv + ["--quiet"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert message in err and err.startswith("mdvib dos: error:") and "\n" not in err
+
+
+def test_console_script_runs():
+    completed = subprocess.run([sys.executable, "-m", "mdvib.cli.main", "--version"], capture_output=True, text=True)
+    assert completed.returncode == 0 and completed.stdout.startswith("mdvib ")
