@@ -27,7 +27,14 @@ import numpy as np
 import scipy.constants as sc
 
 from mdvib.errors import SettingsError, TrajectoryFormatError
-from mdvib.io._common import check_finite, frame_range, resolve_masses, resolve_species, time_axis
+from mdvib.io._common import (
+    check_finite,
+    check_options,
+    frame_range,
+    resolve_masses,
+    resolve_species,
+    time_axis,
+)
 from mdvib.io.base import FrameChunk, TrajectoryInfo, TrajectoryReader
 from mdvib.io.registry import register_reader
 
@@ -174,8 +181,10 @@ class _Element:
 class H5MDReader(TrajectoryReader):
     """Reader of H5MD files.
 
-    Options
-    -------
+    Parameters
+    ----------
+    path : str or Path
+        Trajectory file.
     group : str, optional
         Particle group under ``/particles`` (default: the only one, or ``all``).
     dt_fs : float, optional
@@ -206,9 +215,7 @@ class H5MDReader(TrajectoryReader):
 
     # ---------------------------------------------------------------- scan
     def _scan(self) -> TrajectoryInfo:
-        unknown = set(self.options) - self._OPTIONS
-        if unknown:
-            raise SettingsError(f"h5md reader: unknown option(s) {sorted(unknown)}; known: {sorted(self._OPTIONS)}")
+        check_options("h5md", self.options, self._OPTIONS)
         self._default_units = self._user_units()
         self._source_units: dict = {}
         try:
@@ -239,7 +246,9 @@ class H5MDReader(TrajectoryReader):
             file_masses = self._file_masses(fh, particles, n_atoms)
         # per-atom data are stored in file order (of frame 0); chunks use id order
         perm = np.argsort(file_ids, kind="stable")
-        self._static_order = perm if self._ids is None and not np.array_equal(perm, np.arange(n_atoms)) else None
+        self._static_order = (
+            perm if self._ids is None and not np.array_equal(perm, np.arange(n_atoms)) else None
+        )
         if labels is None and self.options.get("species") is None:
             raise TrajectoryFormatError(
                 self.path, f"{group} has no species; pass species=[...] (one symbol per atom, in id order)"
@@ -253,7 +262,9 @@ class H5MDReader(TrajectoryReader):
         masses = resolve_masses(
             self.path, species, self.options.get("masses"), None if file_masses is None else file_masses[perm]
         )
-        self._times, spacing, uniform = time_axis(self.path, n_frames, times, self._steps, self.options.get("dt_fs"))
+        self._times, spacing, uniform = time_axis(
+            self.path, n_frames, times, self._steps, self.options.get("dt_fs")
+        )
         return TrajectoryInfo(
             path=str(self.path),
             format=self.format_name,
@@ -318,7 +329,10 @@ class H5MDReader(TrajectoryReader):
         factor = 1.0 if quantity is None else self._factor(value, quantity)
         return _Element(value.name, time_dependent, factor)
 
-    def _steps_times(self, fh: h5py.File, element: _Element, n_frames: int):
+    def _steps_times(
+        self, fh: h5py.File, element: _Element, n_frames: int
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """MD steps and times (fs) of every frame of ``element``, when recorded."""
         group = fh[element.name].parent
         steps = self._sampling(group, "step", n_frames, np.int64)
         times = self._sampling(group, "time", n_frames, np.float64)
@@ -327,7 +341,7 @@ class H5MDReader(TrajectoryReader):
         return steps, times
 
     @staticmethod
-    def _sampling(group: h5py.Group, name: str, n_frames: int, dtype) -> np.ndarray | None:
+    def _sampling(group: h5py.Group, name: str, n_frames: int, dtype: type) -> np.ndarray | None:
         """``step``/``time`` of every frame: an array, or a scalar interval with ``offset``."""
         if name not in group:
             return None
@@ -336,7 +350,9 @@ class H5MDReader(TrajectoryReader):
             return ds.attrs.get("offset", 0) + np.arange(n_frames, dtype=dtype) * ds[()]
         return np.asarray(ds[:n_frames], dtype=dtype)
 
-    def _optional(self, fh: h5py.File, particles: h5py.Group, name: str, quantity: str | None, n_frames: int):
+    def _optional(
+        self, fh: h5py.File, particles: h5py.Group, name: str, quantity: str | None, n_frames: int
+    ) -> _Element | None:
         """A time-dependent element sampled like the positions, else ``None``."""
         if name not in particles:
             return None
@@ -385,7 +401,9 @@ class H5MDReader(TrajectoryReader):
         if data.shape == ():
             data = np.full(n_atoms, data)
         if data.shape != (n_atoms,):
-            raise TrajectoryFormatError(self.path, f"{group}/species has shape {data.shape}, expected ({n_atoms},)")
+            raise TrajectoryFormatError(
+                self.path, f"{group}/species has shape {data.shape}, expected ({n_atoms},)"
+            )
         return [x.decode() if isinstance(x, bytes) else str(x) for x in data.tolist()]
 
     def _file_masses(self, fh: h5py.File, particles: h5py.Group, n_atoms: int) -> np.ndarray | None:
@@ -397,7 +415,9 @@ class H5MDReader(TrajectoryReader):
         return np.broadcast_to(data, (n_atoms,)) * element.factor
 
     # -------------------------------------------------------------- chunks
-    def iter_chunks(self, chunk_frames: int = 64, start: int = 0, stop: int | None = None) -> Iterator[FrameChunk]:
+    def iter_chunks(
+        self, chunk_frames: int = 64, start: int = 0, stop: int | None = None
+    ) -> Iterator[FrameChunk]:
         """Yield frames ``start <= i < stop`` in chunks of ``chunk_frames`` (see base class)."""
         info = self.info
         frames = frame_range(self.path, info.n_frames, chunk_frames, start, stop)
@@ -443,14 +463,17 @@ class H5MDReader(TrajectoryReader):
     def _frame_orders(self, fh: h5py.File, first: int, last: int) -> np.ndarray | None:
         """Per-frame permutation to id order, shape (n, n_atoms), or ``None`` for file order."""
         if self._ids is None:
-            return None if self._static_order is None else np.broadcast_to(self._static_order, (last - first, self.info.n_atoms))
+            if self._static_order is None:
+                return None
+            return np.broadcast_to(self._static_order, (last - first, self.info.n_atoms))
         ids = np.asarray(fh[self._ids.name][first:last], dtype=np.int64)
         order = np.argsort(ids, axis=1, kind="stable")
         sorted_ids = np.take_along_axis(ids, order, axis=1)
         bad = np.flatnonzero((sorted_ids != self.info.atom_ids[None, :]).any(axis=1))
         if bad.size:
             raise TrajectoryFormatError(
-                self.path, "the set of particle ids differs from frame 0; mdvib needs a fixed set of atoms",
+                self.path,
+                "the set of particle ids differs from frame 0; mdvib needs a fixed set of atoms",
                 frame=first + int(bad[0]),
             )
         return order

@@ -18,8 +18,16 @@ import ase.geometry
 import numpy as np
 import scipy.constants as sc
 
-from mdvib.errors import SettingsError, TrajectoryFormatError
-from mdvib.io._common import check_finite, element_symbol, frame_range, resolve_masses, resolve_species, time_axis
+from mdvib.errors import TrajectoryFormatError
+from mdvib.io._common import (
+    check_finite,
+    check_options,
+    element_symbol,
+    frame_range,
+    resolve_masses,
+    resolve_species,
+    time_axis,
+)
 from mdvib.io.base import FrameChunk, TrajectoryInfo, TrajectoryReader
 from mdvib.io.registry import register_reader
 
@@ -51,8 +59,10 @@ def _sniff(head: bytes) -> bool:
 class MDAnalysisReader(TrajectoryReader):
     """Reader delegating to MDAnalysis.
 
-    Options
-    -------
+    Parameters
+    ----------
+    path : str or Path
+        Trajectory file.
     topology : str or Path, optional
         Topology file for MDAnalysis (PDB, GRO, PSF, LAMMPS data, PRMTOP...);
         without it the trajectory file itself must be a topology (GRO, PDB).
@@ -83,7 +93,6 @@ class MDAnalysisReader(TrajectoryReader):
     def _universe(self):
         import MDAnalysis as mda  # imported on use: it takes about a second
 
-
         topology = self.options.get("topology")
         kwargs = {}
         if self.options.get("topology_format"):
@@ -97,17 +106,18 @@ class MDAnalysisReader(TrajectoryReader):
                 # DCD timesteps are copies (irrelevant here: chunks copy the data)
                 warnings.filterwarnings("ignore", category=UserWarning, module=r"MDAnalysis\.")
                 warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"MDAnalysis\.")
+                warnings.filterwarnings("ignore", category=PendingDeprecationWarning, module=r"MDAnalysis\.")
                 return mda.Universe(*files, **kwargs)
         except Exception as exc:  # MDAnalysis raises many types for unreadable input
-            hint = "" if topology is not None else "; most trajectory formats need topology=FILE (PDB, GRO, PSF, data)"
+            hint = (
+                ""
+                if topology is not None
+                else "; most trajectory formats need topology=FILE (PDB, GRO, PSF, data)"
+            )
             raise TrajectoryFormatError(self.path, f"MDAnalysis cannot open it: {exc}{hint}") from exc
 
     def _scan(self) -> TrajectoryInfo:
-        unknown = set(self.options) - self._OPTIONS
-        if unknown:
-            raise SettingsError(
-                f"mdanalysis reader: unknown option(s) {sorted(unknown)}; known: {sorted(self._OPTIONS)}"
-            )
+        check_options("mdanalysis", self.options, self._OPTIONS)
         self._u = universe = self._universe()
         atoms = universe.atoms
         n_atoms, n_frames = len(atoms), universe.trajectory.n_frames
@@ -115,13 +125,15 @@ class MDAnalysisReader(TrajectoryReader):
         if np.unique(ids).size != n_atoms:
             ids = np.arange(n_atoms, dtype=np.int64)
         self._perm = np.argsort(ids, kind="stable")
+        labels = self._labels(universe)
         species = resolve_species(
             self.path,
-            [self._labels(universe)[i] for i in self._perm],
+            [labels[i] for i in self._perm],
             self.options.get("type_map"),
             self.options.get("species"),
         )
         file_masses = None
+        # MDAnalysis has no public flag for guessed masses; unknown means guessed
         if hasattr(atoms, "masses") and not getattr(universe._topology.masses, "is_guessed", True):
             file_masses = np.asarray(atoms.masses, dtype=np.float64)[self._perm]
         masses = resolve_masses(self.path, species, self.options.get("masses"), file_masses)
@@ -143,7 +155,9 @@ class MDAnalysisReader(TrajectoryReader):
             t0 = universe.trajectory[0].time
             spacing = float(universe.trajectory[1].time - t0) * _PS_TO_FS
             if not spacing > 0:
-                raise TrajectoryFormatError(self.path, "time does not increase between frames 0 and 1", frame=1)
+                raise TrajectoryFormatError(
+                    self.path, "time does not increase between frames 0 and 1", frame=1
+                )
         self._file_times = dt_fs is None and file_times
         units = {"length": "A", "time": "ps" if self._file_times else "frame"}
         if has_velocities:
@@ -177,8 +191,15 @@ class MDAnalysisReader(TrajectoryReader):
             return [str(e) for e in atoms.elements]
         from MDAnalysis.guesser.default_guesser import DefaultGuesser
 
+        if hasattr(atoms, "names"):
+            source = atoms.names
+        elif hasattr(atoms, "types"):
+            source = atoms.types
+        else:
+            raise TrajectoryFormatError(
+                self.path, "no atom names, types or elements; pass topology=FILE or species=[...]"
+            )
         guesser = DefaultGuesser(universe)
-        source = atoms.names if hasattr(atoms, "names") else atoms.types
         guessed = {str(n): str(guesser.guess_atom_element(str(n))) for n in set(source)}
         labels = [guessed[str(n)] for n in source]
         if all(element_symbol(label) for label in labels):
@@ -189,7 +210,9 @@ class MDAnalysisReader(TrajectoryReader):
             )
         return labels
 
-    def iter_chunks(self, chunk_frames: int = 64, start: int = 0, stop: int | None = None) -> Iterator[FrameChunk]:
+    def iter_chunks(
+        self, chunk_frames: int = 64, start: int = 0, stop: int | None = None
+    ) -> Iterator[FrameChunk]:
         """Yield frames ``start <= i < stop`` in chunks of ``chunk_frames`` (see base class)."""
         info = self.info
         frames = frame_range(self.path, info.n_frames, chunk_frames, start, stop)
@@ -207,6 +230,17 @@ class MDAnalysisReader(TrajectoryReader):
                 positions[k] = ts.positions[perm]
                 if ts.dimensions is not None and np.all(ts.dimensions[:3] > 0):
                     cells[k] = ase.geometry.cellpar_to_cell(np.asarray(ts.dimensions, dtype=np.float64))
+                for name, values, present in (
+                    ("velocities", velocities, ts.has_velocities),
+                    ("forces", forces, ts.has_forces),
+                ):
+                    if values is not None and not present:
+                        raise TrajectoryFormatError(
+                            self.path,
+                            f"frame has no {name} although frame 0 has (e.g. TRR nstvout/nstfout larger "
+                            "than nstxout); read only frames that have them",
+                            frame=first + k,
+                        )
                 if velocities is not None:
                     velocities[k] = ts.velocities[perm] * _A_PER_PS_TO_A_PER_FS
                 if forces is not None:
@@ -215,7 +249,9 @@ class MDAnalysisReader(TrajectoryReader):
                     times[k] = ts.time * _PS_TO_FS
                     if previous_time is not None and not times[k] > previous_time:
                         raise TrajectoryFormatError(
-                            self.path, f"time does not increase ({previous_time} fs then {times[k]} fs)", frame=first + k
+                            self.path,
+                            f"time does not increase ({previous_time} fs then {times[k]} fs)",
+                            frame=first + k,
                         )
                     previous_time = times[k]
                 elif info.frame_spacing_fs is not None:

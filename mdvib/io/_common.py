@@ -1,0 +1,280 @@
+"""Small helpers shared by the trajectory readers.
+
+Species and mass resolution, frame-range checks, NaN checks and the time axis
+of a trajectory (frame times and spacing from times, step numbers or a
+user-given time step). Everything here works in mdvib's internal units
+(Å, fs, amu).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+
+import ase.data
+import numpy as np
+
+from mdvib.errors import SettingsError, TrajectoryFormatError
+
+#: Relative tolerance on frame-to-frame time differences for "evenly spaced".
+SPACING_RTOL: float = 1e-6
+
+
+def check_options(reader: str, options: Mapping, known: set[str]) -> None:
+    """Raise :class:`SettingsError` for reader options not in ``known``."""
+    unknown = set(options) - known
+    if unknown:
+        raise SettingsError(f"{reader} reader: unknown option(s) {sorted(unknown)}; known: {sorted(known)}")
+
+
+def element_symbol(label: str) -> str | None:
+    """Return the chemical symbol ``label`` spells, or ``None``.
+
+    Accepts any capitalisation (``SI``, ``si`` → ``Si``); the dummy symbol
+    ``X`` is not an element.
+    """
+    symbol = label.strip().capitalize()
+    if symbol in ase.data.atomic_numbers and symbol != "X":
+        return symbol
+    return None
+
+
+def resolve_species(
+    path,
+    labels: Sequence[str],
+    type_map: Mapping | None = None,
+    species: Sequence[str] | None = None,
+) -> tuple[str, ...]:
+    """Chemical symbol of every atom.
+
+    Parameters
+    ----------
+    path : str or Path
+        File being read (for messages).
+    labels : sequence of str, length n_atoms
+        Per-atom labels found in the file (element names, type names or
+        type numbers as strings).
+    type_map : mapping, optional
+        ``{label: symbol}``; keys are compared as strings, so ``{1: "Si"}``
+        and ``{"1": "Si"}`` both map type ``1``.
+    species : sequence of str, optional
+        Explicit symbol of every atom; overrides the file.
+
+    Returns
+    -------
+    tuple of str, length n_atoms
+
+    Raises
+    ------
+    SettingsError
+        If ``species`` has the wrong length.
+    TrajectoryFormatError
+        If a label is not an element and ``type_map`` does not map it.
+    """
+    n_atoms = len(labels)
+    if species is not None:
+        if len(species) != n_atoms:
+            raise SettingsError(
+                f"{path}: species= lists {len(species)} symbols but the file has {n_atoms} atoms"
+            )
+        labels = list(species)
+        type_map = None
+    mapping = {str(k): str(v) for k, v in (type_map or {}).items()}
+    cache: dict[str, str] = {}
+    out = []
+    for index, label in enumerate(labels):
+        label = str(label)
+        if label not in cache:
+            symbol = element_symbol(mapping.get(label, label))
+            if symbol is None:
+                raise TrajectoryFormatError(
+                    path,
+                    f"atom label {label!r} is not a chemical element; pass type_map={{{label!r}: 'Si', ...}} "
+                    "(or --type-map) to name the element of each type",
+                    atom_id=index,
+                )
+            cache[label] = symbol
+        out.append(cache[label])
+    return tuple(out)
+
+
+def resolve_masses(
+    path,
+    species: Sequence[str],
+    masses: Mapping[str, float] | None = None,
+    file_masses: np.ndarray | None = None,
+) -> np.ndarray:
+    """Atomic masses in amu, shape (n_atoms,).
+
+    Priority: the user's ``masses`` ``{symbol: amu}`` for the symbols it
+    names, then masses stored in the file, then standard atomic weights
+    (:data:`ase.data.atomic_masses`).
+
+    Raises
+    ------
+    SettingsError
+        If a mass is not positive.
+    """
+    out = np.array([ase.data.atomic_masses[ase.data.atomic_numbers[s]] for s in species], dtype=np.float64)
+    if file_masses is not None:
+        out = np.asarray(file_masses, dtype=np.float64).reshape(len(species)).copy()
+    for symbol, mass in (masses or {}).items():
+        if not float(mass) > 0:
+            raise SettingsError(f"{path}: mass of {symbol} must be positive, got {mass}")
+        out[np.array([s == symbol for s in species], dtype=bool)] = float(mass)
+    bad = np.flatnonzero(~(out > 0))
+    if bad.size:
+        raise TrajectoryFormatError(
+            path,
+            f"atom has mass {out[bad[0]]} amu; pass masses={{'{species[bad[0]]}': ...}}",
+            atom_id=int(bad[0]),
+        )
+    return out
+
+
+def frame_range(path, n_frames: int, chunk_frames: int, start: int, stop: int | None) -> range:
+    """Frames ``start <= i < stop`` of a file with ``n_frames`` frames.
+
+    ``stop=None`` means the end of the file; a ``stop`` beyond the end is
+    clipped.
+
+    Raises
+    ------
+    SettingsError
+        For ``chunk_frames < 1`` or a negative ``start``/``stop``.
+    """
+    if chunk_frames < 1:
+        raise SettingsError(f"chunk_frames must be >= 1, got {chunk_frames}")
+    if start < 0 or (stop is not None and stop < 0):
+        raise SettingsError(f"{path}: frame range start={start} stop={stop} must not be negative")
+    stop = n_frames if stop is None else min(stop, n_frames)
+    return range(start, max(start, stop))
+
+
+def check_finite(
+    path, name: str, values: np.ndarray, first_frame: int, atom_ids: np.ndarray | None = None
+) -> None:
+    """Raise if ``values`` holds NaN or infinity.
+
+    Parameters
+    ----------
+    path : str or Path
+        File being read.
+    name : str
+        Quantity name for the message (``positions``, ``velocities``...).
+    values : ndarray, shape (n_frames, ...)
+        Per-frame data; axis 1 is the atom axis when ``atom_ids`` is given.
+    first_frame : int
+        File index of ``values[0]``.
+    atom_ids : ndarray, optional
+        Atom ids of axis 1, to name the offending atom.
+
+    Raises
+    ------
+    TrajectoryFormatError
+        Naming the first frame (and atom) with a non-finite value.
+    """
+    finite = np.isfinite(values)
+    if finite.all():
+        return
+    where = np.argwhere(~finite)[0]
+    atom = None if atom_ids is None else int(atom_ids[where[1]])
+    raise TrajectoryFormatError(
+        path,
+        f"{name} contain a non-finite value ({values[tuple(where)]}); the simulation probably "
+        "blew up: cut the trajectory before this frame",
+        frame=first_frame + int(where[0]),
+        atom_id=atom,
+    )
+
+
+def time_axis(
+    path,
+    n_frames: int,
+    times_fs: np.ndarray | None = None,
+    steps: np.ndarray | None = None,
+    dt_fs: float | None = None,
+) -> tuple[np.ndarray | None, float | None, bool]:
+    """Frame times and spacing of a trajectory.
+
+    Rules, in order: recorded times (``times_fs``) win; else step numbers
+    times the MD time step ``dt_fs``; else ``dt_fs`` is the time between
+    frames; else the time axis is unknown.
+
+    Parameters
+    ----------
+    path : str or Path
+        File being read (for messages).
+    n_frames : int
+        Number of frames.
+    times_fs : ndarray, shape (n_frames,), optional
+        Recorded time of each frame, fs.
+    steps : ndarray, shape (n_frames,), optional
+        Recorded MD step of each frame.
+    dt_fs : float, optional
+        User time step, fs: the MD time step when ``steps`` are known,
+        otherwise the time between frames.
+
+    Returns
+    -------
+    times : ndarray, shape (n_frames,) or None
+        Time of each frame in fs.
+    spacing : float or None
+        Time between consecutive frames in fs; ``None`` when unknown or
+        uneven.
+    uniform : bool
+        ``False`` when the frames are not evenly spaced (a warning is issued).
+
+    Raises
+    ------
+    SettingsError
+        If ``dt_fs`` is not positive.
+    TrajectoryFormatError
+        If recorded times or steps do not increase, naming the frame.
+    """
+    if dt_fs is not None and not float(dt_fs) > 0:
+        raise SettingsError(f"dt_fs must be positive, got {dt_fs}")
+    if times_fs is not None:
+        times = np.asarray(times_fs, dtype=np.float64)
+        _check_increasing(path, times, "time")
+    elif steps is not None:
+        _check_increasing(path, np.asarray(steps), "step")
+        times = None if dt_fs is None else np.asarray(steps, dtype=np.float64) * float(dt_fs)
+        if times is None:
+            return None, None, _is_uniform(path, np.asarray(steps, dtype=np.float64), "step")
+    elif dt_fs is not None:
+        return np.arange(n_frames, dtype=np.float64) * float(dt_fs), float(dt_fs), True
+    else:
+        return None, None, True
+    if n_frames < 2:
+        return times, None, True
+    uniform = _is_uniform(path, times, "time")
+    return times, (float(times[1] - times[0]) if uniform else None), uniform
+
+
+def _check_increasing(path, values: np.ndarray, what: str) -> None:
+    bad = np.flatnonzero(np.diff(values) <= 0)
+    if bad.size:
+        k = int(bad[0]) + 1
+        raise TrajectoryFormatError(
+            path,
+            f"{what} does not increase ({values[k - 1]} then {values[k]}); the file probably "
+            "concatenates several runs: split it or restart the numbering",
+            frame=k,
+        )
+
+
+def _is_uniform(path, values: np.ndarray, what: str) -> bool:
+    if values.size < 3:
+        return True
+    diffs = np.diff(values)
+    off = np.flatnonzero(np.abs(diffs - diffs[0]) > SPACING_RTOL * abs(diffs[0]))
+    if off.size == 0:
+        return True
+    k = int(off[0]) + 1
+    warnings.warn(
+        f"{path}: frames are not evenly spaced in {what} (frame {k} is {diffs[k - 1]:g} after frame "
+        f"{k - 1}, frame 1 is {diffs[0]:g} after frame 0); frame spacing left unknown",
+        stacklevel=3,
+    )
+    return False
