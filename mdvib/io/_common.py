@@ -15,6 +15,7 @@ import ase.data
 import numpy as np
 
 from mdvib.errors import SettingsError, TrajectoryFormatError
+from mdvib.io._masses import masses_for_species
 
 #: Relative tolerance on frame-to-frame time differences for "evenly spaced".
 SPACING_RTOL: float = 1e-6
@@ -115,8 +116,9 @@ def resolve_masses(
     SettingsError
         If a mass is not positive.
     """
-    out = np.array([ase.data.atomic_masses[ase.data.atomic_numbers[s]] for s in species], dtype=np.float64)
-    if file_masses is not None:
+    if file_masses is None:
+        out = masses_for_species(species)
+    else:
         out = np.asarray(file_masses, dtype=np.float64).reshape(len(species)).copy()
     for symbol, mass in (masses or {}).items():
         if not float(mass) > 0:
