@@ -1,0 +1,680 @@
+"""Tests of the LAMMPS text dump reader (mdvib.io.lammps_dump).
+
+Three tiers: a slow ``str.split`` reference parser and LAMMPS's own arrays as
+independent implementations; hand-written dumps with known answers (boxes,
+units, times); and every kind of bad input.
+"""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mdvib.errors import SettingsError, TrajectoryFormatError
+from mdvib.io.lammps_dump import LammpsDumpReader, TruncatedDumpWarning, parse_floats
+from mdvib.io.registry import detect_format, open_reader
+from mdvib.units import LAMMPS_UNIT_STYLES
+
+KCAL_PER_MOL_A_IN_EV_PER_A = LAMMPS_UNIT_STYLES["real"]["force_to_eV_per_A"]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def dump_text(
+    frames: list[tuple[int, np.ndarray]],
+    columns: str = "id type x y z vx vy vz",
+    box: str = "ITEM: BOX BOUNDS pp pp pp\n0 10\n0 10\n0 10\n",
+    times: list[float] | None = None,
+    units: str | None = None,
+) -> str:
+    """LAMMPS dump text for ``frames`` = [(step, rows)] with rows in file order."""
+    out = [] if units is None else [f"ITEM: UNITS\n{units}\n"]
+    for k, (step, rows) in enumerate(frames):
+        if times is not None:
+            out.append(f"ITEM: TIME\n{times[k]!r}\n")
+        out.append(f"ITEM: TIMESTEP\n{step}\nITEM: NUMBER OF ATOMS\n{len(rows)}\n{box}ITEM: ATOMS {columns}\n")
+        for row in rows:
+            out.append(" ".join(f"{int(v)}" if i < 2 else f"{v:.17g}" for i, v in enumerate(row)) + "\n")
+    return "".join(out)
+
+
+def simple_frames(n_frames: int = 3, n_atoms: int = 5, seed: int = 0, shuffle: bool = True) -> list:
+    """Frames of rows ``id type x y z vx vy vz`` (ids 1..n) in random order."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for k in range(n_frames):
+        ids, types = np.arange(1, n_atoms + 1), np.ones(n_atoms)
+        rows = np.column_stack([ids, types, rng.uniform(0, 10, (n_atoms, 3)), rng.normal(size=(n_atoms, 3))])
+        frames.append((10 * k, rows[rng.permutation(n_atoms)] if shuffle else rows))
+    return frames
+
+
+def replace_field(text: str, frame: int, atom_id: int, column: int, token: str) -> str:
+    """Replace value ``column`` of atom ``atom_id``'s line in ``frame`` by ``token``."""
+    lines = text.splitlines(keepends=True)
+    i = [k for k, ln in enumerate(lines) if ln.startswith("ITEM: ATOMS")][frame] + 1
+    while lines[i].split()[0] != str(atom_id):
+        i += 1
+    fields = lines[i].split()
+    fields[column] = token
+    lines[i] = " ".join(fields) + "\n"
+    return "".join(lines)
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def read_all(reader: LammpsDumpReader, chunk_frames: int = 64, **kw) -> dict[str, np.ndarray]:
+    """Concatenate all chunks of a reader."""
+    chunks = list(reader.iter_chunks(chunk_frames=chunk_frames, **kw))
+    out = {}
+    for name in ("positions", "velocities", "forces", "cells", "steps", "times"):
+        parts = [getattr(c, name) for c in chunks]
+        out[name] = None if parts[0] is None else np.concatenate(parts)
+    out["unwrapped"] = chunks[0].unwrapped
+    return out
+
+
+def reference_parse(path: Path) -> list[dict]:
+    """Slow, independent parser: str.split per line, rows sorted by id."""
+    lines = Path(path).read_text().splitlines()
+    frames, i = [], 0
+    while i < len(lines):
+        assert lines[i] == "ITEM: TIMESTEP", lines[i]
+        step, n = int(lines[i + 1]), int(lines[i + 3])
+        bounds = [list(map(float, lines[i + 5 + k].split())) for k in range(3)]
+        columns = lines[i + 8].split()[2:]
+        table = np.array([list(map(float, ln.split())) for ln in lines[i + 9 : i + 9 + n]])
+        table = table[np.argsort(table[:, columns.index("id")])]
+        frames.append({"step": step, "bounds": bounds, "data": {c: table[:, j] for j, c in enumerate(columns)}})
+        i += 9 + n
+    return frames
+
+
+def shuffled_copy(src: Path, dst: Path, seed: int = 1) -> Path:
+    """Copy a dump, shuffling the atom lines of every frame."""
+    rng = np.random.default_rng(seed)
+    lines = src.read_text().splitlines(keepends=True)
+    out, i = [], 0
+    while i < len(lines):
+        n = int(lines[i + 3])
+        atoms = lines[i + 9 : i + 9 + n]
+        out += lines[i : i + 9] + [atoms[j] for j in rng.permutation(n)]
+        i += 9 + n
+    dst.write_text("".join(out))
+    return dst
+
+
+# --------------------------------------------------------------------------- float parser
+
+
+def test_parse_floats_matches_python_float():
+    rng = np.random.default_rng(42)
+    values = np.concatenate(
+        [
+            rng.normal(size=2000) * 10.0 ** rng.integers(-30, 30, 2000),
+            rng.uniform(-1e3, 1e3, 2000),
+            10.0 ** rng.uniform(-300, 300, 500),
+            [0.0, -0.0, 1.0, 5e-324, 2.2250738585072014e-308, 1.7976931348623157e308],
+        ]
+    )
+    formats = ["%.17g", "%.15g", "%.6g", "%g", "%.10e", "%.3E", "%.16f", "%r"]
+    tokens = [(f % v) if f != "%r" else repr(float(v)) for f in formats for v in values]
+    tokens += ["+.5", "1.", "-0", "12", "-000123", "7E+2", "1e-5"]
+    tokens += ["12345678901234567890123", "0.000000000000000000000001234"]  # more than 19 digits
+    parsed = parse_floats(" ".join(tokens))
+    expected = np.array([float(t) for t in tokens])
+    assert parsed.shape == expected.shape
+    normal = np.isfinite(expected) & (np.abs(expected) >= np.finfo(float).tiny)
+    rel = np.abs(parsed[normal] - expected[normal]) / np.abs(expected[normal])
+    assert rel.max() < 1e-15
+    # away from overflow and underflow the result is correctly rounded (same bits as float())
+    moderate = (np.abs(expected) > 1e-265) & (np.abs(expected) < 1e265)
+    np.testing.assert_array_equal(parsed[moderate], expected[moderate])
+    np.testing.assert_array_equal(parsed[np.isinf(expected)], expected[np.isinf(expected)])
+    subnormal = ~normal & np.isfinite(expected)
+    np.testing.assert_allclose(parsed[subnormal], expected[subnormal], rtol=0, atol=1e-323)
+
+
+def test_parse_floats_special_and_bad_tokens():
+    got = parse_floats("nan -nan inf -inf Infinity 1e400 -1e-400")
+    assert np.isnan(got[:2]).all()
+    np.testing.assert_array_equal(got[2:], [np.inf, -np.inf, np.inf, np.inf, -0.0])
+    for bad in ["1e", "--1", "1.2.3", "abc", "1x", ".", "-", "e5", "0x10"]:
+        with pytest.raises(ValueError, match="not a number"):
+            parse_floats(f"1 {bad} 2")
+
+
+# --------------------------------------------------------------------------- registry
+
+
+def test_registry_detects_by_name_and_content(tmp_path):
+    text = dump_text(simple_frames(1))
+    for name in ("a.dump", "a.dump.gz", "a.lammpstrj", "dump.si", "run.dump.17", "A.LAMMPSTRJ"):
+        assert detect_format(write(tmp_path / name, text)) == "lammps-dump"
+    odd = write(tmp_path / "trajectory.txt", dump_text(simple_frames(1), units="metal"))
+    assert detect_format(odd) == "lammps-dump"
+    reader = open_reader(odd, type_map={1: "Si"})
+    assert isinstance(reader, LammpsDumpReader)
+    assert reader.info.n_frames == 1
+
+
+# --------------------------------------------------------------------------- hand-written dumps
+
+
+def test_atoms_mapped_by_id_and_sorted(tmp_path):
+    frames = simple_frames(n_frames=4, n_atoms=7)
+    path = write(tmp_path / "a.dump", dump_text(frames, columns="id type xu yu zu vx vy vz"))
+    reader = LammpsDumpReader(path, type_map={1: "Ar"}, dt_fs=2.0)
+    info = reader.info
+    assert (info.n_atoms, info.n_frames) == (7, 4)
+    np.testing.assert_array_equal(info.atom_ids, np.arange(1, 8))
+    assert info.species == ("Ar",) * 7
+    np.testing.assert_allclose(info.masses, 39.948)
+    assert info.has_velocities and not info.has_forces
+    assert info.frame_spacing_fs == 20.0
+    assert info.source_units["velocity"] == "A/ps" and info.source_units["uniform_spacing"]
+    got = read_all(reader, chunk_frames=3)
+    for k, (_, rows) in enumerate(frames):
+        rows = rows[np.argsort(rows[:, 0])]
+        np.testing.assert_array_equal(got["positions"][k], rows[:, 2:5])
+        np.testing.assert_allclose(got["velocities"][k], rows[:, 5:8] * 1e-3, rtol=1e-15)
+    np.testing.assert_array_equal(got["steps"], [0, 10, 20, 30])
+    np.testing.assert_array_equal(got["times"], [0.0, 20.0, 40.0, 60.0])
+    np.testing.assert_array_equal(got["cells"], np.broadcast_to(np.eye(3) * 10, (4, 3, 3)))
+    assert got["unwrapped"]
+
+
+def test_chunking_and_frame_ranges(tmp_path):
+    path = write(tmp_path / "a.dump", dump_text(simple_frames(n_frames=10), columns="id type xu yu zu vx vy vz"))
+    reader = LammpsDumpReader(path, type_map={1: "Si"})
+    full = read_all(reader)
+    chunks = list(reader.iter_chunks(chunk_frames=3, start=2, stop=9))
+    assert [c.first_frame for c in chunks] == [2, 5, 8]
+    assert [c.n_frames for c in chunks] == [3, 3, 1]
+    np.testing.assert_array_equal(np.concatenate([c.positions for c in chunks]), full["positions"][2:9])
+    assert list(reader.iter_chunks(start=10)) == []
+    assert sum(c.n_frames for c in reader.iter_chunks(stop=100)) == 10
+    with pytest.raises(SettingsError):
+        next(reader.iter_chunks(chunk_frames=0))
+    with pytest.raises(SettingsError):
+        next(reader.iter_chunks(start=-1))
+
+
+def test_gzip_equals_plain(tmp_path):
+    path = write(tmp_path / "a.dump", dump_text(simple_frames(n_frames=5), columns="id type xu yu zu vx vy vz"))
+    gz = tmp_path / "a.dump.gz"
+    with open(path, "rb") as src, gzip.open(gz, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    a = read_all(LammpsDumpReader(path, type_map={1: "Si"}), chunk_frames=2)
+    b = read_all(LammpsDumpReader(gz, type_map={1: "Si"}), chunk_frames=2)
+    for name in ("positions", "velocities", "cells", "steps"):
+        np.testing.assert_array_equal(a[name], b[name])
+    # reading a range behind the stream position restarts decompression
+    reader = LammpsDumpReader(gz, type_map={1: "Si"})
+    late = next(reader.iter_chunks(chunk_frames=1, start=4))
+    early = next(reader.iter_chunks(chunk_frames=1, start=1))
+    np.testing.assert_array_equal(late.positions[0], a["positions"][4])
+    np.testing.assert_array_equal(early.positions[0], a["positions"][1])
+
+
+def test_orthogonal_box_with_offset_origin_and_scaled_coordinates(tmp_path):
+    box = "ITEM: BOX BOUNDS pp pp pp\n-1 3\n2 7\n0.5 6.5\n"
+    rows = np.array([[2, 1, 0.25, 0.5, 0.75], [1, 1, 0.0, 0.1, 1.0]])
+    path = write(tmp_path / "s.dump", dump_text([(0, rows)], columns="id type xs ys zs", box=box))
+    chunk = next(LammpsDumpReader(path, type_map={1: "Si"}).iter_chunks())
+    np.testing.assert_allclose(chunk.cells[0], np.diag([4.0, 5.0, 6.0]))
+    np.testing.assert_allclose(chunk.positions[0], [[-1.0, 2.5, 6.5], [0.0, 4.5, 5.0]], rtol=1e-14)
+    assert not chunk.unwrapped
+
+
+def test_restricted_triclinic_box_bounds(tmp_path):
+    # LAMMPS writes bounding-box extents: xlo_bound = xlo + min(0, xy, xz, xy+xz), ...
+    xlo, xhi, ylo, yhi, zlo, zhi, xy, xz, yz = 1.0, 11.0, -2.0, 7.0, 0.0, 8.0, -3.0, 2.0, 1.5
+    box = (
+        "ITEM: BOX BOUNDS xy xz yz pp pp pp\n"
+        f"{xlo + min(0, xy, xz, xy + xz)} {xhi + max(0, xy, xz, xy + xz)} {xy}\n"
+        f"{ylo + min(0, yz)} {yhi + max(0, yz)} {xz}\n"
+        f"{zlo} {zhi} {yz}\n"
+    )
+    cell = np.array([[xhi - xlo, 0, 0], [xy, yhi - ylo, 0], [xz, yz, zhi - zlo]])
+    origin = np.array([xlo, ylo, zlo])
+    frac = np.array([[0.1, 0.2, 0.3], [0.9, 0.5, 0.05]])
+    images = np.array([[1, 0, -1], [0, -2, 1]])
+    rows = np.column_stack([[1, 2], [1, 1], frac, images])
+    path = write(tmp_path / "t.dump", dump_text([(0, rows)], columns="id type xs ys zs ix iy iz", box=box))
+    chunk = next(LammpsDumpReader(path, type_map={1: "Si"}).iter_chunks())
+    np.testing.assert_allclose(chunk.cells[0], cell, atol=1e-14)
+    np.testing.assert_allclose(chunk.positions[0], origin + (frac + images) @ cell, rtol=1e-14, atol=1e-14)
+    assert chunk.unwrapped
+
+
+def test_general_triclinic_box_abc_origin(tmp_path):
+    cell = np.array([[0.0, 2.7, 2.7], [2.7, 0.0, 2.7], [2.7, 2.7, 0.0]])
+    origin = np.array([0.5, -1.0, 2.0])
+    box = "ITEM: BOX BOUNDS abc origin pp pp pp\n" + "".join(
+        f"{a[0]} {a[1]} {a[2]} {o}\n" for a, o in zip(cell, origin, strict=True)
+    )
+    frac = np.array([[0.25, 0.25, 0.25], [0.5, 0.0, 0.75]])
+    rows = np.column_stack([[1, 2], [1, 1], frac])
+    path = write(tmp_path / "g.dump", dump_text([(0, rows)], columns="id type xsu ysu zsu", box=box))
+    chunk = next(LammpsDumpReader(path, type_map={1: "Si"}).iter_chunks())
+    np.testing.assert_array_equal(chunk.cells[0], cell)
+    np.testing.assert_allclose(chunk.positions[0], origin + frac @ cell, rtol=1e-14)
+    assert chunk.unwrapped
+
+
+def test_image_flags_unwrap_cartesian(tmp_path):
+    rows = np.array([[1, 1, 9.5, 0.5, 5.0, -1, 2, 0], [2, 1, 0.5, 9.5, 5.0, 3, 0, -1]])
+    path = write(tmp_path / "i.dump", dump_text([(0, rows)], columns="id type x y z ix iy iz"))
+    reader = LammpsDumpReader(path, type_map={1: "Si"})
+    chunk = next(reader.iter_chunks())
+    np.testing.assert_allclose(chunk.positions[0], [[-0.5, 20.5, 5.0], [30.5, 9.5, -5.0]])
+    assert chunk.unwrapped and reader.info.source_units["positions"] == "x y z ix iy iz"
+    # without image flags wrapped positions are returned as they are
+    path = write(tmp_path / "w.dump", dump_text([(0, rows[:, :5])], columns="id type x y z"))
+    chunk = next(LammpsDumpReader(path, type_map={1: "Si"}).iter_chunks())
+    np.testing.assert_array_equal(chunk.positions[0], rows[:, 2:5])
+    assert not chunk.unwrapped
+
+
+def test_units_real_versus_metal(tmp_path):
+    rows = np.array([[1, 1, 0.0, 0.0, 0.0, 1.5, -2.0, 3.0, 10.0, -20.0, 30.0]])
+    text = dump_text([(0, rows), (100, rows)], columns="id type xu yu zu vx vy vz fx fy fz")
+    path = write(tmp_path / "u.dump", text)
+    metal = read_all(LammpsDumpReader(path, units="metal", type_map={1: "C"}, dt_fs=1.0))
+    real = LammpsDumpReader(path, units="real", type_map={1: "C"}, dt_fs=1.0)
+    assert real.info.source_units["velocity"] == "A/fs"
+    assert real.info.source_units["force"] == "kcal/mol/A"
+    real = read_all(real)
+    np.testing.assert_allclose(metal["velocities"][0, 0], [1.5e-3, -2.0e-3, 3.0e-3], rtol=1e-15)
+    np.testing.assert_allclose(real["velocities"][0, 0], [1.5, -2.0, 3.0])
+    np.testing.assert_allclose(metal["forces"][0, 0], [10.0, -20.0, 30.0])
+    np.testing.assert_allclose(real["forces"][0, 0], np.array([10.0, -20.0, 30.0]) * 0.0433641, rtol=1e-5)
+    np.testing.assert_allclose(real["forces"] / metal["forces"], KCAL_PER_MOL_A_IN_EV_PER_A, rtol=1e-15)
+    with pytest.raises(SettingsError, match="unit style"):
+        LammpsDumpReader(path, units="lj")
+
+
+def test_item_units_and_time(tmp_path):
+    frames = simple_frames(n_frames=3)
+    text = dump_text(frames, columns="id type xu yu zu vx vy vz", times=[0.0, 0.025, 0.05], units="metal")
+    path = write(tmp_path / "t.dump", text)
+    reader = LammpsDumpReader(path, type_map={1: "Si"}, dt_fs=99.0)  # ITEM: TIME wins over dt_fs
+    info = reader.info
+    assert info.source_units["style"] == "metal" and info.source_units["style_from"] == "ITEM: UNITS"
+    assert info.frame_spacing_fs == pytest.approx(25.0)
+    np.testing.assert_allclose(read_all(reader)["times"], [0.0, 25.0, 50.0])
+    with pytest.raises(SettingsError, match="ITEM: UNITS metal"):
+        LammpsDumpReader(path, units="real", type_map={1: "Si"}).info
+    real = write(
+        tmp_path / "r.dump", dump_text(frames, columns="id type xu yu zu vx vy vz", times=[0, 2.5, 5], units="real")
+    )
+    reader = LammpsDumpReader(real, type_map={1: "Si"})
+    assert reader.info.source_units["style"] == "real" and reader.info.frame_spacing_fs == 2.5
+
+
+def test_non_uniform_spacing_is_recorded(tmp_path):
+    frames = [(s, rows) for s, (_, rows) in zip([0, 10, 30], simple_frames(3), strict=True)]
+    path = write(tmp_path / "n.dump", dump_text(frames))
+    info = LammpsDumpReader(path, type_map={1: "Si"}, dt_fs=1.0).info
+    assert info.frame_spacing_fs is None
+    assert info.source_units["uniform_spacing"] is False
+    assert info.n_frames == 3
+
+
+def test_element_and_mass_columns_and_overrides(tmp_path):
+    rows = "1 Si 28.1 0 0 0\n2 O 16.0 1 1 1\n3 O 16.0 2 2 2\n"
+    header = "ITEM: TIMESTEP\n0\nITEM: NUMBER OF ATOMS\n3\nITEM: BOX BOUNDS pp pp pp\n0 5\n0 5\n0 5\n"
+    path = write(tmp_path / "e.dump", header + "ITEM: ATOMS id element mass x y z\n" + rows)
+    info = LammpsDumpReader(path).info
+    assert info.species == ("Si", "O", "O")
+    np.testing.assert_array_equal(info.masses, [28.1, 16.0, 16.0])
+    info = LammpsDumpReader(path, masses={"O": 18.0}).info
+    np.testing.assert_array_equal(info.masses, [28.1, 18.0, 18.0])
+    # type labels that are element symbols need no type_map
+    path = write(tmp_path / "l.dump", header + "ITEM: ATOMS id type x y z\n1 Si 0 0 0\n2 O 1 1 1\n3 O 2 2 2\n")
+    info = LammpsDumpReader(path).info
+    assert info.species == ("Si", "O", "O")
+    np.testing.assert_allclose(info.masses[1:], 15.999, rtol=1e-4)
+
+
+def test_numeric_types_need_type_map(tmp_path):
+    path = write(tmp_path / "a.dump", dump_text(simple_frames(1)))
+    with pytest.raises(SettingsError, match=r"--types 1=Si,2=O"):
+        LammpsDumpReader(path).info
+    rows = simple_frames(1)[0][1]
+    rows[:, 1] = [1, 2, 1, 2, 3]
+    path = write(tmp_path / "b.dump", dump_text([(0, rows)]))
+    with pytest.raises(SettingsError, match=r"type 3 has no element"):
+        LammpsDumpReader(path, type_map={1: "Si", 2: "O"}).info
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def frames_text(n_frames: int = 4, n_atoms: int = 5) -> tuple[list, str]:
+    frames = simple_frames(n_frames=n_frames, n_atoms=n_atoms, shuffle=False)
+    return frames, dump_text(frames, columns="id type xu yu zu vx vy vz")
+
+
+def read_everything(path: Path, **kw) -> None:
+    for _ in LammpsDumpReader(path, type_map={1: "Si"}, **kw).iter_chunks(chunk_frames=2):
+        pass
+
+
+def test_missing_atom_in_a_frame(tmp_path):
+    frames, _ = frames_text()
+    frames[2] = (frames[2][0], frames[2][1][[0, 1, 3, 4]])  # atom id 3 gone, header says 4 atoms
+    path = write(tmp_path / "m.dump", dump_text(frames, columns="id type xu yu zu vx vy vz"))
+    with pytest.raises(TrajectoryFormatError, match=r"m\.dump, frame 2, atom id 3: atom id missing") as exc:
+        read_everything(path)
+    assert exc.value.frame == 2 and exc.value.atom_id == 3
+    assert "NUMBER OF ATOMS is 4" in str(exc.value)
+
+
+def test_extra_atom_in_a_frame(tmp_path):
+    frames, _ = frames_text()
+    extra = frames[1][1][:1].copy()
+    extra[0, 0] = 99
+    frames[1] = (frames[1][0], np.vstack([frames[1][1], extra]))
+    path = write(tmp_path / "x.dump", dump_text(frames, columns="id type xu yu zu vx vy vz"))
+    with pytest.raises(TrajectoryFormatError, match=r"x\.dump, frame 1, atom id 99: atom id is not in frame 0"):
+        read_everything(path)
+
+
+def test_duplicated_id(tmp_path):
+    frames, _ = frames_text()
+    frames[3][1][4, 0] = 2
+    path = write(tmp_path / "d.dump", dump_text(frames, columns="id type xu yu zu vx vy vz"))
+    with pytest.raises(TrajectoryFormatError, match=r"d\.dump, frame 3, atom id 2: .*more than once"):
+        read_everything(path)
+    frames, _ = frames_text()
+    frames[0][1][4, 0] = 2
+    path = write(tmp_path / "d0.dump", dump_text(frames, columns="id type xu yu zu vx vy vz"))
+    with pytest.raises(TrajectoryFormatError, match=r"d0\.dump, frame 0, atom id 2: .*more than once"):
+        read_everything(path)
+
+
+def test_ids_not_matching_first_frame(tmp_path):
+    frames, _ = frames_text()
+    frames[2][1][0, 0] = 42  # same count, different id
+    path = write(tmp_path / "r.dump", dump_text(frames, columns="id type xu yu zu vx vy vz"))
+    with pytest.raises(TrajectoryFormatError, match=r"r\.dump, frame 2, atom id 42"):
+        read_everything(path)
+
+
+@pytest.mark.parametrize("token", ["nan", "-nan", "inf", "-inf", "1e999"])
+def test_non_finite_values(tmp_path, token):
+    _, text = frames_text()
+    path = write(tmp_path / "nan.dump", replace_field(text, frame=1, atom_id=3, column=6, token=token))
+    with pytest.raises(TrajectoryFormatError, match=r"nan\.dump, frame 1, atom id 3: non-finite value .* 'vy'"):
+        read_everything(path)
+
+
+def test_bad_number_token(tmp_path):
+    _, text = frames_text()
+    path = write(tmp_path / "b.dump", replace_field(text, frame=0, atom_id=4, column=2, token="0.5x"))
+    with pytest.raises(TrajectoryFormatError, match=r"b\.dump, frame 0, atom id 4: cannot read column 'xu'"):
+        read_everything(path)
+
+
+def test_non_increasing_timesteps(tmp_path):
+    frames, _ = frames_text()
+    frames[2] = (frames[1][0], frames[2][1])
+    path = write(tmp_path / "s.dump", dump_text(frames))
+    with pytest.raises(TrajectoryFormatError, match=r"s\.dump, frame 2: timestep 10 does not increase"):
+        LammpsDumpReader(path, type_map={1: "Si"}).info
+
+
+def test_missing_id_column(tmp_path):
+    rows = simple_frames(1)[0][1][:, :5]
+    path = write(tmp_path / "n.dump", dump_text([(0, rows)], columns="q type x y z"))
+    with pytest.raises(TrajectoryFormatError, match=r"n\.dump, frame 0: no 'id' column"):
+        LammpsDumpReader(path, type_map={1: "Si"}).info
+
+
+def test_missing_position_columns(tmp_path):
+    rows = simple_frames(1)[0][1][:, :5]
+    path = write(tmp_path / "p.dump", dump_text([(0, rows)], columns="id type x y q"))
+    with pytest.raises(TrajectoryFormatError, match=r"columns \['z'\] are missing"):
+        LammpsDumpReader(path, type_map={1: "Si"}).info
+
+
+@pytest.mark.parametrize(
+    "cut, why",
+    [
+        (lambda t: t[: t.rindex("\n", 0, len(t) - 1) + 1], "4 of 5 atom lines"),  # lost whole lines
+        (lambda t: t[:-7], "the file ends inside an atom line"),  # cut inside a line
+        (lambda t: t[: t.rindex("ITEM: NUMBER")], "the file ends inside its header"),
+    ],
+)
+def test_truncated_last_frame_is_dropped_with_warning(tmp_path, cut, why):
+    frames, text = frames_text(n_frames=4)
+    path = write(tmp_path / "t.dump", cut(text))
+    reader = LammpsDumpReader(path, type_map={1: "Si"})
+    with pytest.warns(TruncatedDumpWarning, match=rf"t\.dump: frame 3 is truncated \({why}"):
+        info = reader.info
+    assert info.n_frames == 3
+    got = read_all(reader)
+    assert got["positions"].shape == (3, 5, 3)
+    np.testing.assert_array_equal(got["positions"][2], frames[2][1][:, 2:5])
+
+
+def test_truncated_only_frame(tmp_path):
+    _, text = frames_text(n_frames=1)
+    path = write(tmp_path / "one.dump", text[:-20])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TruncatedDumpWarning)
+        with pytest.raises(TrajectoryFormatError, match="no complete frame"):
+            LammpsDumpReader(path, type_map={1: "Si"}).info
+
+
+def test_truncated_frame_in_the_middle_is_an_error(tmp_path):
+    _, text = frames_text(n_frames=4)
+    lines = text.splitlines(keepends=True)
+    atoms1 = [k for k, ln in enumerate(lines) if ln.startswith("ITEM: ATOMS")][1] + 1
+    # frame 1 keeps atoms 1-2 and half of atom 3's line; atoms 4 and 5 are gone
+    cut = lines[: atoms1 + 2] + [lines[atoms1 + 2][:12]] + lines[atoms1 + 5 :]
+    path = write(tmp_path / "mid.dump", "".join(cut))
+    with pytest.raises(TrajectoryFormatError, match=r"mid\.dump, frame 1, atom id 3: atom line 2 has fewer"):
+        read_everything(path)
+    # the same, cut at a line end: the error names the first missing atom
+    cut = lines[: atoms1 + 3] + lines[atoms1 + 5 :]
+    path = write(tmp_path / "mid2.dump", "".join(cut))
+    with pytest.raises(TrajectoryFormatError, match=r"mid2\.dump, frame 1, atom id 4: atom id missing"):
+        read_everything(path)
+
+
+def test_line_with_too_many_or_too_few_values(tmp_path):
+    _, text = frames_text()
+    path = write(tmp_path / "f.dump", replace_field(text, frame=2, atom_id=5, column=7, token="0.1 7"))
+    with pytest.raises(TrajectoryFormatError, match=r"frame 2, atom id 5: atom line 4 has more than 8 values"):
+        read_everything(path)
+    path = write(tmp_path / "g.dump", replace_field(text, frame=1, atom_id=2, column=7, token=""))
+    with pytest.raises(TrajectoryFormatError, match=r"frame 1, atom id 2: atom line 1 has fewer than 8 values"):
+        read_everything(path)
+
+
+def test_columns_changing_mid_file(tmp_path):
+    frames = simple_frames(2)
+    text = dump_text(frames[:1], columns="id type xu yu zu vx vy vz") + dump_text(frames[1:])
+    path = write(tmp_path / "c.dump", text)
+    with pytest.raises(TrajectoryFormatError, match=r"c\.dump, frame 1: ITEM: ATOMS columns changed"):
+        LammpsDumpReader(path, type_map={1: "Si"}).info
+
+
+def test_not_a_dump(tmp_path):
+    path = write(tmp_path / "x.dump", "hello\nworld\n")
+    with pytest.raises(TrajectoryFormatError, match="not a LAMMPS text dump"):
+        LammpsDumpReader(path).info
+    with pytest.raises(TrajectoryFormatError, match="empty file"):
+        LammpsDumpReader(write(tmp_path / "e.dump", "")).info
+    with pytest.raises(TrajectoryFormatError, match="file not found"):
+        LammpsDumpReader(tmp_path / "missing.dump").info
+
+
+# --------------------------------------------------------------------------- real LAMMPS
+
+
+@pytest.fixture(scope="module")
+def lammps_si(tmp_path_factory):
+    """64-atom SW Si, metal units: dumps written by LAMMPS plus LAMMPS's own final arrays (by id)."""
+    pytest.importorskip("lammps")
+    from mdvib.engines.lammps_library import create_lammps, potentials_dir
+
+    d = tmp_path_factory.mktemp("lammps_si")
+    lmp = create_lammps()
+    lmp.commands_string(
+        f"""
+        units metal
+        atom_modify map yes
+        lattice diamond 5.431
+        region box block 0 2 0 2 0 2
+        create_box 1 box
+        create_atoms 1 box
+        displace_atoms all move 1.3 0.7 -0.9 units box
+        mass 1 28.0855
+        pair_style sw
+        pair_coeff * * {potentials_dir()}/Si.sw Si
+        velocity all create 3000 4928459 mom yes rot yes dist gaussian
+        timestep 0.002
+        fix nve all nve
+        dump exact all custom 10 {d}/exact.dump id type xu yu zu vx vy vz fx fy fz
+        dump_modify exact format float %.17g
+        dump plain all custom 10 {d}/plain.lammpstrj id type x y z ix iy iz vx vy vz fx fy fz
+        dump_modify plain time yes units yes
+        run 100
+        """
+    )
+    final = {name: np.array(lmp.gather_atoms(name, 1, 3)).reshape(-1, 3) for name in ("x", "v", "f")}
+    final["image"] = np.array(lmp.gather_atoms("image", 0, 3)).reshape(-1, 3)
+    boxlo, boxhi = lmp.extract_box()[:2]
+    final["cell"] = np.diag(np.subtract(boxhi, boxlo))
+    lmp.close()
+    return d, final
+
+
+def test_real_lammps_dump_matches_lammps_arrays(lammps_si):
+    d, final = lammps_si
+    reader = LammpsDumpReader(d / "exact.dump", type_map={1: "Si"}, dt_fs=2.0)
+    info = reader.info
+    assert (info.n_atoms, info.n_frames) == (64, 11)
+    assert info.frame_spacing_fs == pytest.approx(20.0)
+    got = read_all(reader, chunk_frames=4)
+    unwrapped = final["x"] + final["image"] @ final["cell"]
+    np.testing.assert_allclose(got["positions"][-1], unwrapped, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(got["velocities"][-1], final["v"] * 1e-3, rtol=1e-14, atol=1e-18)
+    np.testing.assert_allclose(got["forces"][-1], final["f"], rtol=1e-14, atol=1e-14)
+    np.testing.assert_allclose(got["cells"][-1], final["cell"], atol=1e-12)
+    np.testing.assert_array_equal(got["steps"], np.arange(0, 101, 10))
+    # the displaced lattice was wrapped back into the cell: unwrapping matters
+    assert np.abs(final["image"]).max() > 0
+
+
+def test_real_lammps_dump_matches_reference_parser(lammps_si, tmp_path):
+    d, final = lammps_si
+    src = d / "plain.lammpstrj"
+    reader = LammpsDumpReader(src, type_map={1: "Si"})
+    info = reader.info
+    assert info.source_units["style_from"] == "ITEM: UNITS"
+    assert info.source_units["positions"] == "x y z ix iy iz"
+    assert info.frame_spacing_fs == pytest.approx(20.0)  # from ITEM: TIME (ps)
+    got = read_all(reader, chunk_frames=3)
+    assert got["unwrapped"]
+    # strip the UNITS/TIME items for the simple reference parser
+    stripped = write(tmp_path / "stripped.dump", _strip_time_and_units(src.read_text()))
+    ref = reference_parse(stripped)
+    assert len(ref) == info.n_frames
+    for k, frame in enumerate(ref):
+        data = frame["data"]
+        lo_hi = np.array(frame["bounds"])
+        cell = np.diag(lo_hi[:, 1] - lo_hi[:, 0])
+        images = np.column_stack([data["ix"], data["iy"], data["iz"]])
+        pos = np.column_stack([data["x"], data["y"], data["z"]]) + images @ cell
+        np.testing.assert_allclose(got["positions"][k], pos, rtol=1e-15, atol=1e-13)
+        vel = np.column_stack([data["vx"], data["vy"], data["vz"]]) * 1e-3
+        np.testing.assert_array_equal(got["velocities"][k], vel)
+        np.testing.assert_array_equal(got["forces"][k], np.column_stack([data["fx"], data["fy"], data["fz"]]))
+        assert got["steps"][k] == frame["step"]
+    # LAMMPS's own final state agrees to the dump's %g precision
+    np.testing.assert_allclose(got["velocities"][-1], final["v"] * 1e-3, rtol=1e-5, atol=1e-8)
+    # shuffled atom lines give identical arrays (mapping by id)
+    shuffled = shuffled_copy(stripped, tmp_path / "shuffled.dump")
+    mixed = read_all(LammpsDumpReader(shuffled, type_map={1: "Si"}), chunk_frames=5)
+    for name in ("positions", "velocities", "forces", "cells"):
+        np.testing.assert_array_equal(mixed[name], got[name])
+
+
+def _strip_time_and_units(text: str) -> str:
+    lines = text.splitlines(keepends=True)
+    out, i = [], 0
+    while i < len(lines):
+        if lines[i] in ("ITEM: TIME\n", "ITEM: UNITS\n"):
+            i += 2
+            continue
+        out.append(lines[i])
+        i += 1
+    return "".join(out)
+
+
+def test_real_lammps_triclinic_all_position_styles(tmp_path):
+    pytest.importorskip("lammps")
+    from mdvib.engines.lammps_library import create_lammps, potentials_dir
+
+    lmp = create_lammps()
+    lmp.commands_string(
+        f"""
+        units metal
+        lattice diamond 5.431
+        region box prism 0 2 0 2 0 2 0.5 -0.3 0.2
+        create_box 1 box
+        create_atoms 1 box
+        mass 1 28.0855
+        pair_style sw
+        pair_coeff * * {potentials_dir()}/Si.sw Si
+        displace_atoms all move 7.3 -4.1 2.9 units box
+        displace_atoms all random 0.2 0.2 0.2 2837 units box
+        dump d all custom 1 {tmp_path}/tri.dump id type xu yu zu x y z ix iy iz xs ys zs xsu ysu zsu
+        dump_modify d format float %.17g
+        run 0
+        """
+    )
+    boxlo, boxhi, xy, yz, xz = lmp.extract_box()[:5]
+    lmp.close()
+    cell = np.array([[boxhi[0] - boxlo[0], 0, 0], [xy, boxhi[1] - boxlo[1], 0], [xz, yz, boxhi[2] - boxlo[2]]])
+    full = (tmp_path / "tri.dump").read_text().splitlines(keepends=True)
+    header_cols = full[8].split()[2:]
+
+    def subset(names: list[str], file: str) -> Path:
+        idx = [header_cols.index(n) for n in ["id", "type"] + names]
+        out = full[:8] + ["ITEM: ATOMS " + " ".join(["id", "type"] + names) + "\n"]
+        out += [" ".join(ln.split()[i] for i in idx) + "\n" for ln in full[9:]]
+        return write(tmp_path / file, "".join(out))
+
+    variants = {
+        "xu yu zu": True,
+        "x y z ix iy iz": True,
+        "xs ys zs ix iy iz": True,
+        "xsu ysu zsu": True,
+        "x y z": False,
+        "xs ys zs": False,
+    }
+    results = {}
+    for k, (names, unwrapped) in enumerate(variants.items()):
+        chunk = next(LammpsDumpReader(subset(names.split(), f"v{k}.dump"), type_map={1: "Si"}).iter_chunks())
+        assert chunk.unwrapped is unwrapped, names
+        np.testing.assert_allclose(chunk.cells[0], cell, atol=1e-12)
+        results[names] = chunk.positions[0]
+    for names in ("x y z ix iy iz", "xs ys zs ix iy iz", "xsu ysu zsu"):
+        np.testing.assert_allclose(results[names], results["xu yu zu"], atol=1e-9, err_msg=names)
+    np.testing.assert_allclose(results["xs ys zs"], results["x y z"], atol=1e-9)
+    assert np.abs(results["x y z"] - results["xu yu zu"]).max() > 1.0  # images were non-zero
