@@ -3,7 +3,8 @@
 Each reader module registers its class with the file-name patterns it claims
 and an optional content sniffer. :func:`open_reader` picks the reader from an
 explicit ``format`` name, else from the file name, else by sniffing the first
-bytes, and falls back to MDAnalysis and then ASE for everything else.
+bytes, and falls back to the ASE and MDAnalysis readers (in registration order;
+they claim disjoint file names and magic bytes) for everything else.
 """
 
 from __future__ import annotations
