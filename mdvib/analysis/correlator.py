@@ -8,7 +8,8 @@ weighted per-group sums of autocorrelations
                            * sum_{t, t+tau in block b} x_j(t) x_j(t+tau)
 
 for lags 0 <= tau < window (every frame an origin, no circular wrap, unbiased
-normalisation). Memory: two segments of ``window`` frames, never the trajectory.
+normalisation). Memory: one segment of ``window`` frames being filled plus the
+transform of the previous one, never the trajectory.
 """
 
 from __future__ import annotations
@@ -21,13 +22,13 @@ import scipy.fft
 from mdvib.errors import SettingsError
 from mdvib.kernels.correlation import accumulate_segment_products
 
-#: Series transformed per FFT batch; bounds the FFT work arrays (~2W × 4096 × 16 B).
-_FFT_BATCH = 4096
+#: Bytes of zero-padded input one FFT batch may use (bounds the FFT work arrays).
+_FFT_BATCH_BYTES = 128 * 2**20
 
 
 @dataclass
 class _Segment:
-    data: np.ndarray  # (n, n_series)
+    spectrum: np.ndarray  # (window + 1, n_series) complex: rfft of the zero-padded frames
     block: int
 
 
@@ -99,31 +100,38 @@ class BlockedAutocorrelator:
         return int(np.searchsorted(self.bounds, self._frame, side="right") - 1)
 
     def _finish_segment(self, block: int) -> None:
-        segment = _Segment(self._buffer[: self._filled].copy(), block)
+        segment = _Segment(self._transform(self._buffer[: self._filled]), block)
         self._filled = 0
         if self._pending is not None:
             following = segment if self._pending.block == block else None
-            self._process(self._pending, following)
+            self._accumulate(self._pending, following)
         self._pending = segment
 
-    def _process(self, segment: _Segment, following: _Segment | None) -> None:
+    def _transform(self, frames: np.ndarray) -> np.ndarray:
+        """rfft over time of frames zero-padded to 2W, in batches of series (bounded work arrays).
+
+        Each segment is transformed once: as the current segment and, cached, as
+        the following segment of its predecessor.
+        """
         n_fft = 2 * self.window
-        out = self._sums[segment.block]
-        for lo in range(0, self.n_series, _FFT_BATCH):
-            hi = min(lo + _FFT_BATCH, self.n_series)
-            seg_fft = scipy.fft.rfft(segment.data[:, lo:hi], n=n_fft, axis=0, workers=-1)
-            if following is not None:
-                next_fft = scipy.fft.rfft(following.data[:, lo:hi], n=n_fft, axis=0, workers=-1)
-            else:
-                next_fft = seg_fft
-            accumulate_segment_products(
-                np.ascontiguousarray(seg_fft),
-                np.ascontiguousarray(next_fft),
-                following is not None,
-                np.ascontiguousarray(self.weights[:, lo:hi]),
-                np.ascontiguousarray(self.groups[lo:hi]),
-                out,
-            )
+        batch = max(1, _FFT_BATCH_BYTES // (n_fft * 8))
+        if self.n_series <= batch:
+            return scipy.fft.rfft(frames, n=n_fft, axis=0, workers=-1)
+        spectrum = np.empty((self.window + 1, self.n_series), dtype=np.complex128)
+        for lo in range(0, self.n_series, batch):
+            hi = min(lo + batch, self.n_series)
+            spectrum[:, lo:hi] = scipy.fft.rfft(frames[:, lo:hi], n=n_fft, axis=0, workers=-1)
+        return spectrum
+
+    def _accumulate(self, segment: _Segment, following: _Segment | None) -> None:
+        accumulate_segment_products(
+            segment.spectrum,
+            segment.spectrum if following is None else following.spectrum,
+            following is not None,
+            self.weights,
+            self.groups,
+            self._sums[segment.block],
+        )
 
     @property
     def frames_seen(self) -> int:
@@ -146,7 +154,7 @@ class BlockedAutocorrelator:
         if self._frame != self.bounds[-1]:
             raise SettingsError(f"only {self._frame} of the {int(self.bounds[-1])} announced frames were pushed")
         if self._pending is not None:
-            self._process(self._pending, None)
+            self._accumulate(self._pending, None)
             self._pending = None
         sums = scipy.fft.irfft(self._sums, n=2 * self.window, axis=-1)[..., : self.window]
         lengths = np.diff(self.bounds)

@@ -13,7 +13,6 @@ from pathlib import Path
 
 from mdvib.analysis.dos import DOSAnalysis
 from mdvib.cli.common import write_provenance
-from mdvib.plot import plot_dos
 from mdvib.trajectory import Trajectory
 
 
@@ -34,6 +33,8 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> None:
     """Analyse the example trajectory and write the results."""
+    from mdvib.plot import plot_dos  # matplotlib is imported only by commands that plot
+
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     trajectory = Trajectory.open(demo_trajectory(), units="metal", dt_fs=1.0, type_map={1: "Si"})

@@ -8,7 +8,6 @@ from mdvib.analysis.dos import WEIGHTS, DOSAnalysis
 from mdvib.analysis.spectral import LAG_WINDOWS, QUANTUM_CORRECTIONS
 from mdvib.cli.common import add_trajectory_options, open_trajectory, write_provenance
 from mdvib.constants.neutron import CROSS_SECTION_KINDS
-from mdvib.plot import plot_dos
 
 HELP = """\
 Phonon density of states from the multi-origin velocity autocorrelation function
@@ -79,6 +78,8 @@ def run(args: argparse.Namespace) -> None:
     result.save(args.output)
     write_provenance(args.output, result.provenance)
     if args.plot:
+        from mdvib.plot import plot_dos  # matplotlib is imported only when a plot is asked for
+
         plot_dos(result, args.plot)
     if not args.quiet:
         print(result.summary())

@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import Iterator
 
 import ase
-import ase.io
 import ase.units
 import numpy as np
 
@@ -72,6 +71,8 @@ class ASEReader(TrajectoryReader):
     _OPTIONS = {"dt_fs", "ase_format", "species", "masses"}
 
     def _iread(self, index: slice) -> Iterator[ase.Atoms]:
+        import ase.io  # imported here: ase.io takes ~0.7 s and most runs never need it
+
         try:
             yield from ase.io.iread(self.path, index=index, format=self.options.get("ase_format"))
         except (ValueError, KeyError, OSError, IndexError, ase.io.formats.UnknownFileTypeError) as exc:
@@ -81,6 +82,8 @@ class ASEReader(TrajectoryReader):
         check_options("ase", self.options, self._OPTIONS)
         first, n_frames = None, 0
         if self.path.suffix.lower() == ".traj" and self.options.get("ase_format") is None:
+            import ase.io
+
             with ase.io.Trajectory(self.path) as trajectory:  # random access: no need to read every frame
                 n_frames = len(trajectory)
                 first = trajectory[0] if n_frames else None

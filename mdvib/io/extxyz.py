@@ -37,7 +37,6 @@ import ase.data
 import ase.geometry
 import ase.units
 import numpy as np
-from ase.io.extxyz import key_val_str_to_dict
 from scipy.constants import physical_constants
 
 from mdvib.errors import SettingsError, TrajectoryFormatError
@@ -497,6 +496,8 @@ def _ipi_field_unit(comment: str, name: str) -> str:
 
 def _key_values(path: Path, comment: str, frame: int) -> dict:
     try:
+        from ase.io.extxyz import key_val_str_to_dict  # lazy: importing ase.io costs ~0.7 s
+
         return key_val_str_to_dict(comment)
     except ValueError as exc:
         raise TrajectoryFormatError(path, f"cannot parse the comment line: {exc}", frame=frame) from None

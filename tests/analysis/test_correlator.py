@@ -60,3 +60,17 @@ def test_missing_frames_are_reported():
         correlator.result()
     with pytest.raises(SettingsError, match="more frames"):
         correlator.push(np.ones((40, 2)))
+
+
+def test_batched_transforms_give_the_same_result(monkeypatch):
+    import mdvib.analysis.correlator as correlator_module
+
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(120, 13))
+    weights, groups = np.ones((1, 13)), np.arange(13) % 2
+    whole = BlockedAutocorrelator(120, 20, weights, groups, 2)
+    whole.push(x)
+    monkeypatch.setattr(correlator_module, "_FFT_BATCH_BYTES", 2 * 20 * 8 * 4)  # 4 series per batch
+    batched = BlockedAutocorrelator(120, 20, weights, groups, 2)
+    batched.push(x)
+    np.testing.assert_allclose(batched.result(), whole.result(), rtol=1e-13, atol=1e-13)
