@@ -279,7 +279,8 @@ def _unwrapped(stream: Iterator[FrameChunk]) -> Iterator[FrameChunk]:
 
     Valid when no atom moves more than half a cell length between frames.
     """
-    previous: np.ndarray | None = None
+    previous: np.ndarray | None = None  # last unwrapped frame
+    previous_wrapped: np.ndarray | None = None  # the same frame as read
     for chunk in stream:
         if chunk.unwrapped:
             yield chunk

@@ -134,25 +134,6 @@ def resolve_masses(
     return out
 
 
-def frame_range(path, n_frames: int, chunk_frames: int, start: int, stop: int | None) -> range:
-    """Frames ``start <= i < stop`` of a file with ``n_frames`` frames.
-
-    ``stop=None`` means the end of the file; a ``stop`` beyond the end is
-    clipped.
-
-    Raises
-    ------
-    SettingsError
-        For ``chunk_frames < 1`` or a negative ``start``/``stop``.
-    """
-    if chunk_frames < 1:
-        raise SettingsError(f"chunk_frames must be >= 1, got {chunk_frames}")
-    if start < 0 or (stop is not None and stop < 0):
-        raise SettingsError(f"{path}: frame range start={start} stop={stop} must not be negative")
-    stop = n_frames if stop is None else min(stop, n_frames)
-    return range(start, max(start, stop))
-
-
 def check_finite(
     path, name: str, values: np.ndarray, first_frame: int, atom_ids: np.ndarray | None = None
 ) -> None:

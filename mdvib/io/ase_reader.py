@@ -21,7 +21,6 @@ from mdvib.errors import TrajectoryFormatError
 from mdvib.io._common import (
     check_finite,
     check_options,
-    frame_range,
     resolve_masses,
     resolve_species,
     time_axis,
@@ -122,14 +121,8 @@ class ASEReader(TrajectoryReader):
             source_units=units,
         )
 
-    def iter_chunks(
-        self, chunk_frames: int = 64, start: int = 0, stop: int | None = None
-    ) -> Iterator[FrameChunk]:
-        """Yield frames ``start <= i < stop`` in chunks of ``chunk_frames`` (see base class)."""
-        info = self.info
-        frames = frame_range(self.path, info.n_frames, chunk_frames, start, stop)
-        if not frames:
-            return
+    def _iter_frames(self, frames: range, chunk_frames: int) -> Iterator[FrameChunk]:
+        """Yield ``frames`` in chunks of ``chunk_frames`` (see base class)."""
         batch: list[ase.Atoms] = []
         first = frames.start
         for index, atoms in enumerate(self._iread(slice(frames.start, frames.stop)), start=frames.start):

@@ -15,6 +15,8 @@ from typing import Iterator
 
 import numpy as np
 
+from mdvib.errors import SettingsError
+
 
 @dataclass(frozen=True)
 class TrajectoryInfo:
@@ -131,12 +133,30 @@ class TrajectoryReader(abc.ABC):
     def _scan(self) -> TrajectoryInfo:
         """Read headers/index and return the trajectory description."""
 
-    @abc.abstractmethod
     def iter_chunks(self, chunk_frames: int = 64, start: int = 0, stop: int | None = None) -> Iterator[FrameChunk]:
         """Yield consecutive frames ``start <= i < stop`` in chunks of ``chunk_frames``.
 
         Atoms are always in the order of :attr:`TrajectoryInfo.atom_ids`.
-        Raises :class:`~mdvib.errors.TrajectoryFormatError` naming file, frame and
-        atom for malformed data (NaN, changed atom count, duplicated ids,
-        non-increasing steps, truncated frames).
+        ``stop=None`` means the end of the file; a ``stop`` beyond it is clipped.
+
+        Raises
+        ------
+        SettingsError
+            For ``chunk_frames < 1`` or a negative ``start``/``stop``.
+        TrajectoryFormatError
+            For malformed data (NaN, changed atom count, duplicated ids,
+            non-increasing steps, truncated frames), naming file, frame and atom.
         """
+        if chunk_frames < 1:
+            raise SettingsError(f"chunk_frames must be >= 1, got {chunk_frames}")
+        if start < 0 or (stop is not None and stop < 0):
+            raise SettingsError(f"{self.path}: frame range start={start} stop={stop} must not be negative")
+        n_frames = self.info.n_frames
+        stop = n_frames if stop is None else min(stop, n_frames)
+        frames = range(start, max(start, stop))
+        if frames:
+            yield from self._iter_frames(frames, chunk_frames)
+
+    @abc.abstractmethod
+    def _iter_frames(self, frames: range, chunk_frames: int) -> Iterator[FrameChunk]:
+        """Yield the (non-empty, validated) frame range in chunks of ``chunk_frames``."""

@@ -43,7 +43,6 @@ from mdvib.errors import SettingsError, TrajectoryFormatError
 from mdvib.io._common import (
     check_finite,
     check_options,
-    frame_range,
     resolve_masses,
     resolve_species,
     time_axis,
@@ -706,14 +705,8 @@ class ExtxyzReader(TrajectoryReader):
                     frame=k,
                 )
 
-    def iter_chunks(
-        self, chunk_frames: int = 64, start: int = 0, stop: int | None = None
-    ) -> Iterator[FrameChunk]:
-        """Yield frames ``start <= i < stop`` in chunks of ``chunk_frames`` (see base class)."""
-        info = self.info
-        frames = frame_range(self.path, info.n_frames, chunk_frames, start, stop)
-        if not frames:
-            return
+    def _iter_frames(self, frames: range, chunk_frames: int) -> Iterator[FrameChunk]:
+        """Yield ``frames`` in chunks of ``chunk_frames`` (see base class)."""
         files = {"position": self._main, **self._companions}
         handles = {role: f.open() for role, f in files.items()}
         try:

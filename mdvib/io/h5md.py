@@ -30,7 +30,6 @@ from mdvib.errors import SettingsError, TrajectoryFormatError
 from mdvib.io._common import (
     check_finite,
     check_options,
-    frame_range,
     resolve_masses,
     resolve_species,
     time_axis,
@@ -415,14 +414,8 @@ class H5MDReader(TrajectoryReader):
         return np.broadcast_to(data, (n_atoms,)) * element.factor
 
     # -------------------------------------------------------------- chunks
-    def iter_chunks(
-        self, chunk_frames: int = 64, start: int = 0, stop: int | None = None
-    ) -> Iterator[FrameChunk]:
-        """Yield frames ``start <= i < stop`` in chunks of ``chunk_frames`` (see base class)."""
-        info = self.info
-        frames = frame_range(self.path, info.n_frames, chunk_frames, start, stop)
-        if not frames:
-            return
+    def _iter_frames(self, frames: range, chunk_frames: int) -> Iterator[FrameChunk]:
+        """Yield ``frames`` in chunks of ``chunk_frames`` (see base class)."""
         with h5py.File(self.path, "r") as fh:
             for first in range(frames.start, frames.stop, chunk_frames):
                 last = min(first + chunk_frames, frames.stop)

@@ -1164,38 +1164,17 @@ class LammpsDumpReader(TrajectoryReader):
 
     # ---------------------------------------------------------------- reading
 
-    def iter_chunks(self, chunk_frames: int = 64, start: int = 0, stop: int | None = None) -> Iterator[FrameChunk]:
-        """Yield frames ``start <= i < stop`` in chunks of ``chunk_frames``.
+    def _iter_frames(self, frames: range, chunk_frames: int) -> Iterator[FrameChunk]:
+        """Yield ``frames`` in chunks of ``chunk_frames`` (see base class).
 
-        Parameters
-        ----------
-        chunk_frames : int
-            Frames per chunk (the last may be shorter). Memory is about
-            ``chunk_frames * n_atoms * (bytes per atom line + 8 * n_values)``.
-        start, stop : int
-            Frame range; ``stop=None`` means the end of the file.
-
-        Yields
-        ------
-        FrameChunk
-            Positions in Å, velocities in Å/fs, forces in eV/Å, cells in Å
-            (rows are cell vectors), steps, and times in fs when known; atoms
-            in the order of ``info.atom_ids``.
-
-        Raises
-        ------
-        TrajectoryFormatError
-            On a malformed frame, naming file, frame and atom id.
+        Memory is about ``chunk_frames * n_atoms * (bytes per atom line + 8 * n_values)``.
+        Positions in Å, velocities in Å/fs, forces in eV/Å, cells in Å (rows are
+        cell vectors), steps, and times in fs when known; atoms in the order of
+        ``info.atom_ids``.
         """
         info = self.info
         index = self._index
-        if chunk_frames < 1:
-            raise SettingsError(f"chunk_frames must be >= 1, got {chunk_frames}")
-        stop = info.n_frames if stop is None else min(stop, info.n_frames)
-        if start < 0 or start > stop:
-            raise SettingsError(f"invalid frame range start={start}, stop={stop} for {info.n_frames} frames")
-        if start == stop:
-            return
+        start, stop = frames.start, frames.stop
         layout = index.layout
         n_atoms = info.n_atoms
         n_slots = layout.slot_scale.shape[0]

@@ -23,7 +23,6 @@ from mdvib.io._common import (
     check_finite,
     check_options,
     element_symbol,
-    frame_range,
     resolve_masses,
     resolve_species,
     time_axis,
@@ -210,12 +209,9 @@ class MDAnalysisReader(TrajectoryReader):
             )
         return labels
 
-    def iter_chunks(
-        self, chunk_frames: int = 64, start: int = 0, stop: int | None = None
-    ) -> Iterator[FrameChunk]:
-        """Yield frames ``start <= i < stop`` in chunks of ``chunk_frames`` (see base class)."""
+    def _iter_frames(self, frames: range, chunk_frames: int) -> Iterator[FrameChunk]:
+        """Yield ``frames`` in chunks of ``chunk_frames`` (see base class)."""
         info = self.info
-        frames = frame_range(self.path, info.n_frames, chunk_frames, start, stop)
         trajectory = self._u.trajectory
         previous_time = None
         for first in range(frames.start, frames.stop, chunk_frames):

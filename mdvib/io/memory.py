@@ -69,10 +69,9 @@ class ArrayReader(TrajectoryReader):
             frame_spacing_fs=self.dt_fs, source_units={"length": "A", "time": "fs", "velocity": "A/fs"},
         )
 
-    def iter_chunks(self, chunk_frames: int = 64, start: int = 0, stop: int | None = None) -> Iterator[FrameChunk]:
-        stop = self.positions.shape[0] if stop is None else stop
-        for lo in range(start, stop, chunk_frames):
-            hi = min(lo + chunk_frames, stop)
+    def _iter_frames(self, frames: range, chunk_frames: int) -> Iterator[FrameChunk]:
+        for lo in range(frames.start, frames.stop, chunk_frames):
+            hi = min(lo + chunk_frames, frames.stop)
             yield FrameChunk(
                 first_frame=lo, cells=self.cells[lo:hi], positions=self.positions[lo:hi], unwrapped=True,
                 times=np.arange(lo, hi) * self.dt_fs,

@@ -62,7 +62,7 @@ class _NoTimeReader(TrajectoryReader):
                               atom_ids=np.arange(2), species=("H", "H"), masses=np.ones(2),
                               has_velocities=True, has_forces=False, frame_spacing_fs=None)
 
-    def iter_chunks(self, chunk_frames=64, start=0, stop=None):
+    def _iter_frames(self, frames, chunk_frames):
         yield FrameChunk(first_frame=0, cells=np.zeros((10, 3, 3)), positions=np.zeros((10, 2, 3)),
                          velocities=np.ones((10, 2, 3)))
 
