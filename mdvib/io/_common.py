@@ -219,9 +219,9 @@ def time_axis(
         raise SettingsError(f"dt_fs must be positive, got {dt_fs}")
     if times_fs is not None:
         times = np.asarray(times_fs, dtype=np.float64)
-        _check_increasing(path, times, "time")
+        check_increasing(path, times, "time")
     elif steps is not None:
-        _check_increasing(path, np.asarray(steps), "step")
+        check_increasing(path, np.asarray(steps), "step")
         times = None if dt_fs is None else np.asarray(steps, dtype=np.float64) * float(dt_fs)
         if times is None:
             return None, None, _is_uniform(path, np.asarray(steps, dtype=np.float64), "step")
@@ -235,7 +235,8 @@ def time_axis(
     return times, (float(times[1] - times[0]) if uniform else None), uniform
 
 
-def _check_increasing(path, values: np.ndarray, what: str) -> None:
+def check_increasing(path, values: np.ndarray, what: str) -> None:
+    """Raise naming the first frame whose ``what`` (step, time) does not increase."""
     bad = np.flatnonzero(np.diff(values) <= 0)
     if bad.size:
         k = int(bad[0]) + 1

@@ -39,6 +39,7 @@ import numba
 from numba import njit
 
 from mdvib.errors import SettingsError, TrajectoryFormatError
+from mdvib.io._common import check_increasing
 from mdvib.io.base import FrameChunk, TrajectoryInfo, TrajectoryReader
 from mdvib.io.registry import register_reader
 from mdvib.units import LAMMPS_UNIT_STYLES, VELOCITY_TO_A_PER_FS
@@ -877,15 +878,7 @@ class LammpsDumpReader(TrajectoryReader):
 
         offsets = np.array([f[0] for f in frames] + [size], dtype=np.int64)
         steps = np.array([f[2].step for f in frames], dtype=np.int64)
-        bad = np.nonzero(np.diff(steps) <= 0)[0]
-        if bad.size:
-            k = int(bad[0]) + 1
-            raise TrajectoryFormatError(
-                path,
-                f"timestep {steps[k]} does not increase (previous frame has {steps[k - 1]}); "
-                "the file may contain several runs appended: remove the repeated frames",
-                frame=k,
-            )
+        check_increasing(path, steps, "timestep")
         times_fs = None
         if frames[0][2].time is not None:
             times_fs = np.array([f[2].time for f in frames], dtype=float) * float(spec["time_to_fs"])
