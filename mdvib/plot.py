@@ -68,3 +68,44 @@ def plot_dos(result, path: str | os.PathLike, title: str | None = None) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format=fmt, dpi=150)
     plt.close(fig)
+
+
+def plot_dos_series(results, labels, path: str | os.PathLike, title: str | None = None) -> None:
+    """Plot several DOS curves on one figure, e.g. a temperature series.
+
+    Parameters
+    ----------
+    results : sequence of DOSResult
+        The DOS curves, all with the same weighting, in drawing order (colours
+        run from blue to red along the sequence).
+    labels : sequence of str
+        Legend entry of each curve (``"300 K"``).
+    path : path
+        Output image; the extension picks the format (``.png``, ``.pdf``, ``.svg``).
+    title : str, optional
+        Figure title.
+    """
+    results = list(results)
+    fig, ax = plt.subplots(figsize=(7, 4.2), layout="constrained")
+    colours = plt.get_cmap("coolwarm")(np.linspace(0.0, 1.0, len(results)) if len(results) > 1 else [0.0])
+    upper = 0.0
+    for result, label, colour in zip(results, labels, colours, strict=True):
+        nu = result.frequencies_thz
+        ax.plot(nu, result.total, color=colour, lw=1.3, label=label)
+        if result.total_err is not None:
+            ax.fill_between(nu, result.total - result.total_err, result.total + result.total_err,
+                            color=colour, alpha=0.2, lw=0)
+        upper = max(upper, _upper_frequency(nu, result.total))
+    ax.set_xlabel("frequency ν (THz)")
+    ax.set_ylabel(f"{_WEIGHT_LABELS[results[0].weights]} (1/THz per atom)")
+    ax.set_xlim(0, upper)
+    ax.set_ylim(bottom=0)
+    top = ax.secondary_xaxis("top", functions=(lambda f: f * THZ_TO_MEV, lambda e: e / THZ_TO_MEV))
+    top.set_xlabel("energy (meV)")
+    if title:
+        ax.set_title(title, fontsize=10)
+    ax.legend(frameon=False)
+    fmt = os.path.splitext(str(path))[1].lstrip(".") or "png"
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=fmt, dpi=150)
+    plt.close(fig)

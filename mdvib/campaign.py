@@ -1,0 +1,583 @@
+"""Temperature-series MD campaigns with LAMMPS: run → DOS → plot, resumable.
+
+A campaign is described by a TOML file (:meth:`CampaignConfig.from_toml`)::
+
+    output = "si-campaign"            # results folder, relative to this file
+
+    [structure]                       # a lattice ...
+    lattice = "diamond"               # ase.build.bulk crystal structure
+    element = "Si"
+    a = 5.431                         # Å
+    supercell = [3, 3, 3]
+    # file = "POSCAR"                 # ... or any file ASE reads
+
+    [potential]                       # a classical LAMMPS pair style (mdvib.engines.potentials)
+    style = "sw"
+    file = "Si.sw"                    # bare names: the LAMMPS potentials directory
+    elements = ["Si"]                 # LAMMPS type order
+
+    [md]
+    temperatures_k = [300, 600]
+    timestep_fs = 1.0
+    equilibration_ps = 5.0
+    production_ps = 20.0
+    segment_ps = 5.0                  # restart interval of the production
+    dump_stride = 5                   # steps between frames
+    thermostat = "nose-hoover"        # equilibration: nose-hoover or csvr
+    ensemble = "nve"                  # production: nve or nvt (with the thermostat)
+    damping_fs = 100.0
+    seed = 20261123                   # temperature i uses seed + i (or seeds = [...])
+    ranks = 1                         # MPI ranks (> 1: mpirun subprocess)
+
+    [dos]
+    window = 200                      # frames (default: half a block, ≤ 1000)
+    blocks = 4
+    window_function = "hann"
+
+Every temperature runs in its own folder ``T_<value>K/``: NVT equilibration
+(``equilibration.restart``), then the production in segments of
+``segment_ps``, each continued from the previous segment's restart file and
+appending to ``production.dump``; ``progress.json`` (written atomically after
+each segment) records the completed segments and the dump size. Re-running
+the campaign skips temperatures with a ``done`` marker (written atomically
+after the dump is complete and the DOS saved), truncates a dump to its last
+complete segment and continues from that segment's restart file, so an
+interrupted campaign ends with the same trajectory as an uninterrupted one.
+After the MD each temperature gets ``dos.h5``/``dos.csv`` (DOSAnalysis) and
+the campaign folder ``dos_series.png``.
+
+Interrupting: with ``ranks = 1`` LAMMPS runs inside this process and Ctrl-C
+takes effect when the current segment ends (keep ``segment_ps`` short); with
+``ranks > 1`` the ``mpirun`` subprocess stops at once and the segment is redone
+on resume.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import hashlib
+import json
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from tqdm.auto import tqdm
+
+from mdvib.engines.lammps import LammpsRun, lammps_version, run_template, template_path
+from mdvib.engines.potentials import PotentialSpec, make_potential, potential_commands
+from mdvib.engines.structures import LatticeSpec, read_structure, write_lammps_data
+from mdvib.errors import MdvibError, SettingsError
+from mdvib.results import write_text_atomic
+
+#: Equilibration thermostats (config name → template value); both leave the force array alone.
+THERMOSTATS = {"nose-hoover": "nh", "csvr": "csvr"}
+#: Production ensembles; ``nvt`` uses the equilibration thermostat.
+ENSEMBLES = ("nve", "nvt")
+#: Units of LAMMPS runs and dumps (Å, ps, eV; velocities Å/ps).
+LAMMPS_UNITS = "metal"
+#: Marker file of a finished temperature.
+DONE_MARKER = "done"
+
+
+@dataclass(frozen=True)
+class MDSettings:
+    """MD protocol of a campaign.
+
+    Attributes
+    ----------
+    temperatures_k : tuple of float
+        Target temperatures, K.
+    timestep_fs : float
+        Integration time step, fs.
+    equilibration_ps, production_ps, segment_ps : float
+        NVT equilibration length, production length and production restart interval, ps.
+    dump_stride : int
+        MD steps between dumped frames.
+    thermostat : str
+        ``nose-hoover`` or ``csvr`` (equilibration, and production when ``ensemble = "nvt"``).
+    ensemble : str
+        Production ensemble, ``nve`` or ``nvt``.
+    damping_fs : float
+        Thermostat damping time, fs.
+    seeds : tuple of int
+        Velocity/CSVR seed of each temperature.
+    ranks : int
+        MPI ranks per LAMMPS run.
+    thermo_every : int
+        Thermo output interval, steps.
+    """
+
+    temperatures_k: tuple[float, ...]
+    timestep_fs: float = 1.0
+    equilibration_ps: float = 5.0
+    production_ps: float = 20.0
+    segment_ps: float = 5.0
+    dump_stride: int = 5
+    thermostat: str = "nose-hoover"
+    ensemble: str = "nve"
+    damping_fs: float = 100.0
+    seeds: tuple[int, ...] = ()
+    ranks: int = 1
+    thermo_every: int = 100
+
+    def steps(self, length_ps: float, what: str) -> int:
+        """Number of time steps in ``length_ps`` (must be a whole number)."""
+        n = length_ps * 1000.0 / self.timestep_fs
+        if n < 1 or abs(n - round(n)) > 1e-6 * max(1.0, n):
+            raise SettingsError(f"md.{what} = {length_ps} ps is not a positive whole number of "
+                                f"{self.timestep_fs} fs time steps")
+        return int(round(n))
+
+    def segment_steps(self) -> list[int]:
+        """MD steps of each production segment (the last may be shorter), multiples of ``dump_stride``."""
+        total = self.steps(self.production_ps, "production_ps")
+        segment = min(self.steps(self.segment_ps, "segment_ps"), total)
+        for n, what in ((total, "production_ps"), (segment, "segment_ps")):
+            if n % self.dump_stride:
+                raise SettingsError(f"md.{what} must be a whole number of dump strides "
+                                    f"({self.dump_stride} steps × {self.timestep_fs} fs), got {n} steps")
+        return [min(segment, total - start) for start in range(0, total, segment)]
+
+
+@dataclass(frozen=True)
+class DOSSettings:
+    """DOS analysis of each temperature (see :class:`mdvib.analysis.dos.DOSAnalysis`).
+
+    Attributes
+    ----------
+    window : int or None
+        Correlation length in frames (default: half a block, at most 1000).
+    blocks : int
+        Blocks for standard errors.
+    window_function : str
+        Lag window.
+    """
+
+    window: int | None = None
+    blocks: int = 4
+    window_function: str = "hann"
+
+
+@dataclass(frozen=True)
+class CampaignConfig:
+    """A validated campaign description.
+
+    Attributes
+    ----------
+    structure : LatticeSpec or Path
+        Lattice to build, or a structure file ASE reads.
+    potential : PotentialSpec
+        Classical LAMMPS potential.
+    md : MDSettings
+    dos : DOSSettings
+    output_dir : Path
+        Campaign folder.
+    raw : dict
+        The configuration as given (recorded in provenance).
+    """
+
+    structure: LatticeSpec | Path
+    potential: PotentialSpec
+    md: MDSettings
+    dos: DOSSettings
+    output_dir: Path
+    raw: dict = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def from_toml(cls, path: str | Path, output_dir: str | Path | None = None) -> "CampaignConfig":
+        """Read a campaign TOML file (relative paths are relative to its folder).
+
+        Raises
+        ------
+        SettingsError
+            If the file is missing, not valid TOML, or has unknown or invalid settings.
+        """
+        path = Path(path)
+        try:
+            data = tomllib.loads(path.read_text())
+        except FileNotFoundError as exc:
+            raise SettingsError(f"campaign file {path} not found") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"{path}: not valid TOML: {exc}") from exc
+        return cls.from_dict(data, base_dir=path.resolve().parent, output_dir=output_dir)
+
+    @classmethod
+    def from_dict(cls, data: dict, base_dir: str | Path = ".", output_dir: str | Path | None = None) -> "CampaignConfig":
+        """Validate a configuration dictionary (the parsed TOML); see the module docstring."""
+        base_dir = Path(base_dir).resolve()
+        _check_keys(data, {"output", "structure", "potential", "md", "dos"}, "the campaign file")
+        for section in ("structure", "potential", "md"):
+            if not isinstance(data.get(section), dict):
+                raise SettingsError(f"the campaign file needs a [{section}] table")
+        structure = _structure_from(data["structure"], base_dir)
+        pot = data["potential"]
+        _check_keys(pot, {"style", "file", "elements", "params"}, "[potential]")
+        if "style" not in pot or "elements" not in pot:
+            raise SettingsError("[potential] needs style and elements")
+        potential = make_potential(pot["style"], pot["elements"], pot.get("file"), pot.get("params"), base_dir)
+        md = _md_from(data["md"])
+        dos_data = data.get("dos", {})
+        _check_keys(dos_data, {f.name for f in dataclasses.fields(DOSSettings)}, "[dos]")
+        dos = DOSSettings(**dos_data)
+        out = Path(output_dir) if output_dir is not None else base_dir / data.get("output", "campaign")
+        return cls(structure, potential, md, dos, out.resolve(), raw=data)
+
+
+def _check_keys(table: dict, allowed: set[str], where: str) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise SettingsError(f"{where}: unknown setting(s) {unknown}; allowed: {sorted(allowed)}")
+
+
+def _structure_from(table: dict, base_dir: Path) -> LatticeSpec | Path:
+    _check_keys(table, {"file", "lattice", "element", "a", "c", "supercell"}, "[structure]")
+    if "file" in table:
+        if len(table) > 1:
+            raise SettingsError("[structure]: give either file or a lattice (lattice, element, a, supercell), not both")
+        path = Path(table["file"]).expanduser()
+        return (path if path.is_absolute() else base_dir / path).resolve()
+    missing = [k for k in ("lattice", "element", "a", "supercell") if k not in table]
+    if missing:
+        raise SettingsError(f"[structure]: a lattice needs {missing} (or give file = PATH)")
+    return LatticeSpec(str(table["element"]), str(table["lattice"]), float(table["a"]),
+                       tuple(int(n) for n in table["supercell"]), None if "c" not in table else float(table["c"]))
+
+
+def _md_from(table: dict) -> MDSettings:
+    names = {f.name for f in dataclasses.fields(MDSettings)} | {"seed"}
+    _check_keys(table, names, "[md]")
+    if "temperatures_k" not in table or not table["temperatures_k"]:
+        raise SettingsError("[md] needs temperatures_k, e.g. temperatures_k = [300, 600]")
+    values = dict(table)
+    temps = tuple(float(t) for t in values.pop("temperatures_k"))
+    if any(t <= 0 for t in temps) or len(set(temps)) != len(temps):
+        raise SettingsError(f"md.temperatures_k must be distinct positive temperatures, got {list(temps)}")
+    seed = values.pop("seed", None)
+    seeds = tuple(int(s) for s in values.pop("seeds", ()))
+    if seeds and seed is not None:
+        raise SettingsError("[md]: give seed or seeds, not both")
+    if not seeds:
+        base = 20261123 if seed is None else int(seed)
+        seeds = tuple(base + k for k in range(len(temps)))
+    if len(seeds) != len(temps) or any(s < 1 for s in seeds):
+        raise SettingsError(f"md.seeds needs one positive integer per temperature, got {list(seeds)}")
+    md = MDSettings(temperatures_k=temps, seeds=seeds, **values)
+    if md.thermostat not in THERMOSTATS:
+        raise SettingsError(f"md.thermostat {md.thermostat!r}: choose one of {list(THERMOSTATS)} "
+                            "(fix langevin is not offered: it writes into the recorded forces)")
+    if md.ensemble not in ENSEMBLES:
+        raise SettingsError(f"md.ensemble {md.ensemble!r}: choose one of {list(ENSEMBLES)}")
+    if md.timestep_fs <= 0 or md.damping_fs <= 0 or md.dump_stride < 1 or md.ranks < 1 or md.thermo_every < 1:
+        raise SettingsError("md: timestep_fs and damping_fs must be positive; dump_stride, ranks and "
+                            "thermo_every positive integers")
+    md.steps(md.equilibration_ps, "equilibration_ps")
+    md.segment_steps()
+    return md
+
+
+# ----------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class TemperatureResult:
+    """Outcome of one temperature of a campaign.
+
+    Attributes
+    ----------
+    temperature_k : float
+        Target temperature, K.
+    directory : Path
+        Its folder ``T_<value>K``.
+    dos : DOSResult
+        Its DOS (loaded from ``dos.h5`` when it was finished earlier).
+    skipped : bool
+        Whether it was already finished (nothing was run).
+    """
+
+    temperature_k: float
+    directory: Path
+    dos: object
+    skipped: bool
+
+
+def temperature_dirname(temperature_k: float) -> str:
+    """Folder name of a temperature: ``T_300K``, ``T_312.5K``."""
+    return f"T_{temperature_k:g}K"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def _write_json(path: Path, data: dict) -> None:
+    write_text_atomic(path, json.dumps(data, indent=2) + "\n")
+
+
+class Campaign:
+    """Run a :class:`CampaignConfig`: every temperature's MD and DOS, then the series plot.
+
+    Parameters
+    ----------
+    config : CampaignConfig
+    progress : bool
+        Show tqdm bars (temperatures; stages with the last thermo line).
+    """
+
+    def __init__(self, config: CampaignConfig, progress: bool = True):
+        self.config = config
+        self.progress = progress
+        self.root = config.output_dir
+        self._lammps_version: str | None = None
+
+    # ------------------------------------------------------------------ setup
+    @property
+    def data_file(self) -> Path:
+        """LAMMPS data file of the starting structure."""
+        return self.root / "structure.data"
+
+    @property
+    def potential_file(self) -> Path:
+        """File of ``pair_style``/``pair_coeff`` commands included by the templates."""
+        return self.root / "potential.lammps"
+
+    def _prepare(self) -> None:
+        """Write the structure data file and the potential commands (atomically, every run)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        structure = self.config.structure
+        atoms = structure.build() if isinstance(structure, LatticeSpec) else read_structure(structure)
+        write_lammps_data(atoms, self.data_file, self.config.potential.elements)
+        lines = [f"# {self.config.potential.style} potential written by mdvib (LAMMPS {LAMMPS_UNITS} units)",
+                 *potential_commands(self.config.potential)]
+        write_text_atomic(self.potential_file, "\n".join(lines) + "\n")
+        self.n_atoms = len(atoms)
+
+    def md_settings_record(self, index: int) -> dict:
+        """Everything that determines the trajectory of temperature ``index`` (compared on resume)."""
+        md = self.config.md
+        structure = self.config.structure
+        return {
+            "structure": (dataclasses.asdict(structure) if isinstance(structure, LatticeSpec)
+                          else {"file": str(structure), "sha256": _sha256(structure)}),
+            "potential": self.config.potential.describe()
+            | {"file_sha256": None if self.config.potential.file is None else _sha256(self.config.potential.file)},
+            "temperature_k": md.temperatures_k[index],
+            "seed": md.seeds[index],
+            "timestep_fs": md.timestep_fs,
+            "equilibration_ps": md.equilibration_ps,
+            "production_ps": md.production_ps,
+            "segment_ps": md.segment_ps,
+            "dump_stride": md.dump_stride,
+            "thermostat": md.thermostat,
+            "ensemble": md.ensemble,
+            "damping_fs": md.damping_fs,
+            "units": LAMMPS_UNITS,
+        }
+
+    # ------------------------------------------------------------------ running
+    def run(self) -> list[TemperatureResult]:
+        """Run (or resume) every temperature, then plot ``dos_series.png``.
+
+        Returns
+        -------
+        list of TemperatureResult
+            In the order of ``md.temperatures_k``.
+
+        Raises
+        ------
+        LammpsRunError
+            If a LAMMPS run fails; finished temperatures are left intact.
+        SettingsError
+            If a temperature folder was started with different MD settings.
+        """
+        self._prepare()
+        temps = self.config.md.temperatures_k
+        results = []
+        with tqdm(total=len(temps), desc="campaign", unit="T", disable=not self.progress) as bar:
+            for index, temperature in enumerate(temps):
+                bar.set_postfix_str(f"{temperature:g} K")
+                results.append(self._run_temperature(index))
+                bar.update(1)
+        from mdvib.plot import plot_dos_series
+
+        plot_dos_series([r.dos for r in results], [f"{r.temperature_k:g} K" for r in results],
+                        self.root / "dos_series.png")
+        return results
+
+    def _run_temperature(self, index: int) -> TemperatureResult:
+        md = self.config.md
+        temperature = md.temperatures_k[index]
+        tdir = self.root / temperature_dirname(temperature)
+        tdir.mkdir(parents=True, exist_ok=True)
+        settings = self.md_settings_record(index)
+        self._check_settings(tdir, settings)
+        done = tdir / DONE_MARKER
+        if done.exists() and json.loads(done.read_text()).get("dos") == dataclasses.asdict(self.config.dos):
+            from mdvib.results import load_result
+
+            return TemperatureResult(temperature, tdir, load_result(tdir / "dos.h5"), skipped=True)
+
+        segments = md.segment_steps()
+        with tqdm(total=len(segments) + 1, desc=f"{temperature:g} K", unit="stage", leave=False,
+                  disable=not self.progress) as bar:
+            restart = tdir / "equilibration.restart"
+            if not restart.exists():
+                self._record(tdir, "equilibration", self._equilibrate(index, tdir, restart), bar)
+            bar.update(1)
+            progress = self._resume_point(tdir)
+            bar.update(progress["segments_done"])
+            for k in range(progress["segments_done"], len(segments)):
+                run = self._production_segment(index, tdir, k, segments[k], progress)
+                self._record(tdir, f"production segment {k}", run, bar)
+                bar.update(1)
+        dos = self._analyse(tdir)
+        _write_json(done, {"finished": _now(), "frames": sum(segments) // md.dump_stride,
+                           "dos": dataclasses.asdict(self.config.dos)})
+        return TemperatureResult(temperature, tdir, dos, skipped=False)
+
+    def _check_settings(self, tdir: Path, settings: dict) -> None:
+        path = tdir / "settings.json"
+        if path.exists():
+            previous = json.loads(path.read_text())
+            if previous != settings:
+                changed = sorted(k for k in settings if previous.get(k) != settings[k])
+                raise SettingsError(
+                    f"{tdir} was started with different MD settings ({', '.join(changed)}); "
+                    "use another output folder (output = ... or -o) or delete this one to start over"
+                )
+        else:
+            _write_json(path, settings)
+
+    def _common_variables(self, index: int) -> dict[str, object]:
+        md = self.config.md
+        return {
+            "potential": self.potential_file,
+            "temperature": md.temperatures_k[index],
+            "tdamp": md.damping_fs / 1000.0,
+            "dt": md.timestep_fs / 1000.0,
+            "thermo_every": md.thermo_every,
+        }
+
+    def _equilibrate(self, index: int, tdir: Path, restart: Path) -> LammpsRun:
+        md = self.config.md
+        tmp = restart.with_name(restart.name + ".tmp")
+        variables = self._common_variables(index) | {
+            "data_file": self.data_file,
+            # a crystal started at its lattice sites shares the kinetic energy with the potential energy
+            "vel_temp": 2.0 * md.temperatures_k[index],
+            "seed": md.seeds[index],
+            "thermostat": THERMOSTATS[md.thermostat],
+            "steps": md.steps(md.equilibration_ps, "equilibration_ps"),
+            "restart_out": tmp,
+        }
+        run = run_template(template_path("equilibrate.in"), variables, tdir / "equilibration.log", ranks=md.ranks)
+        os.replace(tmp, restart)
+        return run
+
+    def _resume_point(self, tdir: Path) -> dict:
+        """Read ``progress.json`` and cut ``production.dump`` back to its last complete segment."""
+        path = tdir / "progress.json"
+        progress = (json.loads(path.read_text()) if path.exists()
+                    else {"segments_done": 0, "dump_bytes": 0, "restart": "equilibration.restart", "step": 0})
+        dump = tdir / "production.dump"
+        if dump.exists():
+            size = dump.stat().st_size
+            if size < progress["dump_bytes"]:
+                raise MdvibError(f"{dump} is shorter ({size} bytes) than its {progress['segments_done']} completed "
+                                 f"segments ({progress['dump_bytes']} bytes); delete {tdir} to rerun this temperature")
+            if size > progress["dump_bytes"]:
+                with open(dump, "r+b") as fh:  # drop frames of an interrupted segment
+                    fh.truncate(progress["dump_bytes"])
+        elif progress["dump_bytes"]:
+            raise MdvibError(f"{dump} is missing but {path} records {progress['segments_done']} segments; "
+                             f"delete {tdir} to rerun this temperature")
+        return progress
+
+    def _production_segment(self, index: int, tdir: Path, k: int, steps: int, progress: dict) -> LammpsRun:
+        md = self.config.md
+        restart = tdir / f"segment_{k:04d}.restart"
+        tmp = restart.with_name(restart.name + ".tmp")
+        ensemble = "nve" if md.ensemble == "nve" else THERMOSTATS[md.thermostat]
+        variables = self._common_variables(index) | {
+            "restart_in": tdir / progress["restart"],
+            "ensemble": ensemble,
+            "seed": md.seeds[index] + 1 + k,
+            "steps": steps,
+            "stride": md.dump_stride,
+            "dump_file": tdir / "production.dump",
+            "restart_out": tmp,
+        }
+        run = run_template(template_path("production.in"), variables, tdir / f"segment_{k:04d}.log", ranks=md.ranks)
+        os.replace(tmp, restart)
+        previous = progress["restart"]
+        progress.update(segments_done=k + 1, dump_bytes=(tdir / "production.dump").stat().st_size,
+                        restart=restart.name, step=progress["step"] + steps)
+        _write_json(tdir / "progress.json", progress)
+        if previous != "equilibration.restart":
+            (tdir / previous).unlink(missing_ok=True)
+        return run
+
+    def _record(self, tdir: Path, stage: str, run: LammpsRun, bar) -> None:
+        """Append a stage to ``provenance.yaml`` and show its last thermo line."""
+        path = tdir / "provenance.yaml"
+        record = yaml.safe_load(path.read_text()) if path.exists() else None
+        if record is None:
+            from mdvib import __version__
+
+            if self._lammps_version is None:
+                self._lammps_version = lammps_version()
+            record = {"mdvib_version": __version__, "lammps_version": self._lammps_version, "created": _now(),
+                      "config": self.config.raw, "settings": json.loads((tdir / "settings.json").read_text()),
+                      "units": f"LAMMPS {LAMMPS_UNITS}: Å, ps, eV; dump velocities Å/ps, forces eV/Å",
+                      "runs": []}
+        record["runs"].append({"stage": stage, "finished": _now(), "wall_s": round(run.wall_s, 3),
+                               "log": run.log.name, "command": run.command})
+        write_text_atomic(path, yaml.safe_dump(record, sort_keys=False, allow_unicode=True))
+        if len(run.thermo) >= 2:
+            names, last = run.thermo[0].split(), run.thermo[-1].split()
+            values = dict(zip(names, last))
+            bar.set_postfix_str(f"{stage}: step {values.get('Step')} T {values.get('Temp')} K "
+                                f"E {values.get('TotEng')} eV")
+
+    def _analyse(self, tdir: Path):
+        """DOS of ``production.dump``: ``dos.h5``, ``dos.csv`` and their provenance in ``provenance.yaml``."""
+        from mdvib.analysis.dos import DOSAnalysis
+        from mdvib.trajectory import Trajectory
+
+        md, dos = self.config.md, self.config.dos
+        type_map = {k + 1: symbol for k, symbol in enumerate(self.config.potential.elements)}
+        trajectory = Trajectory.open(tdir / "production.dump", format="lammps-dump", units=LAMMPS_UNITS,
+                                     dt_fs=md.timestep_fs, type_map=type_map)
+        expected = sum(md.segment_steps()) // md.dump_stride
+        if trajectory.n_frames != expected:
+            raise MdvibError(f"{trajectory.path}: {trajectory.n_frames} frames, expected {expected}; "
+                             f"delete {tdir} to rerun this temperature")
+        result = DOSAnalysis(window=dos.window, blocks=dos.blocks, window_function=dos.window_function,
+                             progress=self.progress).run(trajectory)
+        for name in ("dos.h5", "dos.csv"):
+            result.save(tdir / name)
+        path = tdir / "provenance.yaml"
+        record = yaml.safe_load(path.read_text())
+        record["dos"] = {"files": ["dos.h5", "dos.csv"], **result.provenance.to_dict()}
+        write_text_atomic(path, yaml.safe_dump(record, sort_keys=False, allow_unicode=True))
+        return result
+
+
+def run_campaign(config: CampaignConfig | str | Path, progress: bool = True) -> list[TemperatureResult]:
+    """Run or resume a campaign from a :class:`CampaignConfig` or a TOML file path.
+
+    See :class:`Campaign` and the module docstring.
+    """
+    if not isinstance(config, CampaignConfig):
+        config = CampaignConfig.from_toml(config)
+    return Campaign(config, progress=progress).run()

