@@ -1,0 +1,396 @@
+"""Least-squares fit of effective force constants to MD snapshots, with diagnostics.
+
+PHYSICS.md, "TDEP-style effective force constants": F = −Φ₂u − ½Φ₃uu with
+symmetry-irreducible parameters (:mod:`mdvib.analysis.tdep.basis`).
+
+The fit streams snapshots: each chunk's design matrix A (3N rows per
+snapshot, one column per orbit parameter) is folded into the normal equations
+G = AᵀA, h = Aᵀf and Σf², so memory does not grow with the number of
+snapshots. Everything else follows from (G, h, Σf²):
+
+* TDEP's sequential fit: FC2 from G₂₂y = h₂, then FC3 on the residual,
+  G₃₃x₃ = h₃ − G₃₂x₂ (no second pass over the data);
+* the joint fit solves the full system (it gives a different FC2 when FC3
+  matters: PHYSICS.md quotes Γ_O 17.689 vs 17.754 THz for SW-Si at 300 K);
+* residual Σ|f − Ax|² = Σf² − 2x·h + x·Gx, hence R², the force RMSE and the
+  normalised harmonic residual σ_A = √(Σ|f − A₂x₂|² / Σf²) (Knoop et al.'s
+  anharmonicity measure, with the mean force removed per snapshot);
+* k-fold cross-validation from per-fold normal equations (contiguous blocks
+  of snapshots, since MD snapshots are correlated in time).
+
+Columns are scaled to unit diagonal before solving (FC3 columns are ~u times
+smaller than FC2 columns), and the solve is a truncated least-squares on the
+scaled normal matrix, so parameters without data stay zero.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+
+import numpy as np
+import scipy.linalg
+from tqdm.auto import tqdm
+
+from mdvib.analysis.tdep.basis import ForceConstantBasis, build_basis
+from mdvib.analysis.tdep.reference import Reference, map_atoms, snapshot_displacements
+from mdvib.errors import MissingDataError, SettingsError
+from mdvib.results import Provenance, quantity, result_type, save_result
+from mdvib.trajectory import Trajectory
+
+#: Fit modes: one order after another (TDEP), or all orders at once.
+FIT_MODES = ("sequential", "joint")
+
+#: R² below this means the forces are not described by force constants
+#: (thermostat forces, wrong reference, a diffusing or melting system).
+LOW_R2 = 0.8
+
+#: Memory for one batch of design-matrix rows, bytes.
+_BATCH_BYTES = 64 * 2**20
+
+
+class TDEPWarning(UserWarning):
+    """A fit that ran but whose result should be looked at (cutoffs, R², imaginary modes)."""
+
+
+@result_type
+@dataclasses.dataclass(frozen=True)
+class TDEPResult:
+    """Effective second- (and third-) order force constants fitted to snapshots.
+
+    Force constants are stored as tensors of the clusters whose first atom is
+    in the primitive set ``p2s``; every other cluster is a lattice translation
+    of one of them (``translations``). :meth:`full_fc2` and :meth:`fc3_rows`
+    expand them. Atom indices refer to the reference supercell.
+    """
+
+    species: tuple[str, ...] = quantity("", "(N,)", "chemical symbol of each reference atom")
+    masses: np.ndarray = quantity("amu", "(N,)", "atomic masses")
+    reference_cell: np.ndarray = quantity("Å", "(3, 3)", "reference supercell vectors as rows")
+    reference_positions: np.ndarray = quantity("Å", "(N, 3)", "ideal positions")
+    p2s: np.ndarray = quantity("", "(n_p,)", "primitive (translation-inequivalent) atoms")
+    translations: np.ndarray = quantity("", "(n_t, N)", "atom permutation of each lattice translation")
+    fc2_atoms: np.ndarray = quantity("", "(n_c2, 2)", "ordered atom pairs with first atom in p2s")
+    fc2_tensors: np.ndarray = quantity("eV/Å²", "(n_c2, 3, 3)", "Φ_iαjβ of each pair")
+    rc2: float = quantity("Å", "()", "FC2 cutoff (all pair distances below it)")
+    fit_mode: str = quantity("", "()", "sequential (FC2, then FC3 on the residual) or joint")
+    n_parameters_fc2: int = quantity("", "()", "free FC2 parameters after symmetry and sum rules")
+    n_parameters_fc3: int = quantity("", "()", "free FC3 parameters (0 without FC3)")
+    n_snapshots: int = quantity("", "()", "snapshots fitted")
+    r2: float = quantity("", "()", "coefficient of determination of the forces, 1 − Σ|f − f_fit|² / Σ|f|²")
+    rmse: float = quantity("eV/Å", "()", "root-mean-square force residual per component")
+    r2_harmonic: float = quantity("", "()", "R² of the harmonic part alone")
+    anharmonicity: float = quantity("", "()", "normalised harmonic residual σ_A = √(Σ|f − f₂|² / Σ|f|²)")
+    force_rms: float = quantity("eV/Å", "()", "root-mean-square force component (mean force removed)")
+    spacegroup: str = quantity("", "()", "space group of the reference supercell (spglib)")
+    atom_mapping: str = quantity("", "()", "how atoms were matched to sites: id or position")
+    fc3_atoms: np.ndarray = quantity("", "(n_c3, 3)", "ordered atom triplets with first atom in p2s", optional=True)
+    fc3_tensors: np.ndarray = quantity("eV/Å³", "(n_c3, 3, 3, 3)", "Φ_iαjβkγ of each triplet", optional=True)
+    rc3: float = quantity("Å", "()", "FC3 cutoff", optional=True)
+    cv_rmse: float = quantity("eV/Å", "()", "k-fold cross-validation force RMSE", optional=True)
+    cv_folds: int = quantity("", "()", "folds of the cross-validation", optional=True)
+    temperature_k: float = quantity("K", "()", "temperature of the snapshots (as given)", optional=True)
+    warnings: tuple[str, ...] = quantity("", "(n_warnings,)", "warnings raised during the fit", optional=True)
+    provenance: Provenance = dataclasses.field(default=None)
+
+    @property
+    def n_atoms(self) -> int:
+        """Atoms in the reference supercell."""
+        return len(self.species)
+
+    def reference(self) -> Reference:
+        """The reference supercell the force constants refer to."""
+        return Reference(cell=self.reference_cell, positions=self.reference_positions, species=self.species,
+                         masses=self.masses)
+
+    def _expand(self, atoms: np.ndarray, tensors: np.ndarray, first_atoms: np.ndarray) -> np.ndarray:
+        n = self.n_atoms
+        order = atoms.shape[1]
+        out = np.zeros((len(first_atoms),) + (n,) * (order - 1) + (3,) * order)
+        for row, atom in enumerate(np.asarray(first_atoms)):
+            t, p = np.argwhere(self.translations[:, self.p2s] == atom)[0]
+            mine = atoms[:, 0] == self.p2s[p]
+            index = tuple(self.translations[t, atoms[mine, m]] for m in range(1, order))
+            out[(row,) + index] = tensors[mine]
+        return out
+
+    def fc2_rows(self, first_atoms: np.ndarray) -> np.ndarray:
+        """Φ_iαjβ (eV/Å²) for the given atoms i, shape (len(first_atoms), N, 3, 3)."""
+        return self._expand(self.fc2_atoms, self.fc2_tensors, first_atoms)
+
+    def full_fc2(self) -> np.ndarray:
+        """Supercell FC2 (eV/Å²) in reference order, shape (N, N, 3, 3)."""
+        return self.fc2_rows(np.arange(self.n_atoms))
+
+    def fc3_rows(self, first_atoms: np.ndarray) -> np.ndarray:
+        """Φ_iαjβkγ (eV/Å³) for the given atoms i, shape (len(first_atoms), N, N, 3, 3, 3).
+
+        Raises
+        ------
+        MissingDataError
+            If no FC3 was fitted.
+        """
+        if self.fc3_atoms is None:
+            raise MissingDataError("no third-order force constants were fitted (give rc3)")
+        return self._expand(self.fc3_atoms, self.fc3_tensors, first_atoms)
+
+    def save(self, path) -> None:
+        """Write to HDF5 (typed, with units and provenance)."""
+        save_result(self, path)
+
+    def summary(self) -> str:
+        """Human-readable diagnostics."""
+        lines = [
+            f"reference: {self.n_atoms} atoms, space group {self.spacegroup}; atoms matched by {self.atom_mapping}",
+            f"snapshots: {self.n_snapshots}" + (f" at {self.temperature_k:g} K" if self.temperature_k else ""),
+            f"parameters: FC2 {self.n_parameters_fc2} (rc2 {self.rc2:g} Å)"
+            + (f", FC3 {self.n_parameters_fc3} (rc3 {self.rc3:g} Å)" if self.rc3 else "")
+            + f"; fit: {self.fit_mode}",
+            f"R² = {self.r2:.5f}, force RMSE = {self.rmse:.4g} eV/Å (force RMS {self.force_rms:.4g} eV/Å)",
+            f"harmonic part: R² = {self.r2_harmonic:.5f}, anharmonicity σ_A = {self.anharmonicity:.4f}",
+        ]
+        if self.cv_rmse is not None:
+            lines.append(f"{self.cv_folds}-fold cross-validation RMSE = {self.cv_rmse:.4g} eV/Å")
+        for text in self.warnings or ():
+            lines.append(f"warning: {text}")
+        return "\n".join(lines)
+
+
+@dataclasses.dataclass
+class _Normal:
+    """Normal equations of a set of snapshots."""
+
+    g: np.ndarray
+    h: np.ndarray
+    ff: float = 0.0
+    rows: int = 0
+
+    @classmethod
+    def zeros(cls, n: int) -> "_Normal":
+        return cls(np.zeros((n, n)), np.zeros(n))
+
+    def add(self, a: np.ndarray, f: np.ndarray) -> None:
+        self.g += a.T @ a
+        self.h += a.T @ f
+        self.ff += float(f @ f)
+        self.rows += f.size
+
+    def __sub__(self, other: "_Normal") -> "_Normal":
+        return _Normal(self.g - other.g, self.h - other.h, self.ff - other.ff, self.rows - other.rows)
+
+    def residual(self, x: np.ndarray) -> float:
+        """Σ|f − Ax|² (clipped at 0 against round-off)."""
+        return max(self.ff - 2.0 * float(x @ self.h) + float(x @ self.g @ x), 0.0)
+
+
+def _solve(g: np.ndarray, h: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """Least-squares x = Z y minimising |f − A Z y|² from normal equations (scaled, truncated)."""
+    m = z.T @ g @ z
+    b = z.T @ h
+    d = np.sqrt(np.clip(np.diag(m), 0.0, None))
+    d[d == 0] = 1.0
+    y = scipy.linalg.lstsq(m / np.outer(d, d), b / d, cond=1e-12, lapack_driver="gelsd")[0] / d
+    return z @ y
+
+
+def solve_normal(normal: _Normal, basis: ForceConstantBasis, mode: str) -> np.ndarray:
+    """Orbit parameters x (FC2 then FC3) from normal equations, ``mode`` in :data:`FIT_MODES`."""
+    n2 = basis.fc2.n_parameters
+    if basis.fc3 is None:
+        return _solve(normal.g, normal.h, basis.z2)
+    if mode == "joint":
+        z = scipy.linalg.block_diag(basis.z2, basis.z3)
+        return _solve(normal.g, normal.h, z)
+    x2 = _solve(normal.g[:n2, :n2], normal.h[:n2], basis.z2)
+    x3 = _solve(normal.g[n2:, n2:], normal.h[n2:] - normal.g[n2:, :n2] @ x2, basis.z3)
+    return np.concatenate([x2, x3])
+
+
+class TDEPAnalysis:
+    """Fit effective force constants to the snapshots of a trajectory.
+
+    Parameters
+    ----------
+    reference : Reference
+        Ideal supercell the MD was run in (see :func:`~mdvib.analysis.tdep.reference.read_reference`).
+    rc2 : float
+        FC2 cutoff, Å.
+    rc3 : float, optional
+        FC3 cutoff, Å (all three pair distances below it); FC2 only when omitted.
+    fit : {"sequential", "joint"}
+        FC2 first and FC3 on the residual (TDEP), or both at once.
+    cv_folds : int
+        Folds of a k-fold cross-validation (0: none; else at least 2).
+    temperature_k : float, optional
+        Temperature of the snapshots, recorded and used for thermal properties.
+    tolerance : float, optional
+        Largest allowed distance of an atom from its site, Å (default 0.4 × nearest-neighbour distance).
+    remove_drift : bool
+        Remove the centre-of-mass shift and the mean force of every snapshot.
+    symprec : float
+        spglib tolerance for the reference's symmetry, Å.
+    progress : bool
+        Show a progress bar.
+    """
+
+    def __init__(self, reference: Reference, rc2: float, rc3: float | None = None, fit: str = "sequential",
+                 cv_folds: int = 0, temperature_k: float | None = None, tolerance: float | None = None,
+                 remove_drift: bool = True, symprec: float = 1e-3, progress: bool = False):
+        if rc2 <= 0:
+            raise SettingsError(f"rc2 must be positive, got {rc2} Å")
+        if rc3 is not None and rc3 <= 0:
+            raise SettingsError(f"rc3 must be positive, got {rc3} Å")
+        if fit not in FIT_MODES:
+            raise SettingsError(f"unknown fit mode {fit!r}; choose one of {list(FIT_MODES)}")
+        if cv_folds < 0 or cv_folds == 1:
+            raise SettingsError(f"cv_folds must be 0 (none) or at least 2, got {cv_folds}")
+        if temperature_k is not None and temperature_k < 0:
+            raise SettingsError(f"temperature must be >= 0 K, got {temperature_k}")
+        if tolerance is not None and tolerance <= 0:
+            raise SettingsError(f"tolerance must be positive, got {tolerance} Å")
+        self.reference = reference
+        self.rc2 = float(rc2)
+        self.rc3 = None if rc3 is None else float(rc3)
+        self.fit = fit
+        self.cv_folds = cv_folds
+        self.temperature_k = temperature_k
+        self.tolerance = tolerance
+        self.remove_drift = remove_drift
+        self.symprec = symprec
+        self.progress = progress
+
+    def settings(self) -> dict:
+        """Settings recorded in the result's provenance."""
+        return {"rc2": self.rc2, "rc3": self.rc3, "fit": self.fit, "cv_folds": self.cv_folds,
+                "temperature_k": self.temperature_k, "tolerance": self.tolerance,
+                "remove_drift": self.remove_drift, "symprec": self.symprec,
+                "reference": self.reference.path}
+
+    def _cutoff_warnings(self) -> list[str]:
+        half = 0.5 * float(self.reference.widths().min())
+        out = []
+        for name, rc in (("rc2", self.rc2), ("rc3", self.rc3)):
+            if rc is not None and rc > half:
+                out.append(f"{name} = {rc:g} Å exceeds half the shortest supercell width ({half:.3f} Å): "
+                           "periodic images of a cluster overlap and the fitted constants mix them; "
+                           "use a larger supercell or a smaller cutoff")
+        return out
+
+    def run(self, trajectory: Trajectory, start: int = 0, stop: int | None = None, step: int = 1) -> TDEPResult:
+        """Stream the selected snapshots (every ``step``-th frame) and fit.
+
+        Raises
+        ------
+        MissingDataError
+            If the trajectory has no forces.
+        TrajectoryFormatError
+            If the trajectory does not match the reference (size, positions).
+        """
+        if not trajectory.info.has_forces:
+            raise MissingDataError(f"{trajectory.path}: the trajectory has no forces; TDEP fits forces against "
+                                   "displacements — dump them (LAMMPS: dump ... id type x y z fx fy fz)")
+        ref = self.reference
+        if trajectory.n_atoms != ref.n_atoms:
+            from mdvib.errors import TrajectoryFormatError
+
+            raise TrajectoryFormatError(
+                trajectory.path, f"the trajectory has {trajectory.n_atoms} atoms but the reference "
+                f"{ref.path or 'structure'} has {ref.n_atoms}; give the ideal supercell the MD was run in")
+        selection = trajectory.select(start, stop, step)
+        n_snap = selection.n_frames
+        messages = self._cutoff_warnings()
+        basis = build_basis(ref, self.rc2, self.rc3, self.symprec)
+        n_x = basis.n_x
+        total = _Normal.zeros(n_x)
+        folds = [_Normal.zeros(n_x) for _ in range(self.cv_folds)] if self.cv_folds else []
+        if self.cv_folds and n_snap < self.cv_folds:
+            raise SettingsError(f"{self.cv_folds}-fold cross-validation needs at least {self.cv_folds} snapshots, "
+                                f"got {n_snap}")
+        batch = max(1, min(64, _BATCH_BYTES // (8 * 3 * ref.n_atoms * max(n_x, 1))))
+        ids = trajectory.info.atom_ids
+        atom_map = None
+        seen = 0
+        with tqdm(total=n_snap, unit="snapshot", desc="TDEP", disable=not self.progress, leave=False) as bar:
+            for chunk in trajectory.iter_chunks(selection, chunk_frames=batch):
+                if atom_map is None:
+                    atom_map = map_atoms(ref, ids, trajectory.species, chunk.positions[0], chunk.cells[0],
+                                         trajectory.path, self.tolerance)
+                file_frames = selection.start + selection.step * (seen + np.arange(chunk.n_frames))
+                u, f = snapshot_displacements(ref, atom_map, chunk, ids, trajectory.path, file_frames,
+                                              self.remove_drift)
+                a = basis.design(u)
+                rows = 3 * ref.n_atoms
+                if folds:
+                    for k in range(chunk.n_frames):
+                        fold = (seen + k) * self.cv_folds // n_snap
+                        folds[fold].add(a[k * rows:(k + 1) * rows], f[k].ravel())
+                else:
+                    total.add(a, f.ravel())
+                seen += chunk.n_frames
+                bar.update(chunk.n_frames)
+        if folds:
+            for fold in folds:
+                total.g += fold.g
+                total.h += fold.h
+                total.ff += fold.ff
+                total.rows += fold.rows
+        x = solve_normal(total, basis, self.fit)
+        n2 = basis.fc2.n_parameters
+        x_harm = np.concatenate([x[:n2], np.zeros(n_x - n2)])
+        ss = total.residual(x)
+        ss_harm = total.residual(x_harm)
+        ff = max(total.ff, np.finfo(float).tiny)
+        r2 = 1.0 - ss / ff
+        cv_rmse = None
+        if folds:
+            cv_ss = sum(fold.residual(solve_normal(total - fold, basis, self.fit)) for fold in folds)
+            cv_rmse = float(np.sqrt(cv_ss / total.rows))
+        if r2 < LOW_R2:
+            messages.append(
+                f"R² = {r2:.3f} is low: the forces are not described by force constants. Are they pure potential "
+                "forces (LAMMPS fix langevin adds its random and friction forces into f)? Does the reference match "
+                "the MD cell? Has the system diffused or melted?")
+        for text in messages:
+            warnings.warn(text, TDEPWarning, stacklevel=2)
+        spacing = trajectory.info.frame_spacing_fs
+        provenance = Provenance.now(
+            inputs=(trajectory.path,) + ((ref.path,) if ref.path else ()),
+            reader=trajectory.info.format,
+            source_units=trajectory.info.source_units,
+            frame_spacing_fs=float("nan") if spacing is None else spacing * step,
+            selection={"start": selection.start, "stop": selection.stop, "step": selection.step},
+            n_frames=n_snap,
+            n_atoms=ref.n_atoms,
+            settings=self.settings(),
+        )
+        fc3 = basis.fc3
+        return TDEPResult(
+            species=tuple(ref.species),
+            masses=np.asarray(ref.masses, float),
+            reference_cell=np.asarray(ref.cell, float),
+            reference_positions=np.asarray(ref.positions, float),
+            p2s=basis.symmetry.p2s,
+            translations=basis.symmetry.translations,
+            fc2_atoms=basis.fc2.clusters,
+            fc2_tensors=basis.fc2.tensors(x[:n2]),
+            rc2=self.rc2,
+            fit_mode=self.fit if fc3 is not None else "fc2",
+            n_parameters_fc2=basis.n_free[0],
+            n_parameters_fc3=basis.n_free[1],
+            n_snapshots=n_snap,
+            r2=float(r2),
+            rmse=float(np.sqrt(ss / total.rows)),
+            r2_harmonic=float(1.0 - ss_harm / ff),
+            anharmonicity=float(np.sqrt(ss_harm / ff)),
+            force_rms=float(np.sqrt(total.ff / total.rows)),
+            spacegroup=basis.symmetry.spacegroup,
+            atom_mapping=atom_map.method,
+            fc3_atoms=None if fc3 is None else fc3.clusters,
+            fc3_tensors=None if fc3 is None else fc3.tensors(x[n2:]),
+            rc3=self.rc3,
+            cv_rmse=cv_rmse,
+            cv_folds=self.cv_folds or None,
+            temperature_k=self.temperature_k,
+            warnings=tuple(messages),
+            provenance=provenance,
+        )

@@ -1,0 +1,326 @@
+"""Ideal reference supercell and the snapshot → displacement mapping.
+
+TDEP fits forces against displacements from an ideal lattice, so every
+snapshot atom must be paired with its reference site. Trajectory atoms arrive
+sorted by id (the readers do that, which undoes MPI-shuffled LAMMPS dumps);
+they are paired with reference atoms by id when the reference has ids and by
+order otherwise, and the pairing is verified by position (minimum image). When
+that check fails the atoms are matched by nearest site instead (files whose
+atom order differs from the reference), and an error names the atom and the
+distance when no one-to-one match exists.
+
+Displacements are minimum-image in fractional coordinates of each frame's
+cell, mapped back with the reference cell, so wrapped coordinates, drift
+across the boundary and (small) cell fluctuations are handled alike. Per
+snapshot the centre-of-mass shift and the mean force are removed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mdvib.errors import MissingDataError, SettingsError, TrajectoryFormatError
+from mdvib.io.base import FrameChunk
+
+#: A snapshot atom farther than this fraction of the nearest-neighbour distance
+#: from its reference site is an error (wrong reference, diffusion, melting).
+DEFAULT_TOLERANCE_FRACTION = 0.4
+
+
+@dataclass(frozen=True)
+class Reference:
+    """Ideal (undisplaced) supercell.
+
+    Attributes
+    ----------
+    cell : ndarray, shape (3, 3)
+        Cell vectors as rows, Å.
+    positions : ndarray, shape (N, 3)
+        Cartesian positions, Å.
+    species : tuple of str, length N
+        Chemical symbols.
+    masses : ndarray, shape (N,)
+        Masses, amu.
+    atom_ids : ndarray, shape (N,), int64, or None
+        Atom ids (LAMMPS data files), or ``None`` when the file has none.
+    path : str
+        Source file ("" when built from arrays).
+    """
+
+    cell: np.ndarray
+    positions: np.ndarray
+    species: tuple[str, ...]
+    masses: np.ndarray
+    atom_ids: np.ndarray | None = None
+    path: str = ""
+
+    @property
+    def n_atoms(self) -> int:
+        """Atoms in the supercell."""
+        return self.positions.shape[0]
+
+    @property
+    def scaled_positions(self) -> np.ndarray:
+        """Fractional coordinates wrapped into [0, 1), shape (N, 3)."""
+        frac = self.positions @ np.linalg.inv(self.cell)
+        return frac - np.floor(frac)
+
+    def widths(self) -> np.ndarray:
+        """Distances between opposite cell faces, Å, shape (3,)."""
+        volume = abs(np.linalg.det(self.cell))
+        a, b, c = self.cell
+        return volume / np.linalg.norm([np.cross(b, c), np.cross(c, a), np.cross(a, b)], axis=1)
+
+    def nearest_neighbour_distance(self) -> float:
+        """Shortest distance between two atoms (minimum image), Å."""
+        frac = self.scaled_positions
+        shortest = np.inf
+        for i in range(self.n_atoms - 1):
+            delta = frac[i + 1:] - frac[i]
+            delta -= np.round(delta)
+            d = np.linalg.norm(delta @ self.cell, axis=1)
+            shortest = min(shortest, float(d.min()))
+        return shortest
+
+    def to_ase(self):
+        """The reference as an :class:`ase.Atoms` (periodic)."""
+        from ase import Atoms
+
+        return Atoms(symbols=list(self.species), positions=self.positions, cell=self.cell, pbc=True,
+                     masses=self.masses)
+
+    @classmethod
+    def from_ase(cls, atoms, path: str = "") -> "Reference":
+        """Build from an :class:`ase.Atoms` (ids taken from the ``id`` array when present)."""
+        ids = atoms.arrays.get("id")
+        return cls(
+            cell=np.array(atoms.cell[:], float),
+            positions=np.array(atoms.positions, float),
+            species=tuple(atoms.get_chemical_symbols()),
+            masses=np.array(atoms.get_masses(), float),
+            atom_ids=None if ids is None else np.asarray(ids, dtype=np.int64),
+            path=path,
+        )
+
+
+def read_reference(path: str | Path, format: str | None = None, type_map: dict[int, str] | None = None) -> Reference:
+    """Read the ideal supercell from a LAMMPS data file or any ASE-readable file.
+
+    Parameters
+    ----------
+    path : str or Path
+        Structure file. ``*.data``/``*.lmp`` (or ``format="lammps-data"``) are
+        read as LAMMPS data files with ``atom_style atomic``, metal units.
+    format : str, optional
+        ASE format name; guessed from the file name when omitted.
+    type_map : dict, optional
+        ``{type: symbol}`` for LAMMPS data files whose types are numbers.
+
+    Raises
+    ------
+    SettingsError
+        If the file cannot be read or holds no periodic cell.
+    """
+    import ase.io
+
+    path = Path(path)
+    if not path.exists():
+        raise SettingsError(f"{path}: reference structure not found")
+    is_lammps = format == "lammps-data" or (format is None and path.suffix in (".data", ".lmp"))
+    try:
+        if is_lammps:
+            z_of_type = None
+            if type_map:
+                from ase.data import atomic_numbers
+
+                z_of_type = {int(t): atomic_numbers[s] for t, s in type_map.items()}
+            atoms = ase.io.read(path, format="lammps-data", atom_style="atomic", Z_of_type=z_of_type)
+        else:
+            atoms = ase.io.read(path, format=format)
+    except Exception as exc:  # ASE raises many types for unreadable files
+        raise SettingsError(f"{path}: cannot read the reference structure ({exc}); "
+                            "give a LAMMPS data file (atom_style atomic) or an ASE-readable file") from exc
+    if abs(np.linalg.det(atoms.cell[:])) < 1e-6:
+        raise SettingsError(f"{path}: the reference structure has no periodic cell")
+    return Reference.from_ase(atoms, path=str(path))
+
+
+@dataclass(frozen=True)
+class AtomMap:
+    """Pairing of trajectory atoms with reference sites.
+
+    Attributes
+    ----------
+    order : ndarray, shape (N,), int64
+        ``order[r]`` is the trajectory atom (index in id-sorted order) that sits
+        on reference site ``r``.
+    method : str
+        ``"id"`` (ids or order verified by position) or ``"position"`` (nearest site).
+    max_distance : float
+        Largest atom–site distance in the frame used for the pairing, Å.
+    tolerance : float
+        Distance above which an atom is reported, Å.
+    """
+
+    order: np.ndarray
+    method: str
+    max_distance: float
+    tolerance: float
+
+
+def _mic_distances(frac_a: np.ndarray, frac_b: np.ndarray, cell: np.ndarray) -> np.ndarray:
+    """Minimum-image distances between rows of ``frac_a`` and ``frac_b`` (same shape), Å."""
+    delta = frac_a - frac_b
+    delta -= np.round(delta)
+    return np.linalg.norm(delta @ cell, axis=-1)
+
+
+def map_atoms(reference: Reference, traj_ids: np.ndarray, traj_species: tuple[str, ...],
+              positions: np.ndarray, cell: np.ndarray, path: str,
+              tolerance: float | None = None) -> AtomMap:
+    """Pair trajectory atoms (id-sorted) with reference sites using one frame.
+
+    Parameters
+    ----------
+    reference : Reference
+    traj_ids : ndarray, shape (N,)
+        Atom ids of the trajectory, ascending.
+    traj_species : tuple of str
+        Species of the trajectory atoms, in the same order.
+    positions : ndarray, shape (N, 3)
+        One frame, Å.
+    cell : ndarray, shape (3, 3)
+        That frame's cell, Å.
+    path : str
+        Trajectory file (for messages).
+    tolerance : float, optional
+        Largest allowed atom–site distance, Å; default 0.4 × nearest-neighbour distance.
+
+    Raises
+    ------
+    TrajectoryFormatError
+        If the atom counts differ, or no one-to-one pairing within ``tolerance``
+        exists (names the atom and its distance).
+    """
+    n = reference.n_atoms
+    if positions.shape[0] != n:
+        raise TrajectoryFormatError(
+            path, f"the trajectory has {positions.shape[0]} atoms but the reference {reference.path or 'structure'} "
+            f"has {n}; give the ideal supercell the MD was run in (same size and atoms)")
+    if tolerance is None:
+        tolerance = DEFAULT_TOLERANCE_FRACTION * reference.nearest_neighbour_distance()
+    ref_frac = reference.scaled_positions
+    frac = positions @ np.linalg.inv(cell)
+
+    # 1. by id (reference ids) or by order, verified by position
+    if reference.atom_ids is not None:
+        lookup = {int(a): k for k, a in enumerate(traj_ids)}
+        missing = [int(a) for a in reference.atom_ids if int(a) not in lookup]
+        order = None if missing else np.array([lookup[int(a)] for a in reference.atom_ids], dtype=np.int64)
+    else:
+        order = np.arange(n, dtype=np.int64)
+    if order is not None:
+        dist = _mic_distances(frac[order], ref_frac, reference.cell)
+        if dist.max() <= tolerance:
+            _check_species(reference, traj_species, order, traj_ids, path)
+            return AtomMap(order=order, method="id", max_distance=float(dist.max()), tolerance=tolerance)
+
+    # 2. nearest reference site of every atom, one-to-one
+    from scipy.spatial import cKDTree
+
+    # search in Cartesian space over the 27 neighbouring images of the reference
+    shifts = np.array([[i, j, k] for i in (-1, 0, 1) for j in (-1, 0, 1) for k in (-1, 0, 1)], float)
+    images = ((ref_frac[None, :, :] + shifts[:, None, :]).reshape(-1, 3)) @ reference.cell
+    tree = cKDTree(images)
+    wrapped = (frac - np.floor(frac)) @ reference.cell
+    dist, index = tree.query(wrapped)
+    site = index % n
+    worst = int(np.argmax(dist))
+    if dist[worst] > tolerance:
+        raise TrajectoryFormatError(
+            path, f"is {dist[worst]:.3f} Å from the nearest reference site (tolerance {tolerance:.3f} Å): "
+            "the reference does not match the trajectory (other lattice, supercell, origin or atom order), "
+            "or atoms have diffused", atom_id=int(traj_ids[worst]))
+    counts = np.bincount(site, minlength=n)
+    if counts.max() > 1:
+        doubled = int(np.argmax(counts))
+        atoms = np.flatnonzero(site == doubled)
+        raise TrajectoryFormatError(
+            path, f"atoms with ids {', '.join(str(int(traj_ids[a])) for a in atoms)} are all nearest to reference "
+            f"site {doubled}; the reference does not match the trajectory")
+    order = np.empty(n, dtype=np.int64)
+    order[site] = np.arange(n)
+    _check_species(reference, traj_species, order, traj_ids, path)
+    return AtomMap(order=order, method="position", max_distance=float(dist.max()), tolerance=tolerance)
+
+
+def _check_species(reference: Reference, traj_species, order, traj_ids, path) -> None:
+    for site, atom in enumerate(order):
+        if traj_species[atom] != reference.species[site]:
+            raise TrajectoryFormatError(
+                path, f"is {traj_species[atom]} but sits on a {reference.species[site]} site of the reference; "
+                "check --types (LAMMPS type → element) and the reference file", atom_id=int(traj_ids[atom]))
+
+
+def snapshot_displacements(reference: Reference, atom_map: AtomMap, chunk: FrameChunk, traj_ids: np.ndarray,
+                           path: str, file_frames: np.ndarray, remove_drift: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Displacements and forces of a chunk in reference order.
+
+    Parameters
+    ----------
+    reference : Reference
+    atom_map : AtomMap
+    chunk : FrameChunk
+        Frames with forces.
+    traj_ids : ndarray, shape (N,)
+        Ids of the trajectory atoms (for messages).
+    path : str
+        Trajectory file (for messages).
+    file_frames : ndarray, shape (n_frames,)
+        Index in the file of each frame of the chunk (for messages).
+    remove_drift : bool
+        Subtract the mass-weighted mean displacement (centre-of-mass shift) and
+        the mean force of every snapshot.
+
+    Returns
+    -------
+    u : ndarray, shape (n_frames, N, 3)
+        Minimum-image displacements, Å.
+    f : ndarray, shape (n_frames, N, 3)
+        Forces, eV/Å.
+
+    Raises
+    ------
+    MissingDataError
+        If the chunk has no forces.
+    TrajectoryFormatError
+        If an atom is farther than the map's tolerance from its site.
+    """
+    if chunk.forces is None:
+        raise MissingDataError(f"{path}: the trajectory has no forces; TDEP fits forces against displacements — "
+                               "dump them (LAMMPS: dump ... id type x y z fx fy fz)")
+    inv_cell = np.linalg.inv(chunk.cells)  # (n, 3, 3)
+    ref_frac = reference.scaled_positions
+    pos = chunk.positions[:, atom_map.order]
+    frac = np.einsum("fnj,fjk->fnk", pos, inv_cell)
+    delta = frac - ref_frac[None]
+    delta -= np.round(delta)
+    u = delta @ reference.cell
+    if remove_drift:
+        masses = reference.masses
+        com = np.einsum("n,fnk->fk", masses, u) / masses.sum()
+        u -= com[:, None, :]
+    dist = np.linalg.norm(u, axis=-1)
+    frame, site = np.unravel_index(int(np.argmax(dist)), dist.shape)
+    if dist[frame, site] > atom_map.tolerance:
+        raise TrajectoryFormatError(
+            path, f"is {dist[frame, site]:.3f} Å from its reference site {site} (tolerance {atom_map.tolerance:.3f} Å): "
+            "the atom has left its site (diffusion, melting, a defect) or the reference does not match",
+            frame=int(file_frames[frame]), atom_id=int(traj_ids[atom_map.order[site]]))
+    f = np.array(chunk.forces[:, atom_map.order], dtype=np.float64)
+    if remove_drift:
+        f -= f.mean(axis=1, keepdims=True)
+    return u, f
