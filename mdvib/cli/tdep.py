@@ -1,0 +1,100 @@
+"""``mdvib tdep``: temperature-dependent effective force constants from MD snapshots."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+
+from mdvib.analysis.tdep import FIT_MODES, TDEPAnalysis, TDEPWarning, read_reference
+from mdvib.cli.common import add_trajectory_options, open_trajectory, parse_type_map, write_provenance
+from mdvib.errors import SettingsError
+
+HELP = """\
+Effective second- (and third-) order force constants fitted to MD snapshots
+(TDEP-style): F = -Φ2·u - ½Φ3·u·u with symmetry-irreducible parameters within
+the cutoffs and exact acoustic sum rules. Needs positions and pure potential
+forces (not LAMMPS fix langevin forces) and the ideal supercell the MD ran in.
+
+Units: distances in Å, forces eV/Å, FC2 eV/Å², FC3 eV/Å³, frequencies THz.
+
+Writes to OUTDIR:
+  FORCE_CONSTANTS   phonopy text format (compact)
+  phonopy.yaml      unit cell, supercell matrix and FC2: phonopy.load("OUTDIR/phonopy.yaml")
+  fc3.hdf5          FC3 in phono3py's compact layout (with --rc3)
+  tdep.h5           the fit (force constants, diagnostics, provenance)
+  phonons.h5        dispersion (seekpath path), DOS, thermal properties
+  dispersion.png    dispersion and DOS
+
+examples:
+  mdvib tdep md.dump --types 1=Si --reference si.data --rc2 5 --rc3 4 --temperature 300 -o tdep300
+  mdvib tdep run.xyz --reference POSCAR_super --unitcell POSCAR --rc2 6 --stride 10 --cv 5 -o out
+"""
+
+
+def register(subparsers) -> None:
+    """Add the ``tdep`` subcommand."""
+    parser = subparsers.add_parser("tdep", help="effective force constants (TDEP) from MD snapshots",
+                                   description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_trajectory_options(parser)
+    parser.add_argument("--stride", type=int, metavar="N",
+                        help="use every N-th frame (same as --step; pick N beyond the force decorrelation time)")
+    group = parser.add_argument_group("fit")
+    group.add_argument("--reference", required=True, metavar="REF",
+                       help="ideal supercell the MD was run in: LAMMPS data file (atom_style atomic, *.data/*.lmp) "
+                       "or any file ASE reads (POSCAR, extxyz, cif, ...)")
+    group.add_argument("--reference-format", metavar="FMT", help="ASE format of REF (default: from the file name)")
+    group.add_argument("--unitcell", metavar="CELL",
+                       help="unit cell for phonopy (same orientation as REF; default: spglib's standardised cell)")
+    group.add_argument("--rc2", type=float, required=True, metavar="Å", help="FC2 cutoff in Å")
+    group.add_argument("--rc3", type=float, metavar="Å",
+                       help="FC3 cutoff in Å (all three pair distances below it); FC2 only when omitted")
+    group.add_argument("--fit", choices=FIT_MODES, default="sequential",
+                       help="sequential: FC2, then FC3 on the residual (TDEP's convention); joint: both at once "
+                       "(default: sequential)")
+    group.add_argument("--temperature", type=float, metavar="K",
+                       help="temperature of the snapshots in K (recorded; harmonic free energy at it)")
+    group.add_argument("--cv", type=int, default=0, metavar="K",
+                       help="K-fold cross-validation over contiguous blocks of snapshots (default: none)")
+    group.add_argument("--tolerance", type=float, metavar="Å",
+                       help="largest allowed distance of an atom from its site (default: 0.4 × nearest-neighbour "
+                       "distance)")
+    group.add_argument("--keep-drift", action="store_true",
+                       help="do not remove the centre-of-mass shift and mean force of each snapshot")
+    out = parser.add_argument_group("output")
+    out.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output directory")
+    out.add_argument("--no-plot", action="store_true", help="do not draw dispersion.png")
+    out.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+
+
+def run(args: argparse.Namespace) -> None:
+    """Run the fit described by parsed arguments and write OUTDIR."""
+    from pathlib import Path
+
+    from mdvib.analysis.tdep.export import imaginary_warning, write_outputs
+
+    if args.stride is not None and args.step != 1 and args.stride != args.step:
+        raise SettingsError(f"--stride {args.stride} and --step {args.step} disagree; give one of them")
+    step = args.stride or args.step
+    type_map = parse_type_map(args.types)
+    reference = read_reference(args.reference, format=args.reference_format, type_map=type_map)
+    unitcell = read_reference(args.unitcell, type_map=type_map) if args.unitcell else None
+    trajectory = open_trajectory(args)
+    analysis = TDEPAnalysis(reference, rc2=args.rc2, rc3=args.rc3, fit=args.fit, cv_folds=args.cv,
+                            temperature_k=args.temperature, tolerance=args.tolerance,
+                            remove_drift=not args.keep_drift, progress=not args.quiet)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TDEPWarning)  # they are in result.warnings and printed below
+        result = analysis.run(trajectory, start=args.start, stop=args.stop, step=step)
+    _, spectrum, written = write_outputs(result, args.output, unitcell=unitcell, plot=not args.no_plot)
+    write_provenance(Path(args.output) / "tdep.h5", result.provenance)
+    imaginary = imaginary_warning(spectrum)
+    if args.quiet:
+        for text in [*(result.warnings or ()), *([imaginary] if imaginary else [])]:
+            print(f"mdvib tdep: warning: {text}", file=sys.stderr)
+        return
+    print(result.summary())
+    print(spectrum.summary())
+    if imaginary:
+        print(f"warning: {imaginary}")
+    print("wrote " + ", ".join(str(p) for p in written))
