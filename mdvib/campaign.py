@@ -359,7 +359,6 @@ class Campaign:
         lines = [f"# {self.config.potential.style} potential written by mdvib (LAMMPS {LAMMPS_UNITS} units)",
                  *potential_commands(self.config.potential)]
         write_text_atomic(self.potential_file, "\n".join(lines) + "\n")
-        self.n_atoms = len(atoms)
 
     def md_settings_record(self, index: int) -> dict:
         """Everything that determines the trajectory of temperature ``index`` (compared on resume)."""

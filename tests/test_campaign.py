@@ -245,3 +245,56 @@ def test_ctrl_c_stops_lammps_mid_segment_and_the_campaign_resumes(tmp_path):
     Campaign(CampaignConfig.from_toml(path), progress=False).run()
     reference = tmp_path / "reference" / "T_300K" / "production.dump"
     assert (tdir / "production.dump").read_bytes() == reference.read_bytes()
+
+
+def test_changed_dos_settings_recompute_only_the_dos(finished, tmp_path):
+    copy = tmp_path / "run"
+    shutil.copytree(finished, copy)
+    dump = copy / "T_300K" / "production.dump"
+    before = dump.stat().st_mtime_ns
+    path = write_config(tmp_path, temperatures=(300,))
+    path.write_text(path.read_text().replace("window = 20", "window = 10"))
+    (result,) = Campaign(CampaignConfig.from_toml(path), progress=False).run()
+    assert not result.skipped and dump.stat().st_mtime_ns == before
+    assert result.dos.provenance.settings["window"] == 10
+    assert json.loads((copy / "T_300K" / "done").read_text())["dos"]["window"] == 10
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (("seed = 4711", "seed = 4711\nseeds = [1]"), "seed or seeds"),
+        (("dump_stride = 5", "dump_stride = 7"), "whole number of dump strides"),
+        (("thermostat = \"nose-hoover\"", "thermostat = \"langevin\""), "fix langevin"),
+        (("ensemble = \"nve\"", "ensemble = \"npt\""), "nve"),
+        (("timestep_fs = 1.0", "timestep_fs = 0.3"), "whole number"),
+        (("blocks = 2", "blocks = 2\nwidow = 3"), "unknown setting"),
+        (("a = 5.431", "a = 5.431\nfile = \"POSCAR\""), "not both"),
+        (("temperatures_k = [300, 600]", "temperatures_k = [300, 300]"), "distinct"),
+    ],
+)
+def test_bad_campaign_files(tmp_path, change, message):
+    path = write_config(tmp_path)
+    text = path.read_text()
+    assert change[0] in text
+    path.write_text(text.replace(change[0], change[1]))
+    with pytest.raises(SettingsError, match=message):
+        CampaignConfig.from_toml(path)
+
+
+def test_structure_from_a_file(tmp_path):
+    import ase.io
+
+    from mdvib.engines.structures import LatticeSpec
+
+    ase.io.write(tmp_path / "POSCAR", LatticeSpec("Si", "diamond", 5.431, (2, 2, 2)).build(), format="vasp")
+    path = write_config(tmp_path)
+    text = path.read_text()
+    path.write_text(text.replace('lattice = "diamond"\nelement = "Si"\na = 5.431\nsupercell = [2, 2, 2]',
+                                 'file = "POSCAR"'))
+    config = CampaignConfig.from_toml(path)
+    assert config.structure == tmp_path / "POSCAR"
+    campaign = Campaign(config, progress=False)
+    campaign._prepare()
+    assert "64 atoms" in campaign.data_file.read_text()
+    assert campaign.md_settings_record(0)["structure"]["sha256"]

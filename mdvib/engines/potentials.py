@@ -32,7 +32,7 @@ class PotentialSpec:
     ----------
     style : str
         LAMMPS pair style, a key of :data:`PAIR_STYLES` (``"sw"``, ``"tersoff"``,
-        ``"eam/alloy"``, ``"eam/fs"``, ``"lj/cut"``, ...).
+        ``"eam"``, ``"eam/alloy"``, ``"eam/fs"``, ``"lj/cut"``, ...).
     elements : tuple of str
         Chemical symbols in atom-type order: LAMMPS type ``k + 1`` is ``elements[k]``.
     file : Path or None
@@ -86,6 +86,14 @@ def _manybody_file(spec: PotentialSpec) -> list[str]:
     return [f"pair_style {spec.style}", f"pair_coeff * * {_quoted(spec.file)} {' '.join(spec.elements)}"]
 
 
+def _eam_funcfl(spec: PotentialSpec) -> list[str]:
+    """``pair_style eam`` + ``pair_coeff * * FILE`` (DYNAMO funcfl file: one element)."""
+    if len(spec.elements) != 1:
+        raise SettingsError(f"pair style eam (funcfl) describes one element, got {list(spec.elements)}; "
+                            "use eam/alloy or eam/fs for alloys")
+    return ["pair_style eam", f"pair_coeff * * {_quoted(spec.file)}"]
+
+
 def _lj_cut(spec: PotentialSpec) -> list[str]:
     """``pair_style lj/cut RC`` + one ``pair_coeff i j ε σ`` per listed pair (others mixed geometrically)."""
     if "cutoff" not in spec.params or "pairs" not in spec.params:
@@ -113,7 +121,11 @@ PAIR_STYLES: dict[str, PairStyleEntry] = {
     entry.style: entry
     for entry in (
         PairStyleEntry("sw", True, _manybody_file, "Stillinger-Weber (file: *.sw)"),
+        PairStyleEntry("sw/mod", True, _manybody_file, "modified Stillinger-Weber (file: *.sw)"),
         PairStyleEntry("tersoff", True, _manybody_file, "Tersoff (file: *.tersoff)"),
+        PairStyleEntry("tersoff/mod", True, _manybody_file, "modified Tersoff (file: *.tersoff.mod)"),
+        PairStyleEntry("tersoff/zbl", True, _manybody_file, "Tersoff with ZBL core (file: *.tersoff.zbl)"),
+        PairStyleEntry("eam", True, _eam_funcfl, "embedded atom, funcfl format, one element (file: *.eam)"),
         PairStyleEntry("eam/alloy", True, _manybody_file, "embedded atom, setfl format (file: *.eam.alloy)"),
         PairStyleEntry("eam/fs", True, _manybody_file, "Finnis-Sinclair EAM (file: *.eam.fs)"),
         PairStyleEntry("edip", True, _manybody_file, "environment-dependent interatomic potential (file: *.edip)"),

@@ -162,3 +162,21 @@ def test_values_with_spaces_are_refused(si_inputs, tmp_path):
 
 def test_thermo_tail_of_missing_log(tmp_path):
     assert thermo_tail(tmp_path / "none.log") == []
+
+
+@pytest.mark.parametrize("style, file, elements", [("eam/alloy", "Cu_mishin1.eam.alloy", ["Cu"]),
+                                                   ("eam", "Cu_u3.eam", ["Cu"]),
+                                                   ("lj/cut", None, ["Cu"])])
+def test_other_potentials_run(style, file, elements, tmp_path):
+    """fcc Cu with the wheel's EAM files and a Lennard-Jones stand-in: a short CSVR run that stays
+    near its target temperature and writes its restart file."""
+    params = {"cutoff": 6.0, "pairs": {"Cu-Cu": [0.4, 2.3]}} if style == "lj/cut" else None
+    potential = tmp_path / "potential.lammps"
+    potential.write_text("\n".join(potential_commands(make_potential(style, elements, file, params))) + "\n")
+    data = write_lammps_data(LatticeSpec("Cu", "fcc", 3.615, (2, 2, 2)).build(), tmp_path / "cu.data", ("Cu",))
+    variables = {"data_file": data, "potential": potential, "temperature": 300, "tdamp": 0.05, "dt": 0.002,
+                 "thermo_every": 10, "vel_temp": 600, "seed": 3, "thermostat": "csvr", "steps": 50,
+                 "restart_out": tmp_path / "cu.restart"}
+    run = run_template(template_path("equilibrate.in"), variables, tmp_path / "cu.log")
+    temperatures = [float(line.split()[2]) for line in run.thermo[1:]]
+    assert (tmp_path / "cu.restart").exists() and all(50 < t < 1500 for t in temperatures)
