@@ -398,8 +398,10 @@ class Campaign:
         SettingsError
             If a temperature folder was started with different MD settings.
         """
-        self._prepare()
         temps = self.config.md.temperatures_k
+        for index in range(len(temps)):  # before anything is written: refuse changed settings up front
+            self._check_settings(index)
+        self._prepare()
         results = []
         with tqdm(total=len(temps), desc="campaign", unit="T", disable=not self.progress) as bar:
             for index, temperature in enumerate(temps):
@@ -416,9 +418,6 @@ class Campaign:
         md = self.config.md
         temperature = md.temperatures_k[index]
         tdir = self.root / temperature_dirname(temperature)
-        tdir.mkdir(parents=True, exist_ok=True)
-        settings = json.loads(json.dumps(self.md_settings_record(index)))  # tuples → lists, as stored
-        self._check_settings(tdir, settings)
         done = tdir / DONE_MARKER
         if done.exists() and json.loads(done.read_text()).get("dos") == dataclasses.asdict(self.config.dos):
             from mdvib.results import load_result
@@ -443,7 +442,16 @@ class Campaign:
                            "dos": dataclasses.asdict(self.config.dos)})
         return TemperatureResult(temperature, tdir, dos, skipped=False)
 
-    def _check_settings(self, tdir: Path, settings: dict) -> None:
+    def _check_settings(self, index: int) -> None:
+        """Compare temperature ``index``'s MD settings with its ``settings.json`` (written when new).
+
+        Raises
+        ------
+        SettingsError
+            If the folder was started with other settings.
+        """
+        tdir = self.root / temperature_dirname(self.config.md.temperatures_k[index])
+        settings = json.loads(json.dumps(self.md_settings_record(index)))  # tuples → lists, as stored
         path = tdir / "settings.json"
         if path.exists():
             previous = json.loads(path.read_text())
@@ -454,6 +462,7 @@ class Campaign:
                     "use another output folder (output = ... or -o) or delete this one to start over"
                 )
         else:
+            tdir.mkdir(parents=True, exist_ok=True)
             _write_json(path, settings)
 
     def _common_variables(self, index: int) -> dict[str, object]:
