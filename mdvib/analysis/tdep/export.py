@@ -21,6 +21,7 @@ The dispersion path comes from seekpath, as in ``Phonopy.auto_band_structure``
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -94,6 +95,7 @@ def build_phonopy(result: TDEPResult, unitcell: Reference | None = None, symprec
     """
     from phonopy import Phonopy
     from phonopy.structure.atoms import PhonopyAtoms
+    from phonopy.structure.cells import PrimitiveMatrixAutoDefaultWarning
     from scipy.spatial import cKDTree
 
     reference = result.reference()
@@ -115,7 +117,9 @@ def build_phonopy(result: TDEPResult, unitcell: Reference | None = None, symprec
         shift = reference.positions[k] - unit.positions[0]
         atoms = PhonopyAtoms(symbols=list(unit.species), cell=unit.cell, positions=unit.positions + shift,
                              masses=list(unit.masses))
-        phonon = Phonopy(atoms, supercell_matrix=matrix.T, primitive_matrix=primitive_matrix, symprec=symprec)
+        with warnings.catch_warnings():  # "auto" is our explicit choice, not phonopy v4's changed default
+            warnings.simplefilter("ignore", PrimitiveMatrixAutoDefaultWarning)
+            phonon = Phonopy(atoms, supercell_matrix=matrix.T, primitive_matrix=primitive_matrix, symprec=symprec)
         frac = np.mod(phonon.supercell.positions @ inv_ref, 1.0)
         frac[frac >= 1.0] = 0.0
         dist, index = tree.query(frac)
@@ -210,29 +214,29 @@ def phonon_spectrum(model: PhonopyModel, temperature_k: float | None = None, npo
     coords = path["point_coords"]
     bands = [np.linspace(coords[a], coords[b], npoints) for a, b in path["path"]]
     phonon.run_band_structure(bands, with_eigenvectors=False)
-    band = phonon.get_band_structure_dict()
-    distances = np.concatenate(band["distances"])
-    frequencies = np.concatenate(band["frequencies"])
-    starts = np.cumsum([0] + [len(d) for d in band["distances"][:-1]])
+    band = phonon.band_structure
+    distances = np.concatenate(band.distances)
+    frequencies = np.concatenate(band.frequencies)
+    starts = np.cumsum([0] + [len(d) for d in band.distances[:-1]])
     labels = tuple(_LABELS.get(name, name) for pair in path["path"] for name in pair)
     names = list(dict.fromkeys(name for pair in path["path"] for name in pair))
     qpoints = np.array([coords[name] for name in names], float)
     phonon.run_qpoints(qpoints)
-    point_freqs = np.asarray(phonon.get_qpoints_dict()["frequencies"])
+    point_freqs = np.asarray(phonon.qpoints.frequencies)
     phonon.run_mesh(mesh)
     phonon.run_total_dos()
-    dos = phonon.get_total_dos_dict()
-    mesh_min = float(np.min(phonon.get_mesh_dict()["frequencies"]))
+    dos = phonon.total_dos
+    mesh_min = float(np.min(phonon.mesh.frequencies))
     thermal = {}
     if temperature_k:
         phonon.run_thermal_properties(temperatures=[temperature_k])
-        props = phonon.get_thermal_properties_dict()
-        thermal = {"free_energy": float(props["free_energy"][0]), "entropy": float(props["entropy"][0]),
-                   "heat_capacity": float(props["heat_capacity"][0])}
+        props = phonon.thermal_properties
+        thermal = {"free_energy": float(props.free_energy[0]), "entropy": float(props.entropy[0]),
+                   "heat_capacity": float(props.heat_capacity[0])}
     return PhononSpectrum(
         distances=distances, frequencies=frequencies, segment_starts=np.asarray(starts), labels=labels,
         point_labels=tuple(_LABELS.get(n, n) for n in names), point_qpoints=qpoints, point_frequencies=point_freqs,
-        dos_frequencies=np.asarray(dos["frequency_points"]), dos=np.asarray(dos["total_dos"]),
+        dos_frequencies=np.asarray(dos.frequency_points), dos=np.asarray(dos.dos),
         min_frequency=min(mesh_min, float(frequencies.min())), temperature_k=temperature_k, **thermal)
 
 
