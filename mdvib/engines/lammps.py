@@ -151,9 +151,10 @@ def thermo_tail(log: Path, n: int = 3) -> list[str]:
         return []
     data = []
     for line in lines[header + 1:]:
-        if line.startswith("Loop time") or line.startswith("ERROR") or not line.strip():
+        if line.startswith(("Loop time", "ERROR")):
             break
-        data.append(line)
+        if line.split()[:1] and line.split()[0].isdigit():  # skip WARNING lines between thermo rows
+            data.append(line)
     return [lines[header], *data[-n:]]
 
 

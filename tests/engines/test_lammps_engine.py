@@ -180,3 +180,10 @@ def test_other_potentials_run(style, file, elements, tmp_path):
     run = run_template(template_path("equilibrate.in"), variables, tmp_path / "cu.log")
     temperatures = [float(line.split()[2]) for line in run.thermo[1:]]
     assert (tmp_path / "cu.restart").exists() and all(50 < t < 1500 for t in temperatures)
+
+
+def test_thermo_tail_skips_warnings(tmp_path):
+    log = tmp_path / "x.log"
+    log.write_text("run 20\n   Step   Temp\n   0   300\nWARNING: something\n  10  290\n  20  310\n"
+                   "Loop time of 0.1 on 1 procs\n")
+    assert [line.split() for line in thermo_tail(log, n=2)] == [["Step", "Temp"], ["10", "290"], ["20", "310"]]
