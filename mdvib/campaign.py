@@ -351,11 +351,16 @@ class Campaign:
         return self.root / "potential.lammps"
 
     def _prepare(self) -> None:
-        """Write the structure data file and the potential commands (atomically, every run)."""
+        """Write the structure data file (unless it is up to date) and the potential commands (atomically)."""
         self.root.mkdir(parents=True, exist_ok=True)
         structure = self.config.structure
-        atoms = structure.build() if isinstance(structure, LatticeSpec) else read_structure(structure)
-        write_lammps_data(atoms, self.data_file, self.config.potential.elements)
+        record = json.loads(json.dumps({"structure": self.md_settings_record(0)["structure"],
+                                        "elements": list(self.config.potential.elements)}))
+        stamp = self.root / "structure.json"
+        if not (self.data_file.exists() and stamp.exists() and json.loads(stamp.read_text()) == record):
+            atoms = structure.build() if isinstance(structure, LatticeSpec) else read_structure(structure)
+            write_lammps_data(atoms, self.data_file, self.config.potential.elements)
+            _write_json(stamp, record)
         lines = [f"# {self.config.potential.style} potential written by mdvib (LAMMPS {LAMMPS_UNITS} units)",
                  *potential_commands(self.config.potential)]
         write_text_atomic(self.potential_file, "\n".join(lines) + "\n")
