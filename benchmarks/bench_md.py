@@ -7,7 +7,7 @@ Nosé–Hoover NVT equilibration, then NVE production in segments (restart file
 after each), dumping ``id type xu yu zu vx vy vz fx fy fz`` every 20 steps.
 ``--quick``: 4×4×4 cells (512 atoms) and shorter runs.
 
-Three child processes, one rank each (``OMP_NUM_THREADS=1``):
+Three child processes, one MPI rank each unless ``--ranks N`` (``OMP_NUM_THREADS=1``):
 
 * **campaign** — ``mdvib.campaign.Campaign(config).run()`` in a fresh Python
   (imports, structure, data and potential files, LAMMPS through the Python
@@ -79,6 +79,7 @@ thermostat = "nose-hoover"
 ensemble = "nve"
 seed = 4928459
 thermo_every = 500
+ranks = {ranks}
 [dos]
 blocks = 2
 """
@@ -110,10 +111,10 @@ def worker_campaign(config_path: str, timings_path: str) -> None:
     Path(timings_path).write_text(json.dumps(spent))
 
 
-def hand_commands(campaign_root: Path, hand_dir: Path, size: dict, continuous: bool) -> list[list[str]]:
+def hand_commands(campaign_root: Path, hand_dir: Path, continuous: bool) -> list[list[str]]:
     """``lmp -in TEMPLATE -var ...`` command lines equivalent to the campaign's runs."""
     from mdvib.campaign import CampaignConfig
-    from mdvib.engines.lammps import lmp_executable, template_path
+    from mdvib.engines.lammps import lmp_executable, mpirun_executable, template_path
 
     config = CampaignConfig.from_toml(campaign_root.parent / "campaign.toml")
     md = config.md
@@ -137,7 +138,7 @@ def hand_commands(campaign_root: Path, hand_dir: Path, size: dict, continuous: b
                 "-screen", "none", "-nocite"]
         for name, value in variables.items():
             args += ["-var", name, str(value)]
-        commands.append(args)
+        commands.append(args if md.ranks == 1 else [str(mpirun_executable()), "-np", str(md.ranks), *args])
     return commands
 
 
@@ -169,9 +170,9 @@ def run_hand(commands: list[list[str]]) -> dict:
     return {"wall_s": wall, "cpu_s": cpu, "peak_mb": peak, "n_runs": len(commands)}
 
 
-def one_repeat(work: Path, size: dict) -> dict:
+def one_repeat(work: Path, size: dict, ranks: int) -> dict:
     """Campaign, by hand (segmented) and by hand (continuous) in fresh folders under ``work``."""
-    (work / "campaign.toml").write_text(CONFIG.format(**size))
+    (work / "campaign.toml").write_text(CONFIG.format(**size, ranks=ranks))
     timings = work / "timings.json"
     campaign = run_measured([sys.executable, str(Path(__file__).resolve()), "--worker-campaign",
                              str(work / "campaign.toml"), str(timings)])
@@ -184,7 +185,7 @@ def one_repeat(work: Path, size: dict) -> dict:
     for name, continuous in (("hand_segmented", False), ("hand_continuous", True)):
         hand_dir = work / name
         hand_dir.mkdir()
-        results[name] = run_hand(hand_commands(root, hand_dir, size, continuous)) | {"loop_s": loop_seconds(hand_dir)}
+        results[name] = run_hand(hand_commands(root, hand_dir, continuous)) | {"loop_s": loop_seconds(hand_dir)}
         if not continuous:
             same = (hand_dir / "production.dump").read_bytes() == (root / "T_300K" / "production.dump").read_bytes()
             results[name]["dump_identical_to_campaign"] = same
@@ -209,7 +210,7 @@ def summarise(repeats: list[dict]) -> dict:
         "outside_loops_campaign_s": md_wall - campaign["loop_s"],
         "outside_loops_hand_s": hand["wall_s"] - hand["loop_s"],
         "overhead_outside_loops": (md_wall - campaign["loop_s"] - hand["wall_s"] + hand["loop_s"]) / hand["wall_s"],
-        "dump_identical": all(r["hand_segmented"].get("dump_identical_to_campaign") for r in repeats),
+        "dump_identical": all(r["hand_segmented"].get("dump_identical_to_campaign", False) for r in repeats),
     }
 
 
@@ -229,7 +230,7 @@ def markdown(meta: dict, summary: dict) -> str:
     lines = [f"# bench_md{' (quick)' if meta['quick'] else ''}: campaign overhead over hand-run LAMMPS", "",
              f"{meta['system']}. {meta['machine']}, {meta['created']}.", "",
              f"Load average (1 min) at start/end: {meta['load_start']:.2f}/{meta['load_end']:.2f}; "
-             f"best of {meta['repeat']} run(s) per variant; one MPI rank, OMP_NUM_THREADS=1.", "",
+             f"best of {meta['repeat']} run(s) per variant; {meta['ranks']} MPI rank(s), OMP_NUM_THREADS=1.", "",
              "| variant | wall (s) | CPU (s) | peak mem (MB) |", "|---|---:|---:|---:|"]
     for name, wall, cpu, peak in rows:
         fmt = lambda v, d: "–" if v is None else f"{v:.{d}f}"  # noqa: E731
@@ -251,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="512 atoms, short runs")
     ap.add_argument("--repeat", type=int, default=1, help="runs of every variant; the fastest is kept")
+    ap.add_argument("--ranks", type=int, default=1,
+                    help="MPI ranks of every LAMMPS run (> 1: mpirun; peak memory then covers mpirun only)")
     ap.add_argument("--results", default=str(RESULTS_DIR), help="output folder (default %(default)s)")
     ap.add_argument("--keep", metavar="DIR", help="run in DIR and keep the files (default: a temporary folder)")
     ap.add_argument("--worker-campaign", nargs=2, help=argparse.SUPPRESS)
@@ -270,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
             if work.exists():
                 shutil.rmtree(work)
             work.mkdir(parents=True)
-            repeats.append(one_repeat(work, size))
+            repeats.append(one_repeat(work, size, args.ranks))
             print(f"[repeat {k}] " + ", ".join(f"{v}: {r['wall_s']:.2f} s" for v, r in repeats[-1].items()), flush=True)
     finally:
         if not args.keep:
@@ -288,10 +291,11 @@ def main(argv: list[str] | None = None) -> int:
         "load_start": load_start,
         "load_end": os.getloadavg()[0],
         "repeat": args.repeat,
+        "ranks": args.ranks,
         "size": size,
         "python": platform.python_version(),
     }
-    name = "bench_md_quick" if args.quick else "bench_md"
+    name = ("bench_md_quick" if args.quick else "bench_md") + (f"_np{args.ranks}" if args.ranks > 1 else "")
     results = Path(args.results)
     atomic_write_json(results / f"{name}.json", {"meta": meta, "summary": summary, "repeats": repeats})
     text = markdown(meta, summary)

@@ -415,8 +415,10 @@ class Campaign:
                 bar.update(1)
         from mdvib.plot import plot_dos_series
 
+        potential = self.config.potential
         plot_dos_series([r.dos for r in results], [f"{r.temperature_k:g} K" for r in results],
-                        self.root / "dos_series.png")
+                        self.root / "dos_series.png",
+                        title=f"{'-'.join(potential.elements)} ({potential.style}): DOS temperature series")
         return results
 
     def _run_temperature(self, index: int) -> TemperatureResult:
