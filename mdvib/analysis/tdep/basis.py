@@ -36,13 +36,14 @@ overlap, so the loop runs in parallel without locks.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass
 
 import numpy as np
 from numba import njit, prange
 
-from mdvib.analysis.tdep.reference import Reference
+from mdvib.analysis.tdep.reference import PeriodicSites, Reference
 from mdvib.errors import SettingsError
 
 
@@ -77,16 +78,6 @@ class SupercellSymmetry:
         return self.translations.shape[0] * self.coset_rotations.shape[0]
 
 
-def _match_sites(frac_images: np.ndarray, tree, n: int, tol: float) -> np.ndarray:
-    """Index of the reference site under each image (fractional, periodic KD-tree); -1 where none."""
-    wrapped = np.mod(frac_images, 1.0)
-    wrapped[wrapped >= 1.0] = 0.0
-    dist, index = tree.query(wrapped)
-    index = np.asarray(index, dtype=np.int64)
-    index[dist > tol] = -1
-    return index
-
-
 def supercell_symmetry(reference: Reference, symprec: float = 1e-3) -> SupercellSymmetry:
     """Space-group operations of the reference supercell (spglib).
 
@@ -102,7 +93,6 @@ def supercell_symmetry(reference: Reference, symprec: float = 1e-3) -> Supercell
         If spglib finds no symmetry or an operation does not permute the atoms.
     """
     import spglib
-    from scipy.spatial import cKDTree
 
     frac = reference.scaled_positions
     numbers = np.unique(reference.species, return_inverse=True)[1] + 1
@@ -113,12 +103,11 @@ def supercell_symmetry(reference: Reference, symprec: float = 1e-3) -> Supercell
                             f"(symprec {symprec} Å); is it the ideal lattice?")
     rotations = np.asarray(dataset.rotations)
     shifts = np.asarray(dataset.translations)
-    tree = cKDTree(np.where(frac >= 1.0, 0.0, frac), boxsize=1.0)
-    tol = symprec / min(reference.widths()) * 4.0 + 1e-8
+    sites = PeriodicSites(frac, reference.cell, 4.0 * symprec)
     n = reference.n_atoms
 
     def permutation(rot, shift, label):
-        perm = _match_sites(frac @ rot.T + shift, tree, n, tol)
+        perm = sites.query(frac @ rot.T + shift)
         if (perm < 0).any() or np.unique(perm).size != n:
             raise SettingsError(f"{reference.path}: symmetry operation {label} does not map atoms onto atoms; "
                                 f"try another symprec (now {symprec} Å)")
@@ -387,6 +376,34 @@ class ForceConstantBasis:
         """Free parameters of FC2 and FC3 after the sum rules."""
         return self.z2.shape[1], (self.z3.shape[1] if self.z3 is not None else 0)
 
+    @functools.cached_property
+    def _kernel_arrays(self) -> tuple:
+        """Per-order (clusters, first column, parameter count, signed transposed basis) for the design kernels.
+
+        F_i = −Σ_j Φ_ij u_j − ½ Σ_jk Φ_ijk u_j u_k: the signs and the ½ go into the
+        basis. For FC3 only clusters with j ≤ k are kept, those with j ≠ k counted
+        twice (Φ_ijk = Φ_ikj), which halves the work. The basis is stored as
+        (cluster, parameter, α, rest) so the innermost loop is contiguous.
+        """
+        out = []
+        for order_basis, column0 in ((self.fc2, 0), (self.fc3, self.fc2.n_parameters)):
+            if order_basis is None:
+                continue
+            start, count = order_basis.cluster_offsets()
+            clusters = order_basis.clusters
+            n_c, dim, width = order_basis.basis.shape
+            basis = order_basis.basis.transpose(0, 2, 1).reshape(n_c, width, 3, dim // 3)
+            if order_basis.order == 2:
+                weight = -np.ones(n_c)
+                keep = np.ones(n_c, dtype=bool)
+            else:
+                keep = clusters[:, 1] <= clusters[:, 2]
+                weight = np.where(clusters[:, 1] == clusters[:, 2], -0.5, -1.0)
+            out.append((np.ascontiguousarray(clusters[keep]), np.ascontiguousarray(start[keep] + column0),
+                        np.ascontiguousarray(count[keep]),
+                        np.ascontiguousarray(basis[keep] * weight[keep, None, None, None])))
+        return tuple(out)
+
     def design(self, u: np.ndarray) -> np.ndarray:
         """Design matrix of a batch of snapshots in orbit parameters x.
 
@@ -404,12 +421,10 @@ class ForceConstantBasis:
         u = np.ascontiguousarray(u, dtype=np.float64)
         n_f, n_atoms, _ = u.shape
         out = np.zeros((n_f, 3 * n_atoms, self.n_x))
-        start, count = self.fc2.cluster_offsets()
-        _design_fc2(u, self.symmetry.translations, self.fc2.clusters, start, count, self.fc2.basis, out)
-        if self.fc3 is not None:
-            start, count = self.fc3.cluster_offsets()
-            _design_fc3(u, self.symmetry.translations, self.fc3.clusters, start + self.fc2.n_parameters, count,
-                        self.fc3.basis, out)
+        fc2_arrays, *fc3_arrays = self._kernel_arrays
+        _design_fc2(u, self.symmetry.translations, *fc2_arrays, out)
+        if fc3_arrays:
+            _design_fc3(u, self.symmetry.translations, *fc3_arrays[0], out)
         return out.reshape(n_f * 3 * n_atoms, self.n_x)
 
     def full_fc2(self, x2: np.ndarray) -> np.ndarray:
@@ -463,6 +478,7 @@ def build_basis(reference: Reference, rc2: float, rc3: float | None = None, symp
 
 @njit(parallel=True, cache=True)
 def _design_fc2(u, trans, clusters, start, count, basis, out):  # pragma: no cover - numba
+    """out[f, 3i+α, start+p] += Σ_β basis[c, p, α, β] u[f, j, β] over clusters c = (i, j), all translations."""
     n_f = u.shape[0]
     n_t = trans.shape[0]
     for job in prange(n_f * n_t):
@@ -471,18 +487,16 @@ def _design_fc2(u, trans, clusters, start, count, basis, out):  # pragma: no cov
         for c in range(clusters.shape[0]):
             i = trans[t, clusters[c, 0]]
             j = trans[t, clusters[c, 1]]
-            s0 = start[c]
-            for a in range(3):
-                row = 3 * i + a
-                for p in range(count[c]):
-                    acc = 0.0
-                    for b in range(3):
-                        acc += basis[c, 3 * a + b, p] * u[f, j, b]
-                    out[f, row, s0 + p] -= acc
+            u0, u1, u2 = u[f, j, 0], u[f, j, 1], u[f, j, 2]
+            for p in range(count[c]):
+                col = start[c] + p
+                for a in range(3):
+                    out[f, 3 * i + a, col] += basis[c, p, a, 0] * u0 + basis[c, p, a, 1] * u1 + basis[c, p, a, 2] * u2
 
 
 @njit(parallel=True, cache=True)
 def _design_fc3(u, trans, clusters, start, count, basis, out):  # pragma: no cover - numba
+    """out[f, 3i+α, start+p] += Σ_βγ basis[c, p, α, 3β+γ] u[f, j, β] u[f, k, γ] over clusters c = (i, j, k)."""
     n_f = u.shape[0]
     n_t = trans.shape[0]
     for job in prange(n_f * n_t):
@@ -495,12 +509,11 @@ def _design_fc3(u, trans, clusters, start, count, basis, out):  # pragma: no cov
             k = trans[t, clusters[c, 2]]
             for b in range(3):
                 for g in range(3):
-                    w[3 * b + g] = 0.5 * u[f, j, b] * u[f, k, g]
-            s0 = start[c]
-            for a in range(3):
-                row = 3 * i + a
-                for p in range(count[c]):
+                    w[3 * b + g] = u[f, j, b] * u[f, k, g]
+            for p in range(count[c]):
+                col = start[c] + p
+                for a in range(3):
                     acc = 0.0
                     for bg in range(9):
-                        acc += basis[c, 9 * a + bg, p] * w[bg]
-                    out[f, row, s0 + p] -= acc
+                        acc += basis[c, p, a, bg] * w[bg]
+                    out[f, 3 * i + a, col] += acc

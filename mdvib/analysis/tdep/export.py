@@ -9,7 +9,10 @@ this module only places the fitted constants into phonopy's supercell:
 * the supercell matrix is L_ref · L_unit⁻¹ (must be integral);
 * phonopy's supercell atoms are matched to reference atoms by position, and
   the force constants are written in phonopy's order, compact
-  (primitive atoms × supercell atoms).
+  (primitive atoms × supercell atoms);
+* phonopy's own symmetry search is switched off (``is_symmetry=False``): on
+  a 512-atom supercell it costs ~5 s (atom permutations of 12288 operations)
+  and is not needed, since the fitted constants are already symmetric.
 
 phono3py is not a dependency, so ``fc3.hdf5`` is written with h5py in
 phono3py's compact layout: dataset ``fc3`` of shape (n_patom, N, N, 3, 3, 3)
@@ -27,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from mdvib.analysis.tdep.fit import TDEPResult
-from mdvib.analysis.tdep.reference import Reference
+from mdvib.analysis.tdep.reference import PeriodicSites, Reference
 from mdvib.errors import SettingsError
 from mdvib.results import atomic_path, quantity, result_type, save_result
 
@@ -96,7 +99,6 @@ def build_phonopy(result: TDEPResult, unitcell: Reference | None = None, symprec
     from phonopy import Phonopy
     from phonopy.structure.atoms import PhonopyAtoms
     from phonopy.structure.cells import PrimitiveMatrixAutoDefaultWarning
-    from scipy.spatial import cKDTree
 
     reference = result.reference()
     unit = unitcell or standard_unitcell(reference, symprec)
@@ -107,9 +109,7 @@ def build_phonopy(result: TDEPResult, unitcell: Reference | None = None, symprec
             f"{unit.path or 'unit cell'}: its lattice does not tile the reference supercell "
             f"(reference = M · unit cell with M = {np.round(ratio, 3).tolist()}); give a unit cell with the same "
             "orientation and lattice parameter as the reference")
-    ref_frac = reference.scaled_positions
-    tree = cKDTree(np.where(ref_frac >= 1.0, 0.0, ref_frac), boxsize=1.0)
-    tol = 1e-3 * 4 / min(reference.widths()) + 1e-8
+    sites = PeriodicSites(reference.scaled_positions, reference.cell, 4.0 * symprec)
     inv_ref = np.linalg.inv(reference.cell)
     candidates = [k for k, s in enumerate(reference.species) if s == unit.species[0]]
     phonon = index = None
@@ -119,11 +119,10 @@ def build_phonopy(result: TDEPResult, unitcell: Reference | None = None, symprec
                              masses=list(unit.masses))
         with warnings.catch_warnings():  # "auto" is our explicit choice, not phonopy v4's changed default
             warnings.simplefilter("ignore", PrimitiveMatrixAutoDefaultWarning)
-            phonon = Phonopy(atoms, supercell_matrix=matrix.T, primitive_matrix=primitive_matrix, symprec=symprec)
-        frac = np.mod(phonon.supercell.positions @ inv_ref, 1.0)
-        frac[frac >= 1.0] = 0.0
-        dist, index = tree.query(frac)
-        if dist.max() < tol and np.unique(index).size == reference.n_atoms:
+            phonon = Phonopy(atoms, supercell_matrix=matrix.T, primitive_matrix=primitive_matrix, symprec=symprec,
+                             is_symmetry=False)
+        index = sites.query(phonon.supercell.positions @ inv_ref)
+        if (index >= 0).all() and np.unique(index).size == reference.n_atoms:
             break
         phonon = None
     if phonon is None:

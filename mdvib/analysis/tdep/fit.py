@@ -25,11 +25,11 @@ scaled normal matrix, so parameters without data stay zero.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import warnings
 
 import numpy as np
-import scipy.linalg
 from tqdm.auto import tqdm
 
 from mdvib.analysis.tdep.basis import ForceConstantBasis, build_basis
@@ -47,6 +47,15 @@ LOW_R2 = 0.8
 
 #: Memory for one batch of design-matrix rows, bytes.
 _BATCH_BYTES = 64 * 2**20
+
+
+def _single_threaded_blas():
+    """Context limiting BLAS to one thread (threadpoolctl when installed, else a no-op)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scipy's usual stack
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 class TDEPWarning(UserWarning):
@@ -189,7 +198,7 @@ def _solve(g: np.ndarray, h: np.ndarray, z: np.ndarray) -> np.ndarray:
     b = z.T @ h
     d = np.sqrt(np.clip(np.diag(m), 0.0, None))
     d[d == 0] = 1.0
-    y = scipy.linalg.lstsq(m / np.outer(d, d), b / d, cond=1e-12, lapack_driver="gelsd")[0] / d
+    y = np.linalg.lstsq(m / np.outer(d, d), b / d, rcond=1e-12)[0] / d
     return z @ y
 
 
@@ -199,7 +208,9 @@ def solve_normal(normal: _Normal, basis: ForceConstantBasis, mode: str) -> np.nd
     if basis.fc3 is None:
         return _solve(normal.g, normal.h, basis.z2)
     if mode == "joint":
-        z = scipy.linalg.block_diag(basis.z2, basis.z3)
+        z = np.zeros((basis.n_x, sum(basis.n_free)))
+        z[:n2, : basis.z2.shape[1]] = basis.z2
+        z[n2:, basis.z2.shape[1]:] = basis.z3
         return _solve(normal.g, normal.h, z)
     x2 = _solve(normal.g[:n2, :n2], normal.h[:n2], basis.z2)
     x3 = _solve(normal.g[n2:, n2:], normal.h[n2:] - normal.g[n2:, :n2] @ x2, basis.z3)
@@ -279,6 +290,9 @@ class TDEPAnalysis:
     def run(self, trajectory: Trajectory, start: int = 0, stop: int | None = None, step: int = 1) -> TDEPResult:
         """Stream the selected snapshots (every ``step``-th frame) and fit.
 
+        BLAS runs single-threaded meanwhile (the matrices are small; a threaded
+        OpenBLAS spinning next to numba's threads made the fit 5× slower on 2 cores).
+
         Raises
         ------
         MissingDataError
@@ -286,6 +300,10 @@ class TDEPAnalysis:
         TrajectoryFormatError
             If the trajectory does not match the reference (size, positions).
         """
+        with _single_threaded_blas():
+            return self._run(trajectory, start, stop, step)
+
+    def _run(self, trajectory: Trajectory, start: int, stop: int | None, step: int) -> TDEPResult:
         if not trajectory.info.has_forces:
             raise MissingDataError(f"{trajectory.path}: the trajectory has no forces; TDEP fits forces against "
                                    "displacements — dump them (LAMMPS: dump ... id type x y z fx fy fz)")
