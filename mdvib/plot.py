@@ -87,7 +87,8 @@ def plot_dos_series(results, labels, path: str | os.PathLike, title: str | None 
     """
     results = list(results)
     fig, ax = plt.subplots(figsize=(7, 4.2), layout="constrained")
-    colours = plt.get_cmap("coolwarm")(np.linspace(0.0, 1.0, len(results)) if len(results) > 1 else [0.0])
+    # cold → hot without a pale middle (coolwarm fades to grey at its centre)
+    colours = plt.get_cmap("plasma")(np.linspace(0.0, 0.85, len(results)) if len(results) > 1 else [0.0])
     upper = 0.0
     for result, label, colour in zip(results, labels, colours, strict=True):
         nu = result.frequencies_thz
