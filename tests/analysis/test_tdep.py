@@ -378,3 +378,23 @@ def test_write_outputs_reports_special_points(fit, tmp_path):
     assert labels["X"][0] == pytest.approx(6.65, abs=0.03)
     assert spectrum.min_frequency > -0.05
     assert (tmp_path / "phonons.h5") in written
+
+
+def test_lammps_data_reader_matches_ase(md_dumps):
+    _, _, data = md_dumps
+    fast = read_reference(data, type_map={1: "Si"})
+    via_ase = read_reference(data, format="lammps-data")
+    np.testing.assert_allclose(fast.positions, via_ase.positions, atol=1e-12)
+    np.testing.assert_allclose(fast.cell, via_ase.cell, atol=1e-12)
+    np.testing.assert_array_equal(fast.atom_ids, via_ase.atom_ids)
+    assert fast.species == via_ase.species
+    np.testing.assert_allclose(fast.masses, via_ase.masses, rtol=1e-6)
+
+
+def test_temperature_series_on_one_figure(fit, tmp_path):
+    from mdvib.analysis.tdep.export import phonon_spectrum, plot_dispersion
+
+    spectrum = phonon_spectrum(build_phonopy(fit), temperature_k=300.0)
+    assert spectrum.free_energy is not None and spectrum.heat_capacity > 0
+    plot_dispersion([("50 K", spectrum), ("300 K", spectrum)], tmp_path / "series.png")
+    assert (tmp_path / "series.png").stat().st_size > 10_000

@@ -228,7 +228,7 @@ def phonon_spectrum(model: PhonopyModel, temperature_k: float | None = None, npo
     mesh_min = float(np.min(phonon.mesh.frequencies))
     thermal = {}
     if temperature_k:
-        phonon.run_thermal_properties(temperatures=[temperature_k])
+        phonon.run_thermal_properties(temperatures=[temperature_k], exclude_gamma_acoustic=True)
         props = phonon.thermal_properties
         thermal = {"free_energy": float(props.free_energy[0]), "entropy": float(props.entropy[0]),
                    "heat_capacity": float(props.heat_capacity[0])}
