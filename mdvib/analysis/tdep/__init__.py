@@ -3,10 +3,15 @@
 * :mod:`.reference` — ideal supercell, atom ↔ site mapping, displacements;
 * :mod:`.basis` — symmetry-irreducible parametrisation with exact acoustic sum rules;
 * :mod:`.fit` — streaming least squares (sequential or joint), diagnostics, :class:`TDEPResult`;
-* :mod:`.export` — phonopy / phono3py files, dispersion, DOS, plots.
+* :mod:`.export` — phonopy / phono3py files, dispersion, DOS, thermal properties, plots
+  (:class:`PhononSpectrum`).
+
+Importing this package registers both result types with :func:`mdvib.results.load_result`.
 """
 
+from mdvib.analysis.tdep.export import PhononSpectrum, write_outputs
 from mdvib.analysis.tdep.fit import FIT_MODES, TDEPAnalysis, TDEPResult, TDEPWarning
 from mdvib.analysis.tdep.reference import Reference, read_reference
 
-__all__ = ["FIT_MODES", "Reference", "TDEPAnalysis", "TDEPResult", "TDEPWarning", "read_reference"]
+__all__ = ["FIT_MODES", "PhononSpectrum", "Reference", "TDEPAnalysis", "TDEPResult", "TDEPWarning",
+           "read_reference", "write_outputs"]
