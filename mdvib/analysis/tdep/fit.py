@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 
 from mdvib.analysis.tdep.basis import ForceConstantBasis, build_basis
 from mdvib.analysis.tdep.reference import Reference, map_atoms, snapshot_displacements
-from mdvib.errors import MissingDataError, SettingsError
+from mdvib.errors import MissingDataError, SettingsError, TrajectoryFormatError
 from mdvib.results import Provenance, quantity, result_type, save_result
 from mdvib.trajectory import Trajectory
 
@@ -309,8 +309,6 @@ class TDEPAnalysis:
                                    "displacements — dump them (LAMMPS: dump ... id type x y z fx fy fz)")
         ref = self.reference
         if trajectory.n_atoms != ref.n_atoms:
-            from mdvib.errors import TrajectoryFormatError
-
             raise TrajectoryFormatError(
                 trajectory.path, f"the trajectory has {trajectory.n_atoms} atoms but the reference "
                 f"{ref.path or 'structure'} has {ref.n_atoms}; give the ideal supercell the MD was run in")
