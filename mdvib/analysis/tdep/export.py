@@ -16,7 +16,9 @@ this module only places the fitted constants into phonopy's supercell:
 
 phono3py is not a dependency, so ``fc3.hdf5`` is written with h5py in
 phono3py's compact layout: dataset ``fc3`` of shape (n_patom, N, N, 3, 3, 3)
-(eV/Å³) and ``p2s_map``, which ``phono3py.file_IO.read_fc3_from_hdf5`` reads.
+(eV/Å³, gzip-compressed) and ``p2s_map``, which
+``phono3py.file_IO.read_fc3_from_hdf5`` reads (not checked here: phono3py is
+not installed).
 The dispersion path comes from seekpath, as in ``Phonopy.auto_band_structure``
 (which assumes phonopy's primitive cell is seekpath's standard one).
 """
@@ -146,7 +148,9 @@ def write_fc3_hdf5(result: TDEPResult, model: PhonopyModel, path: str | Path) ->
     n = len(index)
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as h5:
-            data = h5.create_dataset("fc3", shape=(len(p2s), n, n, 3, 3, 3), dtype="double")
+            # gzip: the dense compact array is mostly zeros beyond rc3 (113 MB → ~1 MB at 512 atoms)
+            data = h5.create_dataset("fc3", shape=(len(p2s), n, n, 3, 3, 3), dtype="double", compression="gzip",
+                                     compression_opts=1, chunks=(1, 1, n, 3, 3, 3))
             for row, atom in enumerate(p2s):
                 fc = result.fc3_rows(index[[atom]])[0]
                 data[row] = fc[np.ix_(index, index)]
