@@ -182,7 +182,7 @@ def load_result(path: str | os.PathLike) -> Any:
     MdvibError
         If the file is not an mdvib result or has a newer schema.
     """
-    from mdvib.analysis import dos  # noqa: F401  (registers result types)
+    from mdvib.analysis import dos, tdep  # noqa: F401  (register result types)
 
     with h5py.File(path, "r") as h5:
         schema = int(h5.attrs.get("mdvib_schema", -1))

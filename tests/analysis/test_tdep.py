@@ -300,6 +300,13 @@ def test_cli_writes_phonopy_files(md_dumps, tmp_path):
         assert fc3.shape == (2, 216, 216, 3, 3, 3)
         assert np.abs(fc3.sum(axis=2)).max() < 1e-10
         np.testing.assert_array_equal(h5["p2s_map"][()], phonon.primitive.p2s_map)
+    # a fresh process (nothing imported yet) loads the result by its type name
+    import subprocess
+    import sys
+
+    code = "import sys; from mdvib.results import load_result; print(type(load_result(sys.argv[1])).__name__)"
+    loaded = subprocess.run([sys.executable, "-c", code, str(outdir / "tdep.h5")], capture_output=True, text=True)
+    assert loaded.stdout.strip() == "TDEPResult", loaded.stderr
 
 
 # ----------------------------------------------------------------------------- bad input
