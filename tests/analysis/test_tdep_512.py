@@ -1,4 +1,4 @@
-"""TDEP on 512-atom SW Si (4×4×4 conventional cells) against phonopy finite displacements (slow).
+"""TDEP on 512-atom SW Si (4×4×4 conventional cells) against phonopy finite displacements (~6 s).
 
 Reference frequencies (PHYSICS.md, phonopy finite displacement on the same
 supercell and potential): Γ 17.832; X 6.651, 12.993, 15.629; L 4.703, 11.768,
@@ -18,8 +18,6 @@ from mdvib.analysis.tdep.export import build_phonopy  # noqa: E402
 from mdvib.trajectory import Trajectory  # noqa: E402
 from tests.analysis.test_tdep import QPOINTS, _rattle, _reference, _trajectory  # noqa: E402
 from tests.lammps_helpers import sw_si_lammps  # noqa: E402
-
-pytestmark = pytest.mark.slow
 
 #: distinct frequencies (THz) at Γ (optical), X and L
 PHONOPY_4X4X4 = {"Γ": [17.832], "X": [6.651, 12.993, 15.629], "L": [4.703, 11.768, 13.398, 16.767]}
