@@ -29,6 +29,19 @@ def _upper_frequency(nu, spectrum, fraction: float = 0.999) -> float:
     return float(min(nu[-1], 1.15 * edge))
 
 
+def _finish_spectrum_figure(fig, ax, path, title: str | None) -> None:
+    """Add the meV axis, title and legend to a spectrum plot and save it atomically (format from the extension)."""
+    top = ax.secondary_xaxis("top", functions=(lambda f: f * THZ_TO_MEV, lambda e: e / THZ_TO_MEV))
+    top.set_xlabel("energy (meV)")
+    if title:
+        ax.set_title(title, fontsize=10)
+    ax.legend(frameon=False)
+    fmt = os.path.splitext(str(path))[1].lstrip(".") or "png"
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=fmt, dpi=150)
+    plt.close(fig)
+
+
 def plot_dos(result, path: str | os.PathLike, title: str | None = None) -> None:
     """Plot a :class:`~mdvib.analysis.dos.DOSResult`: total ± standard error and partials.
 
@@ -57,17 +70,9 @@ def plot_dos(result, path: str | os.PathLike, title: str | None = None) -> None:
     ax.set_ylabel(f"{_WEIGHT_LABELS[result.weights]} (1/THz per atom)")
     ax.set_xlim(0, _upper_frequency(nu, result.total))
     ax.set_ylim(bottom=0)
-    top = ax.secondary_xaxis("top", functions=(lambda f: f * THZ_TO_MEV, lambda e: e / THZ_TO_MEV))
-    top.set_xlabel("energy (meV)")
     if title is None and result.provenance is not None:
         title = f"{os.path.basename(result.provenance.inputs[0])}  T_kin = {result.temperature_k:.0f} K"
-    if title:
-        ax.set_title(title, fontsize=10)
-    ax.legend(frameon=False)
-    fmt = os.path.splitext(str(path))[1].lstrip(".") or "png"
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format=fmt, dpi=150)
-    plt.close(fig)
+    _finish_spectrum_figure(fig, ax, path, title)
 
 
 def plot_dos_series(results, labels, path: str | os.PathLike, title: str | None = None) -> None:
@@ -101,12 +106,4 @@ def plot_dos_series(results, labels, path: str | os.PathLike, title: str | None 
     ax.set_ylabel(f"{_WEIGHT_LABELS[results[0].weights]} (1/THz per atom)")
     ax.set_xlim(0, upper)
     ax.set_ylim(bottom=0)
-    top = ax.secondary_xaxis("top", functions=(lambda f: f * THZ_TO_MEV, lambda e: e / THZ_TO_MEV))
-    top.set_xlabel("energy (meV)")
-    if title:
-        ax.set_title(title, fontsize=10)
-    ax.legend(frameon=False)
-    fmt = os.path.splitext(str(path))[1].lstrip(".") or "png"
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format=fmt, dpi=150)
-    plt.close(fig)
+    _finish_spectrum_figure(fig, ax, path, title)
