@@ -122,7 +122,7 @@ def test_interrupted_campaign_resumes_to_the_same_result(finished, tmp_path, mon
     original = Campaign._production_segment
 
     def interrupted(self, index, tdir, k, steps, progress, bar):
-        run = original(self, index, tdir, k, steps, progress, bar)
+        original(self, index, tdir, k, steps, progress, bar)
         # an interrupted second segment leaves partial frames and a partial restart file behind
         with open(tdir / "production.dump", "a") as fh:
             fh.write("ITEM: TIMESTEP\n205\nITEM: NUMBER OF ATOMS\n64\nITEM: BOX BOUNDS pp pp pp\n0 1\n")
