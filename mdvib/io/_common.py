@@ -117,7 +117,10 @@ def resolve_masses(
         If a mass is not positive.
     """
     if file_masses is None:
-        out = masses_for_species(species)
+        try:
+            out = masses_for_species(species, masses)
+        except SettingsError as exc:
+            raise SettingsError(f"{path}: {exc}") from None
     else:
         out = np.asarray(file_masses, dtype=np.float64).reshape(len(species)).copy()
     for symbol, mass in (masses or {}).items():

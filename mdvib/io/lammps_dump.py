@@ -39,7 +39,7 @@ import numba
 from numba import njit
 
 from mdvib.errors import SettingsError, TrajectoryFormatError
-from mdvib.io._common import check_increasing
+from mdvib.io._common import check_increasing, resolve_masses
 from mdvib.io.base import FrameChunk, TrajectoryInfo, TrajectoryReader
 from mdvib.io.registry import register_reader
 from mdvib.units import LAMMPS_UNIT_STYLES, VELOCITY_TO_A_PER_FS
@@ -1087,7 +1087,8 @@ class LammpsDumpReader(TrajectoryReader):
             duplicate = int(uniq[counts > 1][0])
             raise TrajectoryFormatError(path, "atom id appears more than once", frame=0, atom_id=duplicate)
         species = self._species(table, columns, ids)
-        masses = self._masses(table, columns, species, ids)
+        file_masses = table[:, columns.index("mass")].astype(float) if "mass" in columns else None
+        masses = resolve_masses(self.path, species, self.masses, file_masses)
         return ids, species, masses
 
     def _species(self, table: np.ndarray, columns: tuple[str, ...], ids: np.ndarray) -> np.ndarray:
@@ -1117,28 +1118,6 @@ class LammpsDumpReader(TrajectoryReader):
                     "or dump an 'element' column"
                 )
         return np.array(symbols)[inverse]
-
-    def _masses(self, table: np.ndarray, columns: tuple[str, ...], species: np.ndarray, ids: np.ndarray) -> np.ndarray:
-        """Masses (amu) of frame 0's atoms: ``masses`` option, else ``mass`` column, else standard."""
-        from ase.data import atomic_masses, atomic_numbers
-
-        override = self.masses or {}
-        if "mass" in columns:
-            out = table[:, columns.index("mass")].astype(float)
-        else:
-            out = np.full(len(species), np.nan)
-        for sym in np.unique(species):
-            here = species == sym
-            if sym in override:
-                out[here] = override[sym]
-            elif np.isnan(out[here]).any():
-                if sym not in atomic_numbers:
-                    raise SettingsError(
-                        f"{self.path}, frame 0, atom id {ids[np.argmax(here)]}: unknown element {sym!r}; "
-                        f"pass masses={{{sym!r}: <amu>}}"
-                    )
-                out[here & np.isnan(out)] = atomic_masses[atomic_numbers[sym]]
-        return out
 
     def _frame_spacing(self, steps: np.ndarray, times_fs: np.ndarray | None) -> tuple[float | None, bool, int | None]:
         """Return (frame spacing in fs or None, uniform?, step interval or None)."""
