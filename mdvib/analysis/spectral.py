@@ -87,14 +87,14 @@ def one_sided_spectrum(
 
 
 def resolution_fwhm_thz(window: int, dt_fs: float, window_function: str) -> float:
-    """FWHM of the line shape a lag window imposes on a sharp mode, THz."""
-    padded = 64 * window
-    w = lag_window(window_function, window)
-    even = np.zeros(2 * padded)
-    even[:window] = w
-    even[-window + 1 :] = w[:0:-1]
-    line = scipy.fft.rfft(even).real
-    freq = np.arange(line.size) / (2 * padded * dt_fs * 1e-3)
+    """FWHM of the line shape a lag window imposes on a sharp mode, THz.
+
+    The line shape is the spectrum of a constant correlation, evaluated on a
+    grid 64× finer than the analysis grid.
+    """
+    oversample = 64
+    line = one_sided_spectrum(np.ones(window), dt_fs, window_function, oversample)
+    freq = frequency_grid_thz(window, dt_fs, oversample)
     half = line[0] / 2.0
     first_below = int(np.argmax(line < half))
     f0, f1 = freq[first_below - 1], freq[first_below]

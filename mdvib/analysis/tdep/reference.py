@@ -77,13 +77,7 @@ class Reference:
     def nearest_neighbour_distance(self) -> float:
         """Shortest distance between two atoms (minimum image), Å."""
         frac = self.scaled_positions
-        shortest = np.inf
-        for i in range(self.n_atoms - 1):
-            delta = frac[i + 1:] - frac[i]
-            delta -= np.round(delta)
-            d = np.linalg.norm(delta @ self.cell, axis=1)
-            shortest = min(shortest, float(d.min()))
-        return shortest
+        return min(float(_mic_distances(frac[i + 1:], frac[i], self.cell).min()) for i in range(self.n_atoms - 1))
 
     def to_ase(self):
         """The reference as an :class:`ase.Atoms` (periodic)."""
