@@ -1,0 +1,382 @@
+/* mdvib LAMMPS plugin: pair style mdvib/nequip.
+ *
+ *   pair_style mdvib/nequip [device auto|cpu|cuda]
+ *   pair_coeff * * MODEL.nequip.pt2 ELEMENT_OF_TYPE_1 ELEMENT_OF_TYPE_2 ...
+ *
+ * MODEL is an AOTInductor package written by ``nequip-compile --mode
+ * aotinductor`` with the ``pair_nequip`` or ``pair_allegro`` target; the
+ * package's metadata says which (``nequip_aoti_inputs``), and gives the cutoff
+ * (``r_max``) and the model's type names.
+ *
+ * pair_allegro target (strictly local models, any number of MPI ranks): the
+ * model receives the positions and types of the owned and ghost atoms and one
+ * edge i -> j for each owned atom i and each neighbour j (owned or ghost)
+ * closer than r_max.  Energies of owned atoms are summed; forces on ghost atoms
+ * go back to their owners through LAMMPS' reverse communication (newton_pair
+ * on); the virial comes from sum_i r_i f_i over owned and ghost atoms.
+ *
+ * pair_nequip target (message passing): the model needs the periodic graph of
+ * the whole system, so it runs on one MPI rank.  Every ghost neighbour is
+ * mapped to the owned atom it images, and the edge carries the integer
+ * lattice shift between them; the model receives the cell and returns the
+ * virial itself.
+ *
+ * Positions, cell and shifts are passed as float64 whatever the model's own
+ * dtype: compiled models given float32 inputs silently return NaN.  Per-atom
+ * energies are supported, per-atom virials are not. */
+
+#include "pair_mdvib_nequip.h"
+
+#include "atom.h"
+#include "comm.h"
+#include "domain.h"
+#include "error.h"
+#include "force.h"
+#include "memory.h"
+#include "neigh_list.h"
+#include "neighbor.h"
+#include "update.h"
+#include "platform.h"
+#include "utils.h"
+
+#include <torch/cuda.h>
+#include <torch/torch.h>
+#include <torch/csrc/inductor/aoti_package/model_package_loader.h>
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+using namespace LAMMPS_NS;
+
+namespace {
+
+std::vector<std::string> split_words(const std::string &text)
+{
+  std::istringstream stream(text);
+  std::vector<std::string> words;
+  std::string word;
+  while (stream >> word) words.push_back(word);
+  return words;
+}
+
+std::string metadata_value(const std::unordered_map<std::string, std::string> &metadata,
+                           const std::string &key, const std::string &path, Error *error)
+{
+  auto it = metadata.find(key);
+  if (it == metadata.end())
+    error->all(FLERR, "pair mdvib/nequip: model {} has no '{}' in its metadata; "
+               "is it a nequip-compile --mode aotinductor package?", path, key);
+  return it->second;
+}
+
+torch::Tensor to_device(const torch::Tensor &tensor, const std::string &device)
+{
+  return device == "cpu" ? tensor : tensor.to(torch::Device(device));
+}
+
+}    // namespace
+
+PairMdvibNequip::PairMdvibNequip(LAMMPS *lmp) : Pair(lmp), target_(Target::PairAllegro), r_max_(0.0),
+                                                virial_from_model_(false)
+{
+  single_enable = 0;
+  restartinfo = 0;    // read_restart must not try to recreate the pair style
+  one_coeff = 1;
+  manybody_flag = 1;
+  device_name_ = "auto";
+}
+
+PairMdvibNequip::~PairMdvibNequip()
+{
+  if (allocated) {
+    memory->destroy(setflag);
+    memory->destroy(cutsq);
+  }
+}
+
+void PairMdvibNequip::allocate()
+{
+  allocated = 1;
+  const int n = atom->ntypes;
+  memory->create(setflag, n + 1, n + 1, "pair:setflag");
+  memory->create(cutsq, n + 1, n + 1, "pair:cutsq");
+  for (int i = 1; i <= n; i++)
+    for (int j = i; j <= n; j++) setflag[i][j] = 0;
+}
+
+void PairMdvibNequip::settings(int narg, char **arg)
+{
+  int iarg = 0;
+  while (iarg < narg) {
+    const std::string key = arg[iarg];
+    if (key == "device" && iarg + 1 < narg) {
+      device_name_ = arg[iarg + 1];
+      if (device_name_ != "auto" && device_name_ != "cpu" && device_name_ != "cuda")
+        error->all(FLERR, "pair_style mdvib/nequip: device must be auto, cpu or cuda, not '{}'",
+                   device_name_);
+      iarg += 2;
+    } else {
+      error->all(FLERR, "pair_style mdvib/nequip: unknown argument '{}' (usage: pair_style "
+                 "mdvib/nequip [device auto|cpu|cuda])", key);
+    }
+  }
+}
+
+void PairMdvibNequip::load_model(const std::string &path)
+{
+  if (!platform::file_is_readable(path))
+    error->all(FLERR, "pair mdvib/nequip: cannot read model file '{}'", path);
+  std::unordered_map<std::string, std::string> metadata;
+  try {
+    metadata = torch::inductor::AOTIModelPackageLoader::load_metadata_from_package(path, "model");
+  } catch (const std::exception &exc) {
+    error->all(FLERR, "pair mdvib/nequip: '{}' is not an AOTInductor model package: {}", path,
+               exc.what());
+  }
+  std::string compiled_for = "cpu";
+  auto device_it = metadata.find("AOTI_DEVICE_KEY");
+  if (device_it != metadata.end()) compiled_for = device_it->second;
+  if (device_name_ == "auto")
+    device_name_ = (compiled_for == "cuda" && torch::cuda::is_available()) ? "cuda" : "cpu";
+  if (device_name_ != compiled_for)
+    error->all(FLERR, "pair mdvib/nequip: model '{}' was compiled for {} but device {} was asked "
+               "for; recompile it with nequip-compile --device {}", path, compiled_for,
+               device_name_, device_name_);
+  try {
+    model_ = std::make_unique<torch::inductor::AOTIModelPackageLoader>(path, "model", false, 1,
+                                                                       -1);
+  } catch (const std::exception &exc) {
+    error->all(FLERR, "pair mdvib/nequip: loading '{}' failed: {}", path, exc.what());
+  }
+  const auto inputs = split_words(metadata_value(metadata, "nequip_aoti_inputs", path, error));
+  const auto outputs = split_words(metadata_value(metadata, "nequip_aoti_outputs", path, error));
+  const std::vector<std::string> nequip_inputs = {"pos", "edge_index", "atom_types", "cell",
+                                                  "edge_cell_shift"};
+  const std::vector<std::string> allegro_inputs = {"pos", "edge_index", "atom_types"};
+  const std::vector<std::string> lammps_outputs = {"atomic_energy", "forces", "virial"};
+  if (inputs == nequip_inputs)
+    target_ = Target::PairNequip;
+  else if (inputs == allegro_inputs)
+    target_ = Target::PairAllegro;
+  else
+    error->all(FLERR, "pair mdvib/nequip: model '{}' was compiled for inputs '{}'; compile it "
+               "with nequip-compile --target pair_nequip or --target pair_allegro", path,
+               utils::join_words(inputs, " "));
+  if (outputs != lammps_outputs)
+    error->all(FLERR, "pair mdvib/nequip: model '{}' returns '{}', expected 'atomic_energy "
+               "forces virial' (targets pair_nequip / pair_allegro)", path,
+               utils::join_words(outputs, " "));
+  auto cutoffs = metadata.find("per_edge_type_cutoff");
+  if (cutoffs != metadata.end() && !cutoffs->second.empty())
+    error->all(FLERR, "pair mdvib/nequip: model '{}' uses per-edge-type cutoffs, which this pair "
+               "style does not support yet", path);
+  r_max_ = std::stod(metadata_value(metadata, "r_max", path, error));
+  model_type_names_ = split_words(metadata_value(metadata, "type_names", path, error));
+  model_path_ = path;
+  virial_from_model_ = (target_ == Target::PairNequip);
+  no_virial_fdotr_compute = virial_from_model_ ? 1 : 0;
+}
+
+void PairMdvibNequip::coeff(int narg, char **arg)
+{
+  if (!allocated) allocate();
+  const int ntypes = atom->ntypes;
+  if (narg != 3 + ntypes)
+    error->all(FLERR, "pair_coeff for mdvib/nequip: expected '* * MODEL' and one element per "
+               "atom type ({} types), got {} arguments", ntypes, narg);
+  if (std::string(arg[0]) != "*" || std::string(arg[1]) != "*")
+    error->all(FLERR, "pair_coeff for mdvib/nequip must be 'pair_coeff * * MODEL ELEMENTS...'");
+  load_model(arg[2]);
+  type_to_model_.assign(ntypes + 1, -1);
+  for (int t = 1; t <= ntypes; t++) {
+    const std::string element = arg[2 + t];
+    for (std::size_t k = 0; k < model_type_names_.size(); k++)
+      if (model_type_names_[k] == element) type_to_model_[t] = static_cast<long>(k);
+    if (type_to_model_[t] < 0)
+      error->all(FLERR, "pair_coeff for mdvib/nequip: atom type {} is '{}', which model '{}' "
+                 "does not know (its types: {})", t, element, model_path_,
+                 utils::join_words(model_type_names_, " "));
+  }
+  for (int i = 1; i <= ntypes; i++)
+    for (int j = i; j <= ntypes; j++) setflag[i][j] = 1;
+}
+
+void PairMdvibNequip::init_style()
+{
+  if (atom->tag_enable == 0) error->all(FLERR, "pair style mdvib/nequip requires atom IDs");
+  if (target_ == Target::PairAllegro && force->newton_pair == 0)
+    error->all(FLERR, "pair style mdvib/nequip with an Allegro model requires newton pair on");
+  if (target_ == Target::PairNequip) {
+    if (comm->nprocs > 1)
+      error->all(FLERR, "pair style mdvib/nequip: the message-passing NequIP model '{}' needs "
+                 "the whole periodic system on one MPI rank (it runs with {} ranks); use one "
+                 "rank, or an Allegro model for domain decomposition", model_path_, comm->nprocs);
+  }
+  neighbor->add_request(this, NeighConst::REQ_FULL);
+}
+
+double PairMdvibNequip::init_one(int, int)
+{
+  return r_max_;
+}
+
+void PairMdvibNequip::compute(int eflag, int vflag)
+{
+  ev_init(eflag, vflag);
+  if (vflag_atom)
+    error->all(FLERR, "pair style mdvib/nequip does not compute per-atom virials "
+               "(compute stress/atom)");
+  if (target_ == Target::PairNequip)
+    compute_periodic_graph(eflag, vflag);
+  else
+    compute_ghost_graph(eflag, vflag);
+  if (vflag_fdotr) virial_fdotr_compute();
+}
+
+void PairMdvibNequip::compute_ghost_graph(int eflag, int vflag)
+{
+  const int nlocal = atom->nlocal;
+  const int nall = nlocal + atom->nghost;
+  double **x = atom->x;
+  const int *type = atom->type;
+  const double cutoff_sq = r_max_ * r_max_;
+
+  std::vector<long> edges;
+  edges.reserve(static_cast<std::size_t>(list->inum) * 64);
+  for (int ii = 0; ii < list->inum; ii++) {
+    const int i = list->ilist[ii];
+    const int *neighbours = list->firstneigh[i];
+    for (int jj = 0; jj < list->numneigh[i]; jj++) {
+      const int j = neighbours[jj] & NEIGHMASK;
+      const double dx = x[j][0] - x[i][0], dy = x[j][1] - x[i][1], dz = x[j][2] - x[i][2];
+      if (dx * dx + dy * dy + dz * dz < cutoff_sq) {
+        edges.push_back(i);
+        edges.push_back(j);
+      }
+    }
+  }
+  const long n_edges = static_cast<long>(edges.size() / 2);
+  std::vector<long> types(nall);
+  for (int i = 0; i < nall; i++) types[i] = type_to_model_[type[i]];
+
+  auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
+  auto i64 = torch::TensorOptions().dtype(torch::kInt64);
+  torch::Tensor pos = torch::from_blob(x[0], {nall, 3}, f64).clone();
+  torch::Tensor edge_index =
+      torch::from_blob(edges.data(), {n_edges, 2}, i64).transpose(0, 1).contiguous();
+  torch::Tensor atom_types = torch::from_blob(types.data(), {nall}, i64).clone();
+
+  std::vector<torch::Tensor> outputs;
+  try {
+    outputs = model_->run({to_device(pos, device_name_), to_device(edge_index, device_name_),
+                           to_device(atom_types, device_name_)});
+  } catch (const std::exception &exc) {
+    error->one(FLERR, "pair mdvib/nequip: model evaluation failed at step {}: {}",
+               update->ntimestep, exc.what());
+  }
+  torch::Tensor energy = outputs[0].to(torch::kCPU, torch::kFloat64).contiguous();
+  torch::Tensor force = outputs[1].to(torch::kCPU, torch::kFloat64).contiguous();
+  std::vector<double> energies(energy.data_ptr<double>(), energy.data_ptr<double>() + nlocal);
+  std::vector<double> forces(force.data_ptr<double>(), force.data_ptr<double>() + 3 * nall);
+  accumulate(energies, forces, nall, nullptr, eflag, vflag);
+}
+
+void PairMdvibNequip::compute_periodic_graph(int eflag, int vflag)
+{
+  const int nlocal = atom->nlocal;
+  double **x = atom->x;
+  const int *type = atom->type;
+  const tagint *tag = atom->tag;
+  const double cutoff_sq = r_max_ * r_max_;
+  const double *h = domain->h;            // xprd yprd zprd yz xz xy
+  const double *h_inv = domain->h_inv;    // the same for the inverse
+
+  // owned atom of each atom id (one rank owns every atom)
+  tagint max_tag = 0;
+  for (int i = 0; i < nlocal; i++) max_tag = std::max(max_tag, tag[i]);
+  std::vector<int> owner_of_tag(max_tag + 1, -1);
+  for (int i = 0; i < nlocal; i++) owner_of_tag[tag[i]] = i;
+
+  std::vector<long> edges;
+  std::vector<double> shifts;
+  edges.reserve(static_cast<std::size_t>(list->inum) * 64);
+  shifts.reserve(static_cast<std::size_t>(list->inum) * 96);
+  for (int ii = 0; ii < list->inum; ii++) {
+    const int i = list->ilist[ii];
+    const int *neighbours = list->firstneigh[i];
+    for (int jj = 0; jj < list->numneigh[i]; jj++) {
+      const int j = neighbours[jj] & NEIGHMASK;
+      const double dx = x[j][0] - x[i][0], dy = x[j][1] - x[i][1], dz = x[j][2] - x[i][2];
+      if (dx * dx + dy * dy + dz * dz >= cutoff_sq) continue;
+      const int owner = tag[j] <= max_tag ? owner_of_tag[tag[j]] : -1;
+      if (owner < 0)
+        error->one(FLERR, "pair mdvib/nequip: neighbour atom {} of atom {} is not owned by this "
+                   "rank", tag[j], tag[i]);
+      // lattice shift n with x_j - x_owner = n0 a + n1 b + n2 c (LAMMPS cell vectors)
+      const double sx = x[j][0] - x[owner][0], sy = x[j][1] - x[owner][1],
+                   sz = x[j][2] - x[owner][2];
+      edges.push_back(i);
+      edges.push_back(owner);
+      shifts.push_back(std::round(h_inv[0] * sx + h_inv[5] * sy + h_inv[4] * sz));
+      shifts.push_back(std::round(h_inv[1] * sy + h_inv[3] * sz));
+      shifts.push_back(std::round(h_inv[2] * sz));
+    }
+  }
+  const long n_edges = static_cast<long>(edges.size() / 2);
+  std::vector<long> types(nlocal);
+  for (int i = 0; i < nlocal; i++) types[i] = type_to_model_[type[i]];
+  // cell rows are the lattice vectors a, b, c
+  double cell[9] = {h[0], 0.0, 0.0, h[5], h[1], 0.0, h[4], h[3], h[2]};
+
+  auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
+  auto i64 = torch::TensorOptions().dtype(torch::kInt64);
+  torch::Tensor pos = torch::from_blob(x[0], {nlocal, 3}, f64).clone();
+  torch::Tensor edge_index =
+      torch::from_blob(edges.data(), {n_edges, 2}, i64).transpose(0, 1).contiguous();
+  torch::Tensor atom_types = torch::from_blob(types.data(), {nlocal}, i64).clone();
+  torch::Tensor cell_tensor = torch::from_blob(cell, {3, 3}, f64).clone();
+  torch::Tensor shift_tensor = torch::from_blob(shifts.data(), {n_edges, 3}, f64).clone();
+
+  std::vector<torch::Tensor> outputs;
+  try {
+    outputs = model_->run({to_device(pos, device_name_), to_device(edge_index, device_name_),
+                           to_device(atom_types, device_name_), to_device(cell_tensor, device_name_),
+                           to_device(shift_tensor, device_name_)});
+  } catch (const std::exception &exc) {
+    error->one(FLERR, "pair mdvib/nequip: model evaluation failed at step {}: {}",
+               update->ntimestep, exc.what());
+  }
+  torch::Tensor energy = outputs[0].to(torch::kCPU, torch::kFloat64).contiguous();
+  torch::Tensor force = outputs[1].to(torch::kCPU, torch::kFloat64).contiguous();
+  torch::Tensor virial = outputs[2].to(torch::kCPU, torch::kFloat64).contiguous();
+  std::vector<double> energies(energy.data_ptr<double>(), energy.data_ptr<double>() + nlocal);
+  std::vector<double> forces(force.data_ptr<double>(), force.data_ptr<double>() + 3 * nlocal);
+  accumulate(energies, forces, nlocal, virial.data_ptr<double>(), eflag, vflag);
+}
+
+void PairMdvibNequip::accumulate(const std::vector<double> &energy, const std::vector<double> &force,
+                                 int n_force, const double *model_virial, int eflag, int vflag)
+{
+  double **f = atom->f;
+  for (int i = 0; i < n_force; i++) {
+    f[i][0] += force[3 * i];
+    f[i][1] += force[3 * i + 1];
+    f[i][2] += force[3 * i + 2];
+  }
+  if (eflag_global)
+    for (double e : energy) eng_vdwl += e;
+  if (eflag_atom)
+    for (std::size_t i = 0; i < energy.size(); i++) eatom[i] += energy[i];
+  if (vflag_global && model_virial != nullptr) {
+    // model virial W_ab = -dE/d(strain_ab), row-major 3x3; LAMMPS order xx yy zz xy xz yz
+    virial[0] += model_virial[0];
+    virial[1] += model_virial[4];
+    virial[2] += model_virial[8];
+    virial[3] += model_virial[1];
+    virial[4] += model_virial[2];
+    virial[5] += model_virial[5];
+  }
+  (void) eflag;
+  (void) vflag;
+}
