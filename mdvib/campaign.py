@@ -15,6 +15,9 @@ A campaign is described by a TOML file (:meth:`CampaignConfig.from_toml`)::
     style = "sw"
     file = "Si.sw"                    # bare names: the LAMMPS potentials directory
     elements = ["Si"]                 # LAMMPS type order
+    # style = "ase"                   # ... or any ASE calculator through fix external
+    # calculator = "ase.calculators.emt:EMT"   # "module:callable"; kwargs = {...}
+    #                                 # (one Python call per step: slower; needs ranks = 1)
 
     [md]
     temperatures_k = [300, 600]
@@ -66,7 +69,13 @@ import yaml
 from tqdm.auto import tqdm
 
 from mdvib.engines.lammps import LammpsRun, lammps_version, run_template, template_path
-from mdvib.engines.potentials import PotentialSpec, make_potential, potential_commands
+from mdvib.engines.potentials import (
+    PAIR_STYLES,
+    PotentialSpec,
+    fix_external_callbacks,
+    make_potential,
+    potential_commands,
+)
 from mdvib.engines.structures import LatticeSpec, read_structure, write_lammps_data
 from mdvib.errors import MdvibError, SettingsError
 from mdvib.results import write_text_atomic
@@ -213,11 +222,21 @@ class CampaignConfig:
                 raise SettingsError(f"the campaign file needs a [{section}] table")
         structure = _structure_from(data["structure"], base_dir)
         pot = data["potential"]
-        _check_keys(pot, {"style", "file", "elements", "params"}, "[potential]")
+        entry = PAIR_STYLES.get(str(pot.get("style")))
+        shorthand = set(entry.params) if entry else set()  # style parameters given directly in [potential]
+        _check_keys(pot, {"style", "file", "elements", "params"} | shorthand, "[potential]")
         if "style" not in pot or "elements" not in pot:
             raise SettingsError("[potential] needs style and elements")
-        potential = make_potential(pot["style"], pot["elements"], pot.get("file"), pot.get("params"), base_dir)
+        params = dict(pot.get("params") or {})
+        for name in shorthand & set(pot):
+            if name in params:
+                raise SettingsError(f"[potential]: {name} given both directly and in params")
+            params[name] = pot[name]
+        potential = make_potential(pot["style"], pot["elements"], pot.get("file"), params, base_dir)
         md = _md_from(data["md"])
+        if md.ranks > 1 and entry is not None and entry.fix_external is not None:
+            raise SettingsError(f"potential style {pot['style']} runs Python callbacks in this process (fix external): "
+                                f"it needs md.ranks = 1, got {md.ranks}")
         dos_data = data.get("dos", {})
         _check_keys(dos_data, {f.name for f in dataclasses.fields(DOSSettings)}, "[dos]")
         dos = DOSSettings(**dos_data)
@@ -338,6 +357,13 @@ class Campaign:
         self.progress = progress
         self.root = config.output_dir
         self._lammps_version: str | None = None
+        self._fix_external: dict | None = None
+
+    def _callbacks(self) -> dict:
+        """The potential's ``fix external`` callbacks (built once: e.g. the ASE calculator); ``{}`` if native."""
+        if self._fix_external is None:
+            self._fix_external = fix_external_callbacks(self.config.potential)
+        return self._fix_external
 
     # ------------------------------------------------------------------ setup
     @property
@@ -495,7 +521,7 @@ class Campaign:
             "restart_out": tmp,
         }
         run = run_template(template_path("equilibrate.in"), variables, tdir / "equilibration.log", ranks=md.ranks,
-                           on_progress=self._progress(bar, "equilibration"))
+                           on_progress=self._progress(bar, "equilibration"), fix_external=self._callbacks())
         os.replace(tmp, restart)
         return run
 
@@ -533,7 +559,7 @@ class Campaign:
             "restart_out": tmp,
         }
         run = run_template(template_path("production.in"), variables, tdir / f"segment_{k:04d}.log", ranks=md.ranks,
-                           on_progress=self._progress(bar, f"production segment {k}"))
+                           on_progress=self._progress(bar, f"production segment {k}"), fix_external=self._callbacks())
         os.replace(tmp, restart)
         previous = progress["restart"]
         progress.update(segments_done=k + 1, dump_bytes=(tdir / "production.dump").stat().st_size,

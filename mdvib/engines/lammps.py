@@ -27,6 +27,15 @@ The templates:
 
 Both document why ``fix langevin`` must never be used in runs whose forces are
 recorded.
+
+Python force fields (``fix external``): ``run_template(..., fix_external={ID:
+callback})`` runs in process and executes the template command by command
+(:func:`run_commands`; ``&`` continuations and triple quotes as LAMMPS reads
+them, no ``label``/``jump``), registering each callback right after the command
+that creates its fix (e.g. the ``include ${potential}`` of a potential of style
+``ase``, :mod:`mdvib.engines.ase_external`) and before any ``run``. A callback
+that raises stops the run at the next step and the error is raised as
+:class:`LammpsRunError`.
 """
 
 from __future__ import annotations
@@ -39,7 +48,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Mapping
 
 from mdvib.engines.lammps_library import create_lammps
 from mdvib.errors import MdvibError, SettingsError
@@ -51,6 +60,12 @@ TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "lammps_inputs"
 LOG_TAIL_LINES = 25
 #: Seconds between progress callbacks (thermo tail of the log) during a run.
 PROGRESS_INTERVAL_S = 1.0
+
+
+#: ``callback(lmp, ntimestep, nlocal, tag, x, f)`` of a ``fix external ... pf/callback``: ``lmp`` is the
+#: ``lammps`` instance, ``tag`` the atom ids ``(nlocal,)``, ``x`` the positions ``(nlocal, 3)``, ``f`` the
+#: fix's force array ``(nlocal, 3)`` to fill (LAMMPS units). See :class:`mdvib.engines.ase_external.AseFixExternal`.
+FixExternalCallback = Callable[[Any, int, int, Any, Any, Any], None]
 
 
 class LammpsRunError(MdvibError):
@@ -173,6 +188,7 @@ def run_template(
     ranks: int = 1,
     in_process: bool | None = None,
     on_progress: Callable[[list[str]], None] | None = None,
+    fix_external: Mapping[str, FixExternalCallback] | None = None,
 ) -> LammpsRun:
     """Run a LAMMPS input template.
 
@@ -194,6 +210,10 @@ def run_template(
     on_progress : callable, optional
         Called about every :data:`PROGRESS_INTERVAL_S` seconds during the run
         with :func:`thermo_tail` of the log (thermo header, then data lines).
+    fix_external : mapping, optional
+        Python callbacks of ``fix ID ... external pf/callback`` commands, by fix
+        ID (see :data:`FixExternalCallback`, :func:`run_commands`). Needs an
+        in-process run with one rank.
 
     Returns
     -------
@@ -204,7 +224,8 @@ def run_template(
     LammpsRunError
         If LAMMPS stops with an error; the message has the error and the log tail.
     SettingsError
-        For ``ranks < 1``, in-process runs with several ranks, or values with spaces.
+        For ``ranks < 1``, in-process runs with several ranks, ``fix_external``
+        callbacks without an in-process run, or values with spaces.
     KeyboardInterrupt
         On Ctrl-C, after LAMMPS has stopped (see the module docstring).
     """
@@ -214,6 +235,10 @@ def run_template(
         in_process = ranks == 1
     if in_process and ranks > 1:
         raise SettingsError("an in-process LAMMPS run has one rank; use in_process=False for mpirun")
+    if fix_external and not in_process:
+        raise SettingsError(f"fix external callbacks ({', '.join(fix_external)}) run Python in this process: "
+                            f"they need ranks = 1 and an in-process run (got ranks = {ranks}); the ase potential "
+                            "style is single-rank")
     values = {name: _check_value(name, value) for name, value in variables.items()}
     var_args = [arg for name, value in values.items() for arg in ("-var", name, value)]
     command = [str(lmp_executable()), "-in", str(template), "-log", str(log), "-screen", "none", "-nocite", *var_args]
@@ -223,19 +248,21 @@ def run_template(
     start = time.perf_counter()
     report = (lambda: on_progress(thermo_tail(log))) if on_progress else (lambda: None)
     if in_process:
-        _run_in_process(template, values, log, report)
+        _run_in_process(template, values, log, report, fix_external or {})
     else:
         _run_subprocess(command, log, report)
     wall = time.perf_counter() - start
     return LammpsRun(command=shlex.join(command), log=log, wall_s=wall, thermo=thermo_tail(log))
 
 
-def _run_in_process(template: Path, values: dict[str, str], log: Path, report: Callable[[], None]) -> None:
+def _run_in_process(template: Path, values: dict[str, str], log: Path, report: Callable[[], None],
+                    fix_external: Mapping[str, FixExternalCallback]) -> None:
     """Run ``template`` through the ``lammps`` Python module (one rank) in a worker thread.
 
     The ``lammps`` module calls the library through ``ctypes``, which releases
     the GIL, so this thread stays responsive: it reports progress and turns
     Ctrl-C into ``force_timeout`` (LAMMPS stops the current run at the next step).
+    With ``fix_external`` callbacks the template runs command by command (:func:`run_commands`).
     """
     lmp = create_lammps(log=log)
     failure: list[BaseException] = []
@@ -245,7 +272,10 @@ def _run_in_process(template: Path, values: dict[str, str], log: Path, report: C
         try:
             for name, value in values.items():
                 lmp.command(f"variable {name} index {value}")
-            lmp.file(str(template))
+            if fix_external:
+                run_commands(lmp, template.read_text(), fix_external)
+            else:
+                lmp.file(str(template))
         except Exception as exc:  # the lammps module raises plain Exception with the LAMMPS error text
             failure.append(exc)
         finally:
@@ -266,6 +296,85 @@ def _run_in_process(template: Path, values: dict[str, str], log: Path, report: C
     if failure:
         raise LammpsRunError(f"LAMMPS failed running {template.name} (log {log}):\n{failure[0]}\n"
                              f"--- log tail ---\n{_log_tail(log)}") from failure[0]
+
+
+def split_commands(text: str) -> list[str]:
+    """Split LAMMPS input text into commands, each as LAMMPS's own reader joins lines.
+
+    A command goes on while the last printable character of a line is ``&`` or
+    while it has an odd number of triple quotes. Blank and comment-only
+    commands are dropped. Each returned string can be given to ``commands_string``.
+
+    Parameters
+    ----------
+    text : str
+        Contents of a LAMMPS input file.
+    """
+    commands: list[str] = []
+    current: list[str] = []
+    for line in text.splitlines():
+        current.append(line)
+        joined = "\n".join(current)
+        if line.rstrip().endswith("&") or joined.count('"""') % 2:
+            continue
+        if joined.strip() and not joined.lstrip().startswith("#"):
+            commands.append(joined)
+        current = []
+    if current and "\n".join(current).strip():
+        commands.append("\n".join(current))
+    return commands
+
+
+def run_commands(lmp, text: str, fix_external: Mapping[str, FixExternalCallback]) -> None:
+    """Execute LAMMPS input text in ``lmp`` command by command, serving ``fix external`` callbacks.
+
+    After every command each callback whose fix exists is (re-)registered with
+    ``lmp.set_fix_external_callback(fix_id, ..., lmp)``, so it is in place
+    before any ``run`` that needs it, also for fixes created inside an
+    ``include`` or an ``if``. A callback that raises makes LAMMPS stop the
+    current run at the next step (``force_timeout``); the error is then raised
+    here. Exceptions must not escape into LAMMPS: ``ctypes`` would print and
+    drop them and the run would go on with stale forces.
+
+    Parameters
+    ----------
+    lmp : lammps.lammps
+        LAMMPS instance with one MPI rank.
+    text : str
+        LAMMPS input (``label``/``jump`` loops are not supported).
+    fix_external : mapping
+        ``{fix_id: callback}``, see :data:`FixExternalCallback`.
+
+    Raises
+    ------
+    LammpsRunError
+        If a callback raised (the message names the fix, the step and the error).
+    Exception
+        LAMMPS errors as raised by the ``lammps`` module.
+    """
+    failures: list[tuple[str, int, BaseException]] = []
+
+    def guarded(fix_id: str, callback: FixExternalCallback) -> FixExternalCallback:
+        def call(caller, ntimestep, nlocal, tag, x, f) -> None:
+            if failures:  # the run is stopping; do not evaluate again
+                return
+            try:
+                callback(caller, ntimestep, nlocal, tag, x, f)
+            except BaseException as exc:  # noqa: BLE001 - must not propagate into ctypes/LAMMPS
+                failures.append((fix_id, ntimestep, exc))
+                lmp.force_timeout()
+
+        return call
+
+    wrapped = {fix_id: guarded(fix_id, callback) for fix_id, callback in fix_external.items()}
+    for command in split_commands(text):
+        lmp.commands_string(command)
+        if failures:
+            fix_id, step, exc = failures[0]
+            raise LammpsRunError(f"fix external {fix_id} callback failed at step {step}: {exc}") from exc
+        for fix_id, call in wrapped.items():
+            if lmp.has_id("fix", fix_id):
+                lmp.set_fix_external_callback(fix_id, call, lmp)
 
 
 def _run_subprocess(command: list[str], log: Path, report: Callable[[], None]) -> None:

