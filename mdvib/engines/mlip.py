@@ -18,11 +18,13 @@ named in the campaign is an error, not a silent switch.
 
 Test models trained here (``scripts/make_test_models.py``) ship in
 ``mdvib/data/models/`` (:data:`BUILTIN_MODELS`); a bare model name is looked up
-there after the campaign folder.
+there after the campaign folder
+(:func:`~mdvib.engines.potentials.resolve_potential_file`).
 """
 
 from __future__ import annotations
 
+import sys
 import zipfile
 from pathlib import Path
 
@@ -98,21 +100,10 @@ def check_model(style: str, path: Path, elements: tuple[str, ...]) -> dict[str, 
     return metadata
 
 
-def resolve_model_file(name: str | Path, base_dir: Path | None = None) -> Path:
-    """Find a compiled model: absolute path, path relative to ``base_dir``, or a built-in model name."""
-    path = Path(name).expanduser()
-    base = Path.cwd() if base_dir is None else Path(base_dir)
-    candidates = [path] if path.is_absolute() else [base / path, BUILTIN_MODELS_DIR / path]
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate.resolve()
-    raise SettingsError(f"model file {str(name)!r} not found (looked in: {', '.join(map(str, candidates))})")
-
-
 def plugin_commands(model: Path, elements: tuple[str, ...]) -> list[str]:
     """``plugin load`` / ``pair_style`` / ``pair_coeff`` lines (builds the plugin on first use)."""
     from mdvib.engines.plugins import build_plugins
 
-    library = build_plugins(progress=print).library
+    library = build_plugins(progress=lambda message: print(message, file=sys.stderr, flush=True)).library
     words = " ".join(elements)
     return [f"plugin load {library}", f"pair_style {PAIR_STYLE}", f"pair_coeff * * {model} {words}"]

