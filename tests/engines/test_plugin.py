@@ -254,3 +254,11 @@ def test_plugin_cache_key_tracks_versions_and_sources(plugin_library):
     assert not again.built and again.library == plugin_library
     assert plugin_key(20250722, "2.13.0") != plugin_key(20250722, "2.14.0")
     assert plugin_key(20250722, "2.13.0") != plugin_key(20250723, "2.13.0")
+
+
+def test_build_plugins_command_prints_the_cached_library(plugin_library, capsys):
+    from mdvib.cli.main import main
+
+    assert main(["build-plugins"]) == 0
+    out = capsys.readouterr().out
+    assert "cached" in out and str(plugin_library) in out
