@@ -69,7 +69,10 @@ def model_metadata(path: Path) -> dict[str, str]:
             if not names:
                 raise SettingsError(f"{path}: no AOTInductor metadata in this archive; "
                                     "compile the model with nequip-compile --mode aotinductor")
-            return {str(k): str(v) for k, v in json.loads(archive.read(names[0])).items()}
+            metadata: dict[str, str] = {}
+            for name in names:  # wrapper and kernel metadata files
+                metadata.update({str(k): str(v) for k, v in json.loads(archive.read(name)).items()})
+            return metadata
     except zipfile.BadZipFile as exc:
         raise SettingsError(f"{path}: not a compiled model package (.nequip.pt2): {exc}") from exc
 
