@@ -227,6 +227,7 @@ void PairMdvibNequip::compute(int eflag, int vflag)
   if (vflag_atom)
     error->all(FLERR, "pair style mdvib/nequip does not compute per-atom virials "
                "(compute stress/atom)");
+  if (atom->nlocal == 0) return;    // an empty subdomain: nothing to evaluate, nothing to add
   if (target_ == Target::PairNequip)
     compute_periodic_graph(eflag, vflag);
   else
