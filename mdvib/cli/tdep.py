@@ -21,7 +21,10 @@ Units: distances in Å, forces eV/Å, FC2 eV/Å², FC3 eV/Å³, frequencies THz.
 Writes to OUTDIR:
   FORCE_CONSTANTS   phonopy text format (compact)
   phonopy.yaml      unit cell, supercell matrix and FC2: phonopy.load("OUTDIR/phonopy.yaml")
-  fc3.hdf5          FC3 in phono3py's compact layout (with --rc3)
+  fc2.hdf5          FC2 in phonopy's HDF5 layout, for phono3py (with --rc3)
+  fc3.hdf5          FC3 in phono3py's compact layout (with --rc3); phono3py reads the pair:
+                    phono3py.load("OUTDIR/phonopy.yaml", fc2_filename="OUTDIR/fc2.hdf5",
+                                  fc3_filename="OUTDIR/fc3.hdf5", symmetrize_fc=False)
   tdep.h5           the fit (force constants, diagnostics, provenance)
   phonons.h5        dispersion (seekpath path), DOS, thermal properties
   dispersion.png    dispersion and DOS

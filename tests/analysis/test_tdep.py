@@ -201,6 +201,57 @@ def test_joint_and_sequential_differ_only_when_fc3_matters(reference, rattled):
     np.testing.assert_allclose(joint.fc2_tensors, sequential.fc2_tensors, atol=0.05)  # rattled: nearly harmonic
 
 
+
+def test_phono3py_reads_fc2_fc3_and_force_constants(fit, tmp_path):
+    """phono3py loads OUTDIR's phonopy.yaml + fc2.hdf5 + fc3.hdf5; the arrays are mdvib's, in eV/Å³.
+
+    Index convention and units are checked independently of mdvib: the second
+    finite difference of LAMMPS forces, −(F(+h) + F(−h) − 2F(0))/h² for atom j
+    moved along β, is Φ_{iα,jβ,jβ} (eV/Å³). A 4×4×4-mesh lattice thermal
+    conductivity (~4 s) shows phono3py can use the set.
+    """
+    phono3py = pytest.importorskip("phono3py")
+    from phonopy.file_IO import parse_FORCE_CONSTANTS
+
+    _, _, written = write_outputs(fit, tmp_path, plot=False)
+    assert {tmp_path / "fc2.hdf5", tmp_path / "fc3.hdf5"} <= set(written)
+    ph3 = phono3py.load(tmp_path / "phonopy.yaml", fc2_filename=tmp_path / "fc2.hdf5",
+                        fc3_filename=tmp_path / "fc3.hdf5", produce_fc=False, symmetrize_fc=False, is_nac=False)
+    model = build_phonopy(fit)
+    index, p2s = model.reference_index, np.asarray(ph3.primitive.p2s_map)
+    np.testing.assert_array_equal(ph3.supercell.numbers, model.phonon.supercell.numbers)
+    np.testing.assert_allclose(ph3.supercell.positions, model.phonon.supercell.positions, atol=1e-10)
+    np.testing.assert_array_equal(p2s, model.phonon.primitive.p2s_map)
+    assert ph3.fc3.shape == (2, 216, 216, 3, 3, 3) and ph3.fc2.shape == (2, 216, 3, 3)
+    ours = fit.fc3_rows(index[p2s])[:, index][:, :, index]  # phonopy order
+    np.testing.assert_allclose(ph3.fc3, ours, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(ph3.fc2, fit.fc2_rows(index[p2s])[:, index], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(parse_FORCE_CONSTANTS(tmp_path / "FORCE_CONSTANTS"), ph3.fc2, rtol=0, atol=1e-10)
+
+    supercell = ph3.supercell
+    h, beta = 0.02, 0
+    lmp = sw_si_lammps(supercell.cell, supercell.positions)
+    try:
+        forces = []
+        for sign in (-1.0, 0.0, 1.0):
+            moved = np.array(supercell.positions)
+            moved[p2s[0], beta] += sign * h
+            set_positions(lmp, moved)
+            lmp.command("run 0")
+            forces.append(get_forces(lmp))
+    finally:
+        lmp.close()
+    finite_difference = -(forces[0] + forces[2] - 2.0 * forces[1]) / h**2  # Φ_{iα, jβ, jβ}, (N, 3)
+    phi = ph3.fc3[0][:, p2s[0], beta, :, beta]  # Φ_{jβ, iα, jβ} = Φ_{iα, jβ, jβ} (permutation symmetry)
+    assert np.linalg.norm(phi - finite_difference) < 0.02 * np.linalg.norm(finite_difference)
+
+    ph3.mesh_numbers = [4, 4, 4]
+    ph3.init_phph_interaction()
+    ph3.run_thermal_conductivity(temperatures=[300.0], is_isotope=False)
+    kappa = ph3.thermal_conductivity.kappa[0, 0, :3]  # W/(m K), xx yy zz
+    assert np.all(np.isfinite(kappa)) and np.all(kappa > 10.0)
+    np.testing.assert_allclose(kappa, kappa[0], rtol=1e-6)  # cubic
+
 # ----------------------------------------------------------------------------- LAMMPS dumps
 
 

@@ -16,9 +16,11 @@ this module only places the fitted constants into phonopy's supercell:
 
 phono3py is not a dependency, so ``fc3.hdf5`` is written with h5py in
 phono3py's compact layout: dataset ``fc3`` of shape (n_patom, N, N, 3, 3, 3)
-(eV/Å³, gzip-compressed) and ``p2s_map``, which
-``phono3py.file_IO.read_fc3_from_hdf5`` reads (not checked here: phono3py is
-not installed).
+(eV/Å³, gzip-compressed) and ``p2s_map``; ``fc2.hdf5`` beside it holds FC2 in
+phonopy's compact HDF5 layout. ``phono3py.load("OUTDIR/phonopy.yaml",
+fc3_filename=..., fc2_filename=...)`` reads the set back (checked in the
+tests, including a lattice thermal conductivity and a finite-difference check
+of the FC3 index convention against the potential's forces).
 The dispersion path comes from seekpath, as in ``Phonopy.auto_band_structure``
 (which assumes phonopy's primitive cell is seekpath's standard one).
 """
@@ -139,8 +141,25 @@ def build_phonopy(result: TDEPResult, unitcell: Reference | None = None, symprec
     return PhonopyModel(phonon=phonon, reference_index=index, supercell_matrix=matrix)
 
 
+def write_fc2_hdf5(model: PhonopyModel, path: str | Path) -> None:
+    """Write the model's compact FC2 (eV/Å², shape (n_patom, N, 3, 3)) in phonopy's HDF5 layout (atomically).
+
+    phono3py reads it as ``fc2.hdf5`` (dataset ``force_constants`` and ``p2s_map``).
+    """
+    from phonopy.file_IO import write_force_constants_to_hdf5
+
+    phonon = model.phonon
+    with atomic_path(path) as tmp:
+        write_force_constants_to_hdf5(phonon.force_constants, filename=str(tmp), p2s_map=phonon.primitive.p2s_map,
+                                      physical_unit="eV/angstrom^2")
+
+
 def write_fc3_hdf5(result: TDEPResult, model: PhonopyModel, path: str | Path) -> None:
-    """Write FC3 (eV/Å³) in phono3py's compact HDF5 layout, in phonopy's supercell order (atomically)."""
+    """Write FC3 (eV/Å³) in phono3py's compact HDF5 layout, in phonopy's supercell order (atomically).
+
+    Dataset ``fc3`` has shape (n_patom, N, N, 3, 3, 3): Φ_iαjβkγ with i the
+    primitive atoms ``p2s_map`` and j, k all supercell atoms, phonopy's order.
+    """
     import h5py
 
     index = model.reference_index
@@ -311,11 +330,14 @@ def plot_dispersion(spectra: list[tuple[str, PhononSpectrum]], path: str | Path)
 
 def write_outputs(result: TDEPResult, outdir: str | Path, unitcell: Reference | None = None,
                   plot: bool = True) -> tuple[PhonopyModel, PhononSpectrum, list[Path]]:
-    """Write OUTDIR/{FORCE_CONSTANTS, phonopy.yaml, fc3.hdf5, tdep.h5, phonons.h5, dispersion.png}.
+    """Write OUTDIR/{FORCE_CONSTANTS, phonopy.yaml, fc2.hdf5, fc3.hdf5, tdep.h5, phonons.h5, dispersion.png}.
 
     ``phonopy.yaml`` carries the compact force constants, so
     ``phonopy.load("OUTDIR/phonopy.yaml")`` is self-contained; ``FORCE_CONSTANTS``
     holds the same constants in phonopy's text format (compact, with p2s_map).
+    With FC3, ``fc2.hdf5`` and ``fc3.hdf5`` are the pair phono3py reads:
+    ``phono3py.load("OUTDIR/phonopy.yaml", fc2_filename="OUTDIR/fc2.hdf5",
+    fc3_filename="OUTDIR/fc3.hdf5", symmetrize_fc=False)``.
 
     Returns
     -------
@@ -335,8 +357,9 @@ def write_outputs(result: TDEPResult, outdir: str | Path, unitcell: Reference | 
         phonon.save(filename=tmp, settings={"force_constants": True})
     written.append(outdir / "phonopy.yaml")
     if result.fc3_atoms is not None:
+        write_fc2_hdf5(model, outdir / "fc2.hdf5")
         write_fc3_hdf5(result, model, outdir / "fc3.hdf5")
-        written.append(outdir / "fc3.hdf5")
+        written += [outdir / "fc2.hdf5", outdir / "fc3.hdf5"]
     spectrum = phonon_spectrum(model, result.temperature_k)
     result.save(outdir / "tdep.h5")
     spectrum.save(outdir / "phonons.h5")
