@@ -7,10 +7,11 @@ import sys
 import warnings
 
 from mdvib.analysis.tdep import FIT_MODES, TDEPAnalysis, TDEPWarning, read_reference
+from mdvib.analysis.tdep.decorrelation import DECORRELATION_SERIES, SOKAL_C
 from mdvib.cli.common import add_trajectory_options, open_trajectory, parse_type_map, write_provenance
 from mdvib.errors import SettingsError
 
-HELP = """\
+HELP = f"""\
 Effective second- (and third-) order force constants fitted to MD snapshots
 (TDEP-style): F = -Φ2·u - ½Φ3·u·u with symmetry-irreducible parameters within
 the cutoffs and exact acoustic sum rules. Needs positions and pure potential
@@ -29,8 +30,15 @@ Writes to OUTDIR:
   phonons.h5        dispersion (seekpath path), DOS, thermal properties
   dispersion.png    dispersion and DOS
 
+Snapshot stride: --stride auto first correlates the selected frames: τ_int of
+the squared mass-weighted displacements (or forces: --decorrelation-series),
+per atom and direction, summed, with Sokal's self-consistent window
+(M ≥ {SOKAL_C:g} τ_int); the stride is ⌈2 τ_int⌉ frames. τ_int and the stride are
+printed and stored in tdep.h5.
+
 examples:
   mdvib tdep md.dump --types 1=Si --reference si.data --rc2 5 --rc3 4 --temperature 300 -o tdep300
+  mdvib tdep md.dump --types 1=Si --dt 1 --reference si.data --rc2 5 --stride auto -o tdep_auto
   mdvib tdep run.xyz --reference POSCAR_super --unitcell POSCAR --rc2 6 --stride 10 --cv 5 -o out
 """
 
@@ -40,8 +48,11 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("tdep", help="effective force constants (TDEP) from MD snapshots",
                                    description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_trajectory_options(parser)
-    parser.add_argument("--stride", type=int, metavar="N",
-                        help="use every N-th frame (same as --step; pick N beyond the force decorrelation time)")
+    parser.add_argument("--stride", type=_stride, metavar="N|auto",
+                        help="use every N-th frame (same as --step); auto: 2 τ_int from the frames' integrated "
+                        "autocorrelation time (see above)")
+    parser.add_argument("--decorrelation-series", choices=list(DECORRELATION_SERIES), default="displacements",
+                        help="series correlated by --stride auto (squared, mass-weighted; default: displacements)")
     group = parser.add_argument_group("fit")
     group.add_argument("--reference", required=True, metavar="REF",
                        help="ideal supercell the MD was run in: LAMMPS data file (atom_style atomic, *.data/*.lmp) "
@@ -70,6 +81,19 @@ def register(subparsers) -> None:
     out.add_argument("--quiet", action="store_true", help="no progress bar or summary")
 
 
+def _stride(text: str) -> int | str:
+    """``--stride`` value: a positive integer or ``auto``."""
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'auto', got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'auto', got {value}")
+    return value
+
+
 def run(args: argparse.Namespace) -> None:
     """Run the fit described by parsed arguments and write OUTDIR."""
     from pathlib import Path
@@ -85,7 +109,8 @@ def run(args: argparse.Namespace) -> None:
     trajectory = open_trajectory(args)
     analysis = TDEPAnalysis(reference, rc2=args.rc2, rc3=args.rc3, fit=args.fit, cv_folds=args.cv,
                             temperature_k=args.temperature, tolerance=args.tolerance,
-                            remove_drift=not args.keep_drift, progress=not args.quiet)
+                            decorrelation_series=args.decorrelation_series, remove_drift=not args.keep_drift,
+                            progress=not args.quiet)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", TDEPWarning)  # they are in result.warnings and printed below
         result = analysis.run(trajectory, start=args.start, stop=args.stop, step=step)

@@ -3,6 +3,7 @@
 * :mod:`.reference` — ideal supercell, atom ↔ site mapping, displacements;
 * :mod:`.basis` — symmetry-irreducible parametrisation with exact acoustic sum rules;
 * :mod:`.fit` — streaming least squares (sequential or joint), diagnostics, :class:`TDEPResult`;
+* :mod:`.decorrelation` — integrated autocorrelation time of the snapshots, automatic stride;
 * :mod:`.export` — phonopy / phono3py files, dispersion, DOS, thermal properties, plots
   (:class:`PhononSpectrum`).
 

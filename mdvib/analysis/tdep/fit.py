@@ -18,6 +18,10 @@ snapshots. Everything else follows from (G, h, Σf²):
 * k-fold cross-validation from per-fold normal equations (contiguous blocks
   of snapshots, since MD snapshots are correlated in time).
 
+``run(..., step="auto")`` first streams the selected frames once to estimate
+the integrated autocorrelation time of the snapshots
+(:mod:`mdvib.analysis.tdep.decorrelation`) and fits every ⌈2 τ_int⌉-th frame.
+
 Columns are scaled to unit diagonal before solving (FC3 columns are ~u times
 smaller than FC2 columns), and the solve is a truncated least-squares on the
 scaled normal matrix, so parameters without data stay zero.
@@ -33,10 +37,11 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from mdvib.analysis.tdep.basis import ForceConstantBasis, build_basis
-from mdvib.analysis.tdep.reference import Reference, map_atoms, snapshot_displacements
+from mdvib.analysis.tdep.decorrelation import DECORRELATION_SERIES, Decorrelation, estimate_decorrelation
+from mdvib.analysis.tdep.reference import AtomMap, Reference, map_atoms, snapshot_displacements
 from mdvib.errors import MissingDataError, SettingsError, TrajectoryFormatError
 from mdvib.results import Provenance, quantity, result_type, save_result
-from mdvib.trajectory import Trajectory
+from mdvib.trajectory import FrameSelection, Trajectory
 
 #: Fit modes: one order after another (TDEP), or all orders at once.
 FIT_MODES = ("sequential", "joint")
@@ -99,6 +104,12 @@ class TDEPResult:
     cv_rmse: float = quantity("eV/Å", "()", "k-fold cross-validation force RMSE", optional=True)
     cv_folds: int = quantity("", "()", "folds of the cross-validation", optional=True)
     temperature_k: float = quantity("K", "()", "temperature of the snapshots (as given)", optional=True)
+    stride: int = quantity("frames", "()", "frames of the file between fitted snapshots", optional=True)
+    tau_int_frames: float = quantity("frames", "()", "integrated autocorrelation time (Sokal) that set an automatic "
+                                     "stride, in frames of the file", optional=True)
+    tau_int_fs: float = quantity("fs", "()", "the same in fs (NaN when the frame spacing is unknown)", optional=True)
+    decorrelation_series: str = quantity("", "()", "series correlated for the automatic stride (displacements or "
+                                         "forces, squared and mass-weighted)", optional=True)
     warnings: tuple[str, ...] = quantity("", "(n_warnings,)", "warnings raised during the fit", optional=True)
     provenance: Provenance = dataclasses.field(default=None)
 
@@ -151,7 +162,11 @@ class TDEPResult:
         """Human-readable diagnostics."""
         lines = [
             f"reference: {self.n_atoms} atoms, space group {self.spacegroup}; atoms matched by {self.atom_mapping}",
-            f"snapshots: {self.n_snapshots}" + (f" at {self.temperature_k:g} K" if self.temperature_k else ""),
+            f"snapshots: {self.n_snapshots}" + (f" at {self.temperature_k:g} K" if self.temperature_k else "")
+            + (f", every {self.stride} frames" if self.stride else "")
+            + (f" (automatic: 2 τ_int of the {self.decorrelation_series}, τ_int = {self.tau_int_frames:.3g} frames"
+               + (f" = {self.tau_int_fs:.3g} fs" if np.isfinite(self.tau_int_fs) else "") + ")"
+               if self.tau_int_frames is not None else ""),
             f"parameters: FC2 {self.n_parameters_fc2} (rc2 {self.rc2:g} Å)"
             + (f", FC3 {self.n_parameters_fc3} (rc3 {self.rc3:g} Å)" if self.rc3 else "")
             + f"; fit: {self.fit_mode}",
@@ -236,6 +251,10 @@ class TDEPAnalysis:
         Temperature of the snapshots, recorded and used for thermal properties.
     tolerance : float, optional
         Largest allowed distance of an atom from its site, Å (default 0.4 × nearest-neighbour distance).
+    decorrelation_series : str
+        Series whose integrated autocorrelation time sets ``run(step="auto")``: a key of
+        :data:`~mdvib.analysis.tdep.decorrelation.DECORRELATION_SERIES` (``"displacements"``
+        or ``"forces"``).
     remove_drift : bool
         Remove the centre-of-mass shift and the mean force of every snapshot.
     symprec : float
@@ -246,7 +265,8 @@ class TDEPAnalysis:
 
     def __init__(self, reference: Reference, rc2: float, rc3: float | None = None, fit: str = "sequential",
                  cv_folds: int = 0, temperature_k: float | None = None, tolerance: float | None = None,
-                 remove_drift: bool = True, symprec: float = 1e-3, progress: bool = False):
+                 decorrelation_series: str = "displacements", remove_drift: bool = True, symprec: float = 1e-3,
+                 progress: bool = False):
         if rc2 <= 0:
             raise SettingsError(f"rc2 must be positive, got {rc2} Å")
         if rc3 is not None and rc3 <= 0:
@@ -259,6 +279,9 @@ class TDEPAnalysis:
             raise SettingsError(f"temperature must be >= 0 K, got {temperature_k}")
         if tolerance is not None and tolerance <= 0:
             raise SettingsError(f"tolerance must be positive, got {tolerance} Å")
+        if decorrelation_series not in DECORRELATION_SERIES:
+            raise SettingsError(f"unknown decorrelation series {decorrelation_series!r}; "
+                                f"choose one of {list(DECORRELATION_SERIES)}")
         self.reference = reference
         self.rc2 = float(rc2)
         self.rc3 = None if rc3 is None else float(rc3)
@@ -266,6 +289,7 @@ class TDEPAnalysis:
         self.cv_folds = cv_folds
         self.temperature_k = temperature_k
         self.tolerance = tolerance
+        self.decorrelation_series = decorrelation_series
         self.remove_drift = remove_drift
         self.symprec = symprec
         self.progress = progress
@@ -274,6 +298,7 @@ class TDEPAnalysis:
         """Settings recorded in the result's provenance."""
         return {"rc2": self.rc2, "rc3": self.rc3, "fit": self.fit, "cv_folds": self.cv_folds,
                 "temperature_k": self.temperature_k, "tolerance": self.tolerance,
+                "decorrelation_series": self.decorrelation_series,
                 "remove_drift": self.remove_drift, "symprec": self.symprec,
                 "reference": self.reference.path}
 
@@ -287,8 +312,21 @@ class TDEPAnalysis:
                            "use a larger supercell or a smaller cutoff")
         return out
 
-    def run(self, trajectory: Trajectory, start: int = 0, stop: int | None = None, step: int = 1) -> TDEPResult:
+    def run(self, trajectory: Trajectory, start: int = 0, stop: int | None = None,
+            step: int | str = 1) -> TDEPResult:
         """Stream the selected snapshots (every ``step``-th frame) and fit.
+
+        Parameters
+        ----------
+        trajectory : Trajectory
+            Positions and forces.
+        start, stop : int
+            Frames of the file to use (Python slice semantics).
+        step : int or "auto"
+            Stride in frames; ``"auto"``: ⌈2 τ_int⌉ from the integrated
+            autocorrelation time of the frames ``start:stop``
+            (:func:`~mdvib.analysis.tdep.decorrelation.estimate_decorrelation`,
+            one extra pass over them), recorded in the result.
 
         BLAS runs single-threaded meanwhile (the matrices are small; a threaded
         OpenBLAS spinning next to numba's threads made the fit 5× slower on 2 cores).
@@ -299,11 +337,16 @@ class TDEPAnalysis:
             If the trajectory has no forces.
         TrajectoryFormatError
             If the trajectory does not match the reference (size, positions).
+        SettingsError
+            If ``step`` is neither a positive integer nor ``"auto"``, or ``"auto"``
+            has too few frames to correlate.
         """
+        if isinstance(step, str) and step != "auto":
+            raise SettingsError(f"step must be a positive integer or 'auto', got {step!r}")
         with _single_threaded_blas():
             return self._run(trajectory, start, stop, step)
 
-    def _run(self, trajectory: Trajectory, start: int, stop: int | None, step: int) -> TDEPResult:
+    def _check(self, trajectory: Trajectory) -> None:
         if not trajectory.info.has_forces:
             raise MissingDataError(f"{trajectory.path}: the trajectory has no forces; TDEP fits forces against "
                                    "displacements — dump them (LAMMPS: dump ... id type x y z fx fy fz)")
@@ -312,9 +355,57 @@ class TDEPAnalysis:
             raise TrajectoryFormatError(
                 trajectory.path, f"the trajectory has {trajectory.n_atoms} atoms but the reference "
                 f"{ref.path or 'structure'} has {ref.n_atoms}; give the ideal supercell the MD was run in")
+
+    def _map_atoms(self, trajectory: Trajectory, selection: FrameSelection) -> AtomMap:
+        """Pair trajectory atoms with reference sites using the first selected frame."""
+        chunks = trajectory.iter_chunks(FrameSelection(selection.start, selection.start + 1, 1), chunk_frames=1)
+        try:
+            first = next(chunks)
+        finally:
+            chunks.close()
+        return map_atoms(self.reference, trajectory.info.atom_ids, trajectory.species, first.positions[0],
+                         first.cells[0], trajectory.path, self.tolerance)
+
+    def _snapshots(self, trajectory: Trajectory, selection: FrameSelection, atom_map: AtomMap, batch: int):
+        """Yield (u, f) of the selected frames in chunks of ``batch``: displacements Å, forces eV/Å, (n, N, 3)."""
+        seen = 0
+        for chunk in trajectory.iter_chunks(selection, chunk_frames=batch):
+            file_frames = selection.start + selection.step * (seen + np.arange(chunk.n_frames))
+            yield snapshot_displacements(self.reference, atom_map, chunk, trajectory.info.atom_ids, trajectory.path,
+                                         file_frames, self.remove_drift)
+            seen += chunk.n_frames
+
+    def measure_decorrelation(self, trajectory: Trajectory, start: int = 0, stop: int | None = None) -> Decorrelation:
+        """Integrated autocorrelation time of frames ``start:stop`` and the stride ⌈2 τ_int⌉ it implies.
+
+        Raises
+        ------
+        MissingDataError, TrajectoryFormatError
+            As :meth:`run`.
+        SettingsError
+            If there are too few frames to correlate.
+        """
+        self._check(trajectory)
+        selection = trajectory.select(start, stop, 1)
+        atom_map = self._map_atoms(trajectory, selection)
+        return estimate_decorrelation(self._snapshots(trajectory, selection, atom_map, 64), selection.n_frames,
+                                      self.reference.masses, self.decorrelation_series)
+
+    def _run(self, trajectory: Trajectory, start: int, stop: int | None, step: int | str) -> TDEPResult:
+        self._check(trajectory)
+        ref = self.reference
+        messages = self._cutoff_warnings()
+        decorrelation = None
+        if step == "auto":
+            decorrelation = self.measure_decorrelation(trajectory, start, stop)
+            step = decorrelation.stride
+            if not decorrelation.converged:
+                messages.append(
+                    f"the {decorrelation.series} stay correlated over the {decorrelation.window_frames} frames "
+                    f"examined (τ_int ≥ {decorrelation.tau_int_frames:.3g} frames): the trajectory is too short for "
+                    f"a reliable τ_int; the stride {step} is a lower bound")
         selection = trajectory.select(start, stop, step)
         n_snap = selection.n_frames
-        messages = self._cutoff_warnings()
         basis = build_basis(ref, self.rc2, self.rc3, self.symprec)
         n_x = basis.n_x
         total = _Normal.zeros(n_x)
@@ -323,27 +414,20 @@ class TDEPAnalysis:
             raise SettingsError(f"{self.cv_folds}-fold cross-validation needs at least {self.cv_folds} snapshots, "
                                 f"got {n_snap}")
         batch = max(1, min(64, _BATCH_BYTES // (8 * 3 * ref.n_atoms * max(n_x, 1))))
-        ids = trajectory.info.atom_ids
-        atom_map = None
+        atom_map = self._map_atoms(trajectory, selection)
         seen = 0
         with tqdm(total=n_snap, unit="snapshot", desc="TDEP", disable=not self.progress, leave=False) as bar:
-            for chunk in trajectory.iter_chunks(selection, chunk_frames=batch):
-                if atom_map is None:
-                    atom_map = map_atoms(ref, ids, trajectory.species, chunk.positions[0], chunk.cells[0],
-                                         trajectory.path, self.tolerance)
-                file_frames = selection.start + selection.step * (seen + np.arange(chunk.n_frames))
-                u, f = snapshot_displacements(ref, atom_map, chunk, ids, trajectory.path, file_frames,
-                                              self.remove_drift)
+            for u, f in self._snapshots(trajectory, selection, atom_map, batch):
                 a = basis.design(u)
                 rows = 3 * ref.n_atoms
                 if folds:
-                    for k in range(chunk.n_frames):
+                    for k in range(u.shape[0]):
                         fold = (seen + k) * self.cv_folds // n_snap
                         folds[fold].add(a[k * rows:(k + 1) * rows], f[k].ravel())
                 else:
                     total.add(a, f.ravel())
-                seen += chunk.n_frames
-                bar.update(chunk.n_frames)
+                seen += u.shape[0]
+                bar.update(u.shape[0])
         if folds:
             for fold in folds:
                 total.g += fold.g
@@ -407,6 +491,11 @@ class TDEPAnalysis:
             cv_rmse=cv_rmse,
             cv_folds=self.cv_folds or None,
             temperature_k=self.temperature_k,
+            stride=step,
+            tau_int_frames=None if decorrelation is None else decorrelation.tau_int_frames,
+            tau_int_fs=None if decorrelation is None else decorrelation.tau_int_frames * (
+                float("nan") if spacing is None else spacing),
+            decorrelation_series=None if decorrelation is None else decorrelation.series,
             warnings=tuple(messages),
             provenance=provenance,
         )
