@@ -11,7 +11,12 @@ here, nothing is downloaded:
    the virial stress, written as extended XYZ.
 2. **Training** with ``nequip-train`` (configs written next to the data): a
    2-layer NequIP (l_max 1, 8 features) and a 1-layer Allegro (l_max 1, 16
-   scalar / 4 tensor features), r_max 4 Å, float64, a few epochs on CPU.
+   scalar / 4 tensor features), r_max 4 Å, float64, 60 epochs on CPU (Adam,
+   learning rate 0.01 decaying exponentially to 5e-4; loss weights energy 1,
+   forces 10, stress 10). On the 30 validation frames the shipped models give
+   (measured against SW): energy MAE 6.4 (NequIP) / 6.2 (Allegro) meV/atom,
+   force RMSE 0.079 / 0.058 eV/Å (the force rms is 1.02 eV/Å), stress RMSE
+   1.2 / 1.5 GPa.
 3. **Packaging and compilation**: ``nequip-package build`` (the eager model
    that nequip's own ASE calculator loads, the independent reference in the
    tests) and ``nequip-compile --mode aotinductor --device cpu`` with the
@@ -19,7 +24,8 @@ here, nothing is downloaded:
 
 The compiled ``.nequip.pt2`` files contain machine code built for the pinned
 ``torch==2.13.0`` CPU wheel: rebuild them with this script after changing the
-torch version. The whole run takes about 6–10 minutes on 2 cores.
+torch version. The whole run takes about 10–20 minutes on 2 cores
+(``--epochs 2`` for a quick check, as the slow test does).
 
 Run: ``python scripts/make_test_models.py [--out mdvib/data/models] [--work DIR]``.
 """
@@ -98,13 +104,19 @@ training_module:
   loss:
     _target_: nequip.train.EnergyForceStressLoss
     per_atom_energy: true
-    coeffs: {{total_energy: 1.0, forces: 10.0, stress: 1.0}}
+    coeffs: {{total_energy: 1.0, forces: 10.0, stress: 10.0}}
   val_metrics:
     _target_: nequip.train.EnergyForceStressMetrics
     coeffs: {{per_atom_energy_mae: 1.0, forces_mae: 1.0}}
   optimizer:
     _target_: torch.optim.Adam
     lr: 0.01
+  lr_scheduler:
+    scheduler:
+      _target_: torch.optim.lr_scheduler.ExponentialLR
+      gamma: {lr_decay}
+    interval: epoch
+    frequency: 1
   model:
 {model}
 """
@@ -227,7 +239,8 @@ def train_and_compile(name: str, data: Path, work: Path, out: Path, epochs: int)
     model_block, target = MODELS[name]
     run_dir = work / name
     run_dir.mkdir(parents=True, exist_ok=True)
-    config = COMMON_CONFIG.format(r_max=R_MAX_A, data=data, epochs=epochs, model=model_block)
+    lr_decay = 0.05 ** (1.0 / epochs)  # learning rate 0.01 -> 5e-4 over the run
+    config = COMMON_CONFIG.format(r_max=R_MAX_A, data=data, epochs=epochs, model=model_block, lr_decay=lr_decay)
     (run_dir / "config.yaml").write_text(config)
     bin_dir = Path(sys.executable).parent
     _run([str(bin_dir / "nequip-train"), "-cp", str(run_dir), "-cn", "config",
@@ -245,7 +258,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="directory for the model files")
     parser.add_argument("--work", type=Path, default=None, help="working directory (default: a temporary one)")
-    parser.add_argument("--epochs", type=int, default=8, help="training epochs per model")
+    parser.add_argument("--epochs", type=int, default=60, help="training epochs per model")
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
