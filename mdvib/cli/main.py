@@ -6,11 +6,11 @@ import argparse
 import sys
 
 from mdvib import __version__
-from mdvib.cli import build_plugins, campaign, demo, dos, tdep
+from mdvib.cli import build_plugins, campaign, demo, dos, gpumd, tdep
 from mdvib.errors import MdvibError
 
 #: Subcommand modules; each has ``register(subparsers)`` and ``run(args)``.
-SUBCOMMANDS = {"dos": dos, "tdep": tdep, "campaign": campaign, "build-plugins": build_plugins, "demo": demo}
+SUBCOMMANDS = {"dos": dos, "tdep": tdep, "campaign": campaign, "gpumd": gpumd, "build-plugins": build_plugins, "demo": demo}
 
 DESCRIPTION = """\
 mdvib: atomic-vibration science from molecular dynamics.

@@ -220,3 +220,24 @@ def test_bad_inputs(tmp_path, nep):
     with pytest.raises(SettingsError, match="repeat"):
         write_gpumd_runs(tmp_path / "series", atoms, nep, [300, 300.0])
     assert not (tmp_path / "run").exists()  # nothing written on bad input
+
+
+def test_cli_writes_one_directory_per_temperature(tmp_path, nep, capsys):
+    from ase.build import bulk
+    from ase.io import write
+
+    from mdvib.cli.main import main
+
+    structure = tmp_path / "SiC.xyz"
+    write(structure, bulk("SiC", "zincblende", a=4.36, cubic=True).repeat(2), format="extxyz")
+    out = tmp_path / "runs"
+    status = main(["gpumd", str(structure), str(nep), "-T", "300", "900", "--production-steps", "2000",
+                   "--dump-stride", "10", "--dos-correlation-steps", "100", "-o", str(out)])
+    assert status == 0
+    for name in ("T_300K", "T_900K"):
+        run_in = (out / name / "run.in").read_text()
+        assert "dump_exyz 10 1 1" in run_in and "compute_dos" in run_in
+        assert (out / name / "model.xyz").read_text().splitlines()[0].strip() == "64"
+    assert "T_900K" in capsys.readouterr().out
+    assert main(["gpumd", str(structure), str(tmp_path / "missing_nep.txt"), "-T", "300", "-o", str(out)]) == 1
+    assert "missing_nep.txt" in capsys.readouterr().err
