@@ -30,6 +30,15 @@ Writes to OUTDIR:
   phonons.h5        dispersion (seekpath path), DOS, thermal properties
   dispersion.png    dispersion and DOS
 
+Temperature series: several trajectories, one per temperature, with as many
+--temperature values, are fitted with the same reference, cutoffs and settings:
+  OUTDIR/T_<T>K/            every file above, for each temperature
+  OUTDIR/dispersion.png     all temperatures on one dispersion (and DOS) figure
+  OUTDIR/frequencies_vs_T.csv  frequencies (THz) at the special points (Γ, X, L, ...) vs T
+  OUTDIR/series.h5          the same table with units (mdvib result TemperatureSeries)
+The frame selection (--start/--stop/--step/--stride) applies to each trajectory
+(--stride auto: each its own stride).
+
 Snapshot stride: --stride auto first correlates the selected frames: τ_int of
 the squared mass-weighted displacements (or forces: --decorrelation-series),
 per atom and direction, summed, with Sokal's self-consistent window
@@ -40,6 +49,8 @@ examples:
   mdvib tdep md.dump --types 1=Si --reference si.data --rc2 5 --rc3 4 --temperature 300 -o tdep300
   mdvib tdep md.dump --types 1=Si --dt 1 --reference si.data --rc2 5 --stride auto -o tdep_auto
   mdvib tdep run.xyz --reference POSCAR_super --unitcell POSCAR --rc2 6 --stride 10 --cv 5 -o out
+  mdvib tdep md100.dump md300.dump md600.dump --temperature 100 300 600 --types 1=Si --dt 1 \
+      --reference si.data --rc2 5 --rc3 4 --stride auto -o series
 """
 
 
@@ -48,6 +59,8 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("tdep", help="effective force constants (TDEP) from MD snapshots",
                                    description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_trajectory_options(parser)
+    parser.add_argument("more_trajectories", nargs="*", metavar="TRAJ",
+                        help="further trajectories, one per --temperature, for a temperature series")
     parser.add_argument("--stride", type=_stride, metavar="N|auto",
                         help="use every N-th frame (same as --step); auto: 2 τ_int from the frames' integrated "
                         "autocorrelation time (see above)")
@@ -66,8 +79,9 @@ def register(subparsers) -> None:
     group.add_argument("--fit", choices=FIT_MODES, default="sequential",
                        help="sequential: FC2, then FC3 on the residual (TDEP's convention); joint: both at once "
                        "(default: sequential)")
-    group.add_argument("--temperature", type=float, metavar="K",
-                       help="temperature of the snapshots in K (recorded; harmonic free energy at it)")
+    group.add_argument("--temperature", type=float, nargs="+", metavar="K",
+                       help="temperature of the snapshots in K (recorded; harmonic free energy at it); one per TRAJ "
+                       "(required for a series)")
     group.add_argument("--cv", type=int, default=0, metavar="K",
                        help="K-fold cross-validation over contiguous blocks of snapshots (default: none)")
     group.add_argument("--tolerance", type=float, metavar="Å",
@@ -77,7 +91,7 @@ def register(subparsers) -> None:
                        help="do not remove the centre-of-mass shift and mean force of each snapshot")
     out = parser.add_argument_group("output")
     out.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output directory")
-    out.add_argument("--no-plot", action="store_true", help="do not draw dispersion.png")
+    out.add_argument("--no-plot", action="store_true", help="do not draw the dispersion figures")
     out.add_argument("--quiet", action="store_true", help="no progress bar or summary")
 
 
@@ -95,34 +109,55 @@ def _stride(text: str) -> int | str:
 
 
 def run(args: argparse.Namespace) -> None:
-    """Run the fit described by parsed arguments and write OUTDIR."""
+    """Run the fit (or temperature series) described by parsed arguments and write OUTDIR."""
     from pathlib import Path
 
     from mdvib.analysis.tdep.export import imaginary_warning, write_outputs
+    from mdvib.analysis.tdep.series import check_temperatures, fit_series, write_series_outputs
 
     if args.stride is not None and args.step != 1 and args.stride != args.step:
         raise SettingsError(f"--stride {args.stride} and --step {args.step} disagree; give one of them")
     step = args.stride or args.step
+    paths = [args.trajectory, *args.more_trajectories]
+    temperatures = args.temperature or []
+    if len(paths) > 1 or len(temperatures) > 1:
+        check_temperatures(temperatures, len(paths))
     type_map = parse_type_map(args.types)
     reference = read_reference(args.reference, format=args.reference_format, type_map=type_map)
     unitcell = read_reference(args.unitcell, type_map=type_map) if args.unitcell else None
-    trajectory = open_trajectory(args)
+    trajectories = [open_trajectory(argparse.Namespace(**{**vars(args), "trajectory": path})) for path in paths]
     analysis = TDEPAnalysis(reference, rc2=args.rc2, rc3=args.rc3, fit=args.fit, cv_folds=args.cv,
-                            temperature_k=args.temperature, tolerance=args.tolerance,
+                            temperature_k=temperatures[0] if temperatures else None, tolerance=args.tolerance,
                             decorrelation_series=args.decorrelation_series, remove_drift=not args.keep_drift,
                             progress=not args.quiet)
+    outdir = Path(args.output)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", TDEPWarning)  # they are in result.warnings and printed below
-        result = analysis.run(trajectory, start=args.start, stop=args.stop, step=step)
-    _, spectrum, written = write_outputs(result, args.output, unitcell=unitcell, plot=not args.no_plot)
-    write_provenance(Path(args.output) / "tdep.h5", result.provenance)
-    imaginary = imaginary_warning(spectrum)
+        if len(paths) == 1:
+            result = analysis.run(trajectories[0], start=args.start, stop=args.stop, step=step)
+            _, spectrum, written = write_outputs(result, outdir, unitcell=unitcell, plot=not args.no_plot)
+            fits, series = [(outdir, result, spectrum)], None
+        else:
+            results = fit_series(analysis, trajectories, temperatures, start=args.start, stop=args.stop, step=step)
+            series, spectra, written = write_series_outputs(results, outdir, unitcell=unitcell,
+                                                            plot=not args.no_plot)
+            fits = [(outdir / f"T_{r.temperature_k:g}K", r, s) for r, s in zip(results, spectra)]
+    for folder, result, _ in fits:
+        write_provenance(folder / "tdep.h5", result.provenance)
+    for folder, result, spectrum in fits:
+        imaginary = imaginary_warning(spectrum)
+        if args.quiet:
+            for text in [*(result.warnings or ()), *([imaginary] if imaginary else [])]:
+                print(f"mdvib tdep: warning: {text}", file=sys.stderr)
+            continue
+        if series is not None:
+            print(f"== {result.temperature_k:g} K: {folder}")
+        print(result.summary())
+        print(spectrum.summary())
+        if imaginary:
+            print(f"warning: {imaginary}")
     if args.quiet:
-        for text in [*(result.warnings or ()), *([imaginary] if imaginary else [])]:
-            print(f"mdvib tdep: warning: {text}", file=sys.stderr)
         return
-    print(result.summary())
-    print(spectrum.summary())
-    if imaginary:
-        print(f"warning: {imaginary}")
+    if series is not None:
+        print(series.summary())
     print("wrote " + ", ".join(str(p) for p in written))

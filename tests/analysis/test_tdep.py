@@ -399,10 +399,77 @@ def test_cli_automatic_stride_on_md(reference, phonopy_reference, tmp_path, caps
     assert result.stride == int(np.ceil(2 * result.tau_int_frames)) > 1
     assert result.n_snapshots == len(range(0, 801, result.stride))
     assert result.provenance.selection["step"] == result.stride
-    assert f"every {result.stride} frames (automatic: 2 τ_int of the displacements" in capsys.readouterr().out
+    assert f"stride {result.stride} (automatic: 2 τ_int of the displacements" in capsys.readouterr().out
     ours = _frequencies(result)
     np.testing.assert_allclose(ours[0, 3:], phonopy_reference[0, 3:], rtol=5e-3)
     np.testing.assert_allclose(ours[1:], phonopy_reference[1:], rtol=5e-3)
+
+
+def _md_dump(directory, reference, temperature_k: float, seed: int) -> tuple:
+    """216-atom SW Si: 1 ps Nosé–Hoover NVT at T, then 2 ps dumped every 20 fs (101 frames); (dump, data file)."""
+    dump, data = directory / f"md{temperature_k:g}.dump", directory / f"si{temperature_k:g}.data"
+    lmp = sw_si_lammps(reference.cell, reference.positions)
+    try:
+        lmp.commands_list([
+            f"write_data {data}",
+            "timestep 0.001",
+            f"velocity all create {2 * temperature_k} {seed} mom yes rot no dist gaussian",
+            f"fix nvt all nvt temp {temperature_k} {temperature_k} 0.1",
+            "run 1000",
+            "reset_timestep 0",
+            f"dump d all custom 20 {dump} id type x y z fx fy fz",
+            "dump_modify d sort id format float %.10g",
+            "run 2000",
+        ])
+    finally:
+        lmp.close()
+    return dump, data
+
+
+def test_cli_temperature_series(reference, tmp_path, capsys):
+    """Two trajectories (100 K, 600 K) → one figure, a frequency table, and softening with T.
+
+    At fixed volume SW Si softens with temperature (PHYSICS.md: Γ_O 17.83 THz harmonic,
+    17.69 THz at 300 K). Measured here: Γ 17.78 → 17.55, X 6.62/12.97/15.60 → 6.41/12.80/15.49,
+    L 4.68/11.73/13.39/16.73 → 4.55/11.52/13.31/16.54 THz.
+    """
+    import argparse
+    import csv
+
+    from mdvib.analysis.tdep import TemperatureSeries
+    from mdvib.cli import tdep
+
+    cold, data = _md_dump(tmp_path, reference, 100.0, seed=101)
+    hot, _ = _md_dump(tmp_path, reference, 600.0, seed=601)
+    parser = argparse.ArgumentParser()
+    tdep.register(parser.add_subparsers(dest="command"))
+    outdir = tmp_path / "series"
+    common = ["--types", "1=Si", "--dt", "1", "--reference", str(data), "--rc2", "5", "--rc3", "4", "-o", str(outdir)]
+    tdep.run(parser.parse_args(["tdep", str(hot), str(cold), "--temperature", "600", "100", *common]))
+    assert (outdir / "dispersion.png").stat().st_size > 20_000
+    for name in ("T_100K", "T_600K"):
+        assert (outdir / name / "phonopy.yaml").exists() and (outdir / name / "tdep.h5.provenance.yaml").exists()
+    series = load_result(outdir / "series.h5")
+    assert isinstance(series, TemperatureSeries)
+    np.testing.assert_array_equal(series.temperatures_k, [100.0, 600.0])  # sorted
+    assert series.trajectories == (str(cold), str(hot))
+    assert load_result(outdir / "T_600K" / "tdep.h5").temperature_k == 600.0
+    with open(outdir / "frequencies_vs_T.csv", newline="") as fh:
+        rows = list(csv.DictReader(line for line in fh if not line.startswith("#")))
+    assert len(rows) == len(series.point_labels) * 6
+    for label in ("Γ", "X", "L"):
+        cold_f = np.array([float(r["100K_THz"]) for r in rows if r["point"] == label])
+        hot_f = np.array([float(r["600K_THz"]) for r in rows if r["point"] == label])
+        optical = cold_f > 1.0
+        assert optical.sum() == (3 if label == "Γ" else 6)
+        assert np.all(hot_f[optical] < cold_f[optical] - 0.03), label  # softening, well beyond the noise
+    assert 17.70 < dict(zip(series.point_labels, series.point_frequencies[0]))["Γ"][-1] < 17.83
+    out = capsys.readouterr().out
+    assert "frequencies at special points (THz) vs temperature:" in out and "100 K    600 K" in out
+    with pytest.raises(SettingsError, match="one temperature per trajectory: got 2 trajectories and 1"):
+        tdep.run(parser.parse_args(["tdep", str(hot), str(cold), "--temperature", "600", *common]))
+    with pytest.raises(SettingsError, match="temperatures must differ"):
+        tdep.run(parser.parse_args(["tdep", str(hot), str(cold), "--temperature", "600", "600", *common]))
 
 # ----------------------------------------------------------------------------- bad input
 

@@ -5,14 +5,17 @@
 * :mod:`.fit` — streaming least squares (sequential or joint), diagnostics, :class:`TDEPResult`;
 * :mod:`.decorrelation` — integrated autocorrelation time of the snapshots, automatic stride;
 * :mod:`.export` — phonopy / phono3py files, dispersion, DOS, thermal properties, plots
-  (:class:`PhononSpectrum`).
+  (:class:`PhononSpectrum`);
+* :mod:`.series` — temperature series: one fit per trajectory, special-point frequencies vs T
+  (:class:`TemperatureSeries`), all dispersions on one figure.
 
-Importing this package registers both result types with :func:`mdvib.results.load_result`.
+Importing this package registers its result types with :func:`mdvib.results.load_result`.
 """
 
 from mdvib.analysis.tdep.export import PhononSpectrum, write_outputs
 from mdvib.analysis.tdep.fit import FIT_MODES, TDEPAnalysis, TDEPResult, TDEPWarning
 from mdvib.analysis.tdep.reference import Reference, read_reference
+from mdvib.analysis.tdep.series import TemperatureSeries, fit_series, write_series_outputs
 
 __all__ = ["FIT_MODES", "PhononSpectrum", "Reference", "TDEPAnalysis", "TDEPResult", "TDEPWarning",
-           "read_reference", "write_outputs"]
+           "TemperatureSeries", "fit_series", "read_reference", "write_outputs", "write_series_outputs"]

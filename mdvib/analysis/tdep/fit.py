@@ -163,7 +163,7 @@ class TDEPResult:
         lines = [
             f"reference: {self.n_atoms} atoms, space group {self.spacegroup}; atoms matched by {self.atom_mapping}",
             f"snapshots: {self.n_snapshots}" + (f" at {self.temperature_k:g} K" if self.temperature_k else "")
-            + (f", every {self.stride} frames" if self.stride else "")
+            + (f", stride {self.stride}" if self.stride else "")
             + (f" (automatic: 2 τ_int of the {self.decorrelation_series}, τ_int = {self.tau_int_frames:.3g} frames"
                + (f" = {self.tau_int_fs:.3g} fs" if np.isfinite(self.tau_int_fs) else "") + ")"
                if self.tau_int_frames is not None else ""),
