@@ -7,9 +7,11 @@ import sys
 import warnings
 
 from mdvib.analysis.tdep import FIT_MODES, TDEPAnalysis, TDEPWarning, read_reference
+from mdvib.analysis.tdep.centroid import centroid_trajectory
 from mdvib.analysis.tdep.decorrelation import DECORRELATION_SERIES, SOKAL_C
 from mdvib.cli.common import add_trajectory_options, open_trajectory, parse_type_map, write_provenance
 from mdvib.errors import SettingsError
+from mdvib.trajectory import Trajectory
 
 HELP = f"""\
 Effective second- (and third-) order force constants fitted to MD snapshots
@@ -39,6 +41,12 @@ Temperature series: several trajectories, one per temperature, with as many
 The frame selection (--start/--stop/--step/--stride) applies to each trajectory
 (--stride auto: each its own stride).
 
+PIMD centroids: with --bead-forces NAME each TRAJ is one bead's i-PI positions
+file (PREFIX.pos_K.xyz); the fit uses the ring-polymer centroid: positions
+averaged over all beads PREFIX.pos_*.xyz (minimum image), forces over the
+beads' PREFIX.NAME_*.xyz. Units come from the i-PI headers (atomic units
+unless the trajectory names one); give the i-PI time step with --dt.
+
 Snapshot stride: --stride auto first correlates the selected frames: τ_int of
 the squared mass-weighted displacements (or forces: --decorrelation-series),
 per atom and direction, summed, with Sokal's self-consistent window
@@ -49,8 +57,8 @@ examples:
   mdvib tdep md.dump --types 1=Si --reference si.data --rc2 5 --rc3 4 --temperature 300 -o tdep300
   mdvib tdep md.dump --types 1=Si --dt 1 --reference si.data --rc2 5 --stride auto -o tdep_auto
   mdvib tdep run.xyz --reference POSCAR_super --unitcell POSCAR --rc2 6 --stride 10 --cv 5 -o out
-  mdvib tdep md100.dump md300.dump md600.dump --temperature 100 300 600 --types 1=Si --dt 1 \
-      --reference si.data --rc2 5 --rc3 4 --stride auto -o series
+  mdvib tdep md100.dump md600.dump --temperature 100 600 --types 1=Si --dt 1 --reference si.data --rc2 5 -o series
+  mdvib tdep sim.pos_0.xyz --bead-forces for --dt 0.5 --reference POSCAR_super --rc2 5 --temperature 100 -o pimd
 """
 
 
@@ -64,6 +72,9 @@ def register(subparsers) -> None:
     parser.add_argument("--stride", type=_stride, metavar="N|auto",
                         help="use every N-th frame (same as --step); auto: 2 τ_int from the frames' integrated "
                         "autocorrelation time (see above)")
+    parser.add_argument("--bead-forces", metavar="NAME",
+                        help="PIMD: TRAJ is one bead's i-PI positions file PREFIX.pos_K.xyz; fit the centroid of all "
+                        "beads, forces from the i-PI trajectory file name NAME (PREFIX.NAME_*.xyz, e.g. for)")
     parser.add_argument("--decorrelation-series", choices=list(DECORRELATION_SERIES), default="displacements",
                         help="series correlated by --stride auto (squared, mass-weighted; default: displacements)")
     group = parser.add_argument_group("fit")
@@ -108,6 +119,15 @@ def _stride(text: str) -> int | str:
     return value
 
 
+def _open(args: argparse.Namespace, path: str) -> Trajectory:
+    """Trajectory ``path`` with the reading options, or the PIMD centroid of its beads (``--bead-forces``)."""
+    if args.bead_forces is None:
+        return open_trajectory(argparse.Namespace(**{**vars(args), "trajectory": path}))
+    if args.format is not None:
+        raise SettingsError("--bead-forces reads i-PI xyz bead files; do not give --format")
+    return centroid_trajectory(path, args.bead_forces, **({} if args.dt is None else {"dt_fs": args.dt}))
+
+
 def run(args: argparse.Namespace) -> None:
     """Run the fit (or temperature series) described by parsed arguments and write OUTDIR."""
     from pathlib import Path
@@ -125,7 +145,7 @@ def run(args: argparse.Namespace) -> None:
     type_map = parse_type_map(args.types)
     reference = read_reference(args.reference, format=args.reference_format, type_map=type_map)
     unitcell = read_reference(args.unitcell, type_map=type_map) if args.unitcell else None
-    trajectories = [open_trajectory(argparse.Namespace(**{**vars(args), "trajectory": path})) for path in paths]
+    trajectories = [_open(args, path) for path in paths]
     analysis = TDEPAnalysis(reference, rc2=args.rc2, rc3=args.rc3, fit=args.fit, cv_folds=args.cv,
                             temperature_k=temperatures[0] if temperatures else None, tolerance=args.tolerance,
                             decorrelation_series=args.decorrelation_series, remove_drift=not args.keep_drift,
