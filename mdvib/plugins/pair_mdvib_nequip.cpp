@@ -1,6 +1,6 @@
 /* mdvib LAMMPS plugin: pair style mdvib/nequip.
  *
- *   pair_style mdvib/nequip [device auto|cpu|cuda]
+ *   pair_style mdvib/nequip [device auto|cpu|cuda] [threads N]
  *   pair_coeff * * MODEL.nequip.pt2 ELEMENT_OF_TYPE_1 ELEMENT_OF_TYPE_2 ...
  *
  * MODEL is an AOTInductor package written by ``nequip-compile --mode
@@ -23,7 +23,11 @@
  *
  * Positions, cell and shifts are passed as float64 whatever the model's own
  * dtype: compiled models given float32 inputs silently return NaN.  Per-atom
- * energies are supported, per-atom virials are not. */
+ * energies are supported, per-atom virials are not.
+ *
+ * torch runs with one intra-op thread per MPI rank unless ``threads N`` says
+ * otherwise: torch's and LAMMPS' OpenMP runtimes share the cores badly (runs
+ * with two threads each were 5-20x slower), and MPI ranks scale better. */
 
 #include "pair_mdvib_nequip.h"
 
@@ -85,6 +89,7 @@ PairMdvibNequip::PairMdvibNequip(LAMMPS *lmp) : Pair(lmp), target_(Target::PairA
   one_coeff = 1;
   manybody_flag = 1;
   device_name_ = "auto";
+  threads_ = 1;
 }
 
 PairMdvibNequip::~PairMdvibNequip()
@@ -116,11 +121,16 @@ void PairMdvibNequip::settings(int narg, char **arg)
         error->all(FLERR, "pair_style mdvib/nequip: device must be auto, cpu or cuda, not '{}'",
                    device_name_);
       iarg += 2;
+    } else if (key == "threads" && iarg + 1 < narg) {
+      threads_ = utils::inumeric(FLERR, arg[iarg + 1], false, lmp);
+      if (threads_ < 1) error->all(FLERR, "pair_style mdvib/nequip: threads must be >= 1");
+      iarg += 2;
     } else {
       error->all(FLERR, "pair_style mdvib/nequip: unknown argument '{}' (usage: pair_style "
-                 "mdvib/nequip [device auto|cpu|cuda])", key);
+                 "mdvib/nequip [device auto|cpu|cuda] [threads N])", key);
     }
   }
+  torch::set_num_threads(threads_);
 }
 
 void PairMdvibNequip::load_model(const std::string &path)

@@ -42,6 +42,7 @@ class PairMdvibNequip : public Pair {
   std::unique_ptr<torch::inductor::AOTIModelPackageLoader> model_;
   std::string model_path_;
   std::string device_name_;    // "cpu" or "cuda"
+  int threads_;                // torch intra-op threads per rank
   Target target_;
   double r_max_;
   std::vector<std::string> model_type_names_;
