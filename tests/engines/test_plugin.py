@@ -241,6 +241,8 @@ def test_bad_inputs_give_clear_errors(plugin_library, tmp_path):
         lmp.command(f"pair_coeff * * {not_a_model} Si")
     with pytest.raises(Exception, match="device must be auto, cpu or cuda"):
         lmp.command("pair_style mdvib/nequip device tpu")
+    with pytest.raises(Exception, match="threads must be >= 1"):
+        lmp.command("pair_style mdvib/nequip threads 0")
     lmp.close()
     with pytest.raises(SettingsError, match="compiled for style 'nequip'"):
         check_model("allegro", BUILTIN_MODELS["nequip"], ("Si",))
