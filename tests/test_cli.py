@@ -28,8 +28,9 @@ def test_dos_help_documents_units_and_defaults(capsys):
         assert text in out, text
 
 
-def test_demo_writes_results_and_prints_peaks(tmp_path, capsys):
-    assert main(["demo", "-o", str(tmp_path)]) == 0
+def test_demo_from_dump_writes_results_and_prints_peaks(tmp_path, capsys):
+    """``mdvib demo --from-dump``: the DOS of the shipped dump, no MD (the campaign demo: tests/test_demo.py)."""
+    assert main(["demo", "--from-dump", "-o", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "peaks:" in out and "kinetic temperature" in out
     for name in ("dos.h5", "dos.csv", "dos.png", "dos.h5.provenance.yaml"):
