@@ -40,7 +40,6 @@ that raises stops the run at the next step and the error is raised as
 
 from __future__ import annotations
 
-import os
 import shlex
 import subprocess
 import sys
@@ -50,7 +49,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from mdvib.engines.lammps_library import create_lammps
+from mdvib.engines.lammps_library import create_lammps, subprocess_environment
 from mdvib.errors import MdvibError, SettingsError
 
 #: Directory of the LAMMPS input templates (``lammps_inputs/`` of the source tree).
@@ -381,10 +380,7 @@ def _run_subprocess(command: list[str], log: Path, report: Callable[[], None]) -
     """Run ``command`` (``[mpirun ...] lmp ...``) with the wheel's libraries on the loader path."""
     import tempfile
 
-    env = dict(os.environ)
-    env["OMP_NUM_THREADS"] = "1"
-    lib = str(Path(sys.prefix) / "lib")
-    env["LD_LIBRARY_PATH"] = lib + (os.pathsep + env["LD_LIBRARY_PATH"] if env.get("LD_LIBRARY_PATH") else "")
+    env = subprocess_environment()
     with tempfile.TemporaryFile("w+") as output:  # a file, not a pipe: a chatty run cannot block
         try:
             proc = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=output,
