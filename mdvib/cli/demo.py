@@ -47,7 +47,7 @@ DEMO_POTENTIALS: dict[str, dict[str, dict]] = {
         "md": {"temperatures_k": [300, 600], "equilibration_ps": 1.0, "production_ps": 6.0, "segment_ps": 2.0},
         "dos": {"window": 100, "blocks": 3},
     },
-    "nequip": {  # message passing: one MPI rank
+    "nequip": {
         "structure": {"supercell": [2, 2, 2]},
         "potential": {"style": "nequip", "file": "si_nequip.nequip.pt2", "elements": ["Si"]},
         "md": {"temperatures_k": [300, 600], "equilibration_ps": 1.0, "production_ps": 4.0, "segment_ps": 2.0},
@@ -59,8 +59,6 @@ QUICK: dict[str, dict] = {
     "md": {"temperatures_k": [300, 600], "equilibration_ps": 0.5, "production_ps": 2.0, "segment_ps": 1.0},
     "dos": {"window": 50, "blocks": 2},
 }
-#: Potentials whose plugin pair style runs on one MPI rank only.
-SINGLE_RANK = {"nequip"}
 #: Width of the kinetic-temperature check, in standard deviations of the canonical
 #: instantaneous kinetic temperature, T·sqrt(2/(3N)) (the time average fluctuates less).
 TEMPERATURE_SIGMAS = 3.0
@@ -122,9 +120,6 @@ def check_options(potential: str, ranks: int | None = None) -> None:
         raise SettingsError(f"--potential {potential!r}: choose one of {', '.join(DEMO_POTENTIALS)}")
     if ranks is not None and ranks < 1:
         raise SettingsError(f"--ranks must be a positive integer, got {ranks}")
-    if ranks is not None and ranks > 1 and potential in SINGLE_RANK:
-        raise SettingsError(f"--potential {potential} (message passing) runs on one MPI rank; "
-                            "use --ranks 1 or --potential allegro")
 
 
 def register(subparsers) -> None:

@@ -11,8 +11,10 @@ cached on first use, :mod:`mdvib.engines.plugins`) and set up the
     pair_style      mdvib/nequip
     pair_coeff      * * model.nequip.pt2 Si
 
-NequIP (message passing) models run on one MPI rank; Allegro (strictly local)
-models run with any number of ranks (LAMMPS domain decomposition). The model's
+Allegro (strictly local) models run with any number of ranks (LAMMPS domain
+decomposition with ghost atoms); NequIP (message passing) models run with any
+number of ranks too, but every rank evaluates the whole gathered graph
+(replicated data: correct, no parallel speed-up of the model). The model's
 metadata says which target it was compiled for; a mismatch with the style
 named in the campaign is an error, not a silent switch.
 

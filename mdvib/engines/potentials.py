@@ -179,7 +179,7 @@ PAIR_STYLES: dict[str, PairStyleEntry] = {
         PairStyleEntry("ase", False, _ase_external, "any ASE calculator via fix external, 1 MPI rank, slower "
                        "(params: calculator = 'module:callable', kwargs, cutoff)",
                        fix_external=_ase_callbacks, params=("calculator", "kwargs", "cutoff")),
-        PairStyleEntry("nequip", True, _mlip_plugin, "deployed NequIP model via mdvib's plugin, 1 MPI rank "
+        PairStyleEntry("nequip", True, _mlip_plugin, "deployed NequIP model via mdvib's plugin (several ranks: replicated graph) "
                        "(file: nequip-compile --target pair_nequip *.nequip.pt2)"),
         PairStyleEntry("allegro", True, _mlip_plugin, "deployed Allegro model via mdvib's plugin, any MPI ranks "
                        "(file: nequip-compile --target pair_allegro *.nequip.pt2)"),

@@ -16,10 +16,13 @@
  * on); the virial comes from sum_i r_i f_i over owned and ghost atoms.
  *
  * pair_nequip target (message passing): the model needs the periodic graph of
- * the whole system, so it runs on one MPI rank.  Every ghost neighbour is
- * mapped to the owned atom it images, and the edge carries the integer
- * lattice shift between them; the model receives the cell and returns the
- * virial itself.
+ * the whole system.  Every ghost neighbour is mapped to the atom it images,
+ * and the edge carries the integer lattice shift between them; the model
+ * receives the cell and returns the virial itself.  With several MPI ranks
+ * the owned atoms and edges of all ranks are gathered (MPI_Allgatherv) and
+ * every rank evaluates the whole graph, keeping the forces and energies of its
+ * own atoms and 1/nprocs of the virial: correct with domain decomposition,
+ * but without a parallel speed-up of the model (replicated data).
  *
  * Positions, cell and shifts are passed as float64 whatever the model's own
  * dtype: compiled models given float32 inputs silently return NaN.  Per-atom
@@ -217,12 +220,6 @@ void PairMdvibNequip::init_style()
   if (atom->tag_enable == 0) error->all(FLERR, "pair style mdvib/nequip requires atom IDs");
   if (target_ == Target::PairAllegro && force->newton_pair == 0)
     error->all(FLERR, "pair style mdvib/nequip with an Allegro model requires newton pair on");
-  if (target_ == Target::PairNequip) {
-    if (comm->nprocs > 1)
-      error->all(FLERR, "pair style mdvib/nequip: the message-passing NequIP model '{}' needs "
-                 "the whole periodic system on one MPI rank (it runs with {} ranks); use one "
-                 "rank, or an Allegro model for domain decomposition", model_path_, comm->nprocs);
-  }
   neighbor->add_request(this, NeighConst::REQ_FULL);
 }
 
@@ -237,10 +234,9 @@ void PairMdvibNequip::compute(int eflag, int vflag)
   if (vflag_atom)
     error->all(FLERR, "pair style mdvib/nequip does not compute per-atom virials "
                "(compute stress/atom)");
-  if (atom->nlocal == 0) return;    // an empty subdomain: nothing to evaluate, nothing to add
   if (target_ == Target::PairNequip)
-    compute_periodic_graph(eflag, vflag);
-  else
+    compute_periodic_graph(eflag, vflag);    // collective: every rank takes part
+  else if (atom->nlocal > 0)
     compute_ghost_graph(eflag, vflag);
   if (vflag_fdotr) virial_fdotr_compute();
 }
@@ -290,12 +286,13 @@ void PairMdvibNequip::compute_ghost_graph(int eflag, int vflag)
   torch::Tensor force = outputs[1].to(torch::kCPU, torch::kFloat64).contiguous();
   std::vector<double> energies(energy.data_ptr<double>(), energy.data_ptr<double>() + nlocal);
   std::vector<double> forces(force.data_ptr<double>(), force.data_ptr<double>() + 3 * nall);
-  accumulate(energies, forces, nall, nullptr, eflag, vflag);
+  accumulate(energies, forces, nall, nullptr, 0.0, eflag, vflag);
 }
 
 void PairMdvibNequip::compute_periodic_graph(int eflag, int vflag)
 {
   const int nlocal = atom->nlocal;
+  const int nprocs = comm->nprocs;
   double **x = atom->x;
   const int *type = atom->type;
   const tagint *tag = atom->tag;
@@ -303,12 +300,35 @@ void PairMdvibNequip::compute_periodic_graph(int eflag, int vflag)
   const double *h = domain->h;            // xprd yprd zprd yz xz xy
   const double *h_inv = domain->h_inv;    // the same for the inverse
 
-  // owned atom of each atom id (one rank owns every atom)
+  // Replicated data: every rank gathers the owned atoms of all ranks (ids, types, positions)
+  // and the edges each rank found, and evaluates the whole periodic graph.
+  std::vector<int> counts(nprocs), displs(nprocs), counts3(nprocs), displs3(nprocs);
+  MPI_Allgather(&nlocal, 1, MPI_INT, counts.data(), 1, MPI_INT, world);
+  int natoms = 0;
+  for (int p = 0; p < nprocs; p++) {
+    displs[p] = natoms;
+    natoms += counts[p];
+    counts3[p] = 3 * counts[p];
+    displs3[p] = 3 * displs[p];
+  }
+  std::vector<tagint> all_tag(natoms);
+  std::vector<int> local_type(type, type + nlocal), all_type(natoms);
+  std::vector<double> local_x(3 * static_cast<std::size_t>(nlocal)), all_x(3 * static_cast<std::size_t>(natoms));
+  for (int i = 0; i < nlocal; i++)
+    for (int d = 0; d < 3; d++) local_x[3 * i + d] = x[i][d];
+  MPI_Allgatherv(tag, nlocal, MPI_LMP_TAGINT, all_tag.data(), counts.data(), displs.data(),
+                 MPI_LMP_TAGINT, world);
+  MPI_Allgatherv(local_type.data(), nlocal, MPI_INT, all_type.data(), counts.data(), displs.data(),
+                 MPI_INT, world);
+  MPI_Allgatherv(local_x.data(), 3 * nlocal, MPI_DOUBLE, all_x.data(), counts3.data(),
+                 displs3.data(), MPI_DOUBLE, world);
   tagint max_tag = 0;
-  for (int i = 0; i < nlocal; i++) max_tag = std::max(max_tag, tag[i]);
-  std::vector<int> owner_of_tag(max_tag + 1, -1);
-  for (int i = 0; i < nlocal; i++) owner_of_tag[tag[i]] = i;
+  for (tagint t : all_tag) max_tag = std::max(max_tag, t);
+  std::vector<long> index_of_tag(max_tag + 1, -1);
+  for (int k = 0; k < natoms; k++) index_of_tag[all_tag[k]] = k;
 
+  // edges of this rank's atoms in the gathered numbering; a ghost neighbour becomes the atom it
+  // images, with the lattice shift n: x_ghost - x_atom = n0 a + n1 b + n2 c (LAMMPS cell vectors)
   std::vector<long> edges;
   std::vector<double> shifts;
   edges.reserve(static_cast<std::size_t>(list->inum) * 64);
@@ -320,34 +340,51 @@ void PairMdvibNequip::compute_periodic_graph(int eflag, int vflag)
       const int j = neighbours[jj] & NEIGHMASK;
       const double dx = x[j][0] - x[i][0], dy = x[j][1] - x[i][1], dz = x[j][2] - x[i][2];
       if (dx * dx + dy * dy + dz * dz >= cutoff_sq) continue;
-      const int owner = tag[j] <= max_tag ? owner_of_tag[tag[j]] : -1;
-      if (owner < 0)
-        error->one(FLERR, "pair mdvib/nequip: neighbour atom {} of atom {} is not owned by this "
-                   "rank", tag[j], tag[i]);
-      // lattice shift n with x_j - x_owner = n0 a + n1 b + n2 c (LAMMPS cell vectors)
-      const double sx = x[j][0] - x[owner][0], sy = x[j][1] - x[owner][1],
-                   sz = x[j][2] - x[owner][2];
-      edges.push_back(i);
-      edges.push_back(owner);
+      const long image_of = tag[j] <= max_tag ? index_of_tag[tag[j]] : -1;
+      if (image_of < 0)
+        error->one(FLERR, "pair mdvib/nequip: neighbour atom {} of atom {} is not an atom of the "
+                   "system", tag[j], tag[i]);
+      const double sx = x[j][0] - all_x[3 * image_of], sy = x[j][1] - all_x[3 * image_of + 1],
+                   sz = x[j][2] - all_x[3 * image_of + 2];
+      edges.push_back(index_of_tag[tag[i]]);
+      edges.push_back(image_of);
       shifts.push_back(std::round(h_inv[0] * sx + h_inv[5] * sy + h_inv[4] * sz));
       shifts.push_back(std::round(h_inv[1] * sy + h_inv[3] * sz));
       shifts.push_back(std::round(h_inv[2] * sz));
     }
   }
-  const long n_edges = static_cast<long>(edges.size() / 2);
-  std::vector<long> types(nlocal);
-  for (int i = 0; i < nlocal; i++) types[i] = type_to_model_[type[i]];
+  const int local_edges = static_cast<int>(edges.size() / 2);
+  std::vector<int> edge_counts(nprocs), edge_displs(nprocs), shift_counts(nprocs),
+      shift_displs(nprocs);
+  MPI_Allgather(&local_edges, 1, MPI_INT, edge_counts.data(), 1, MPI_INT, world);
+  long n_edges = 0;
+  for (int p = 0; p < nprocs; p++) {
+    edge_displs[p] = static_cast<int>(2 * n_edges);
+    shift_displs[p] = static_cast<int>(3 * n_edges);
+    n_edges += edge_counts[p];
+    shift_counts[p] = 3 * edge_counts[p];
+    edge_counts[p] *= 2;
+  }
+  std::vector<long> all_edges(2 * n_edges);
+  std::vector<double> all_shifts(3 * n_edges);
+  MPI_Allgatherv(edges.data(), 2 * local_edges, MPI_LONG, all_edges.data(), edge_counts.data(),
+                 edge_displs.data(), MPI_LONG, world);
+  MPI_Allgatherv(shifts.data(), 3 * local_edges, MPI_DOUBLE, all_shifts.data(), shift_counts.data(),
+                 shift_displs.data(), MPI_DOUBLE, world);
+
+  std::vector<long> types(natoms);
+  for (int k = 0; k < natoms; k++) types[k] = type_to_model_[all_type[k]];
   // cell rows are the lattice vectors a, b, c
   double cell[9] = {h[0], 0.0, 0.0, h[5], h[1], 0.0, h[4], h[3], h[2]};
 
   auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
   auto i64 = torch::TensorOptions().dtype(torch::kInt64);
-  torch::Tensor pos = torch::from_blob(x[0], {nlocal, 3}, f64).clone();
+  torch::Tensor pos = torch::from_blob(all_x.data(), {natoms, 3}, f64);
   torch::Tensor edge_index =
-      torch::from_blob(edges.data(), {n_edges, 2}, i64).transpose(0, 1).contiguous();
-  torch::Tensor atom_types = torch::from_blob(types.data(), {nlocal}, i64).clone();
-  torch::Tensor cell_tensor = torch::from_blob(cell, {3, 3}, f64).clone();
-  torch::Tensor shift_tensor = torch::from_blob(shifts.data(), {n_edges, 3}, f64).clone();
+      torch::from_blob(all_edges.data(), {n_edges, 2}, i64).transpose(0, 1).contiguous();
+  torch::Tensor atom_types = torch::from_blob(types.data(), {natoms}, i64);
+  torch::Tensor cell_tensor = torch::from_blob(cell, {3, 3}, f64);
+  torch::Tensor shift_tensor = torch::from_blob(all_shifts.data(), {n_edges, 3}, f64);
 
   std::vector<torch::Tensor> outputs;
   try {
@@ -361,13 +398,21 @@ void PairMdvibNequip::compute_periodic_graph(int eflag, int vflag)
   torch::Tensor energy = outputs[0].to(torch::kCPU, torch::kFloat64).contiguous();
   torch::Tensor force = outputs[1].to(torch::kCPU, torch::kFloat64).contiguous();
   torch::Tensor virial = outputs[2].to(torch::kCPU, torch::kFloat64).contiguous();
-  std::vector<double> energies(energy.data_ptr<double>(), energy.data_ptr<double>() + nlocal);
-  std::vector<double> forces(force.data_ptr<double>(), force.data_ptr<double>() + 3 * nlocal);
-  accumulate(energies, forces, nlocal, virial.data_ptr<double>(), eflag, vflag);
+  const double *all_energy = energy.data_ptr<double>();
+  const double *all_force = force.data_ptr<double>();
+  std::vector<double> energies(nlocal), forces(3 * static_cast<std::size_t>(nlocal));
+  for (int i = 0; i < nlocal; i++) {
+    const long k = index_of_tag[tag[i]];
+    energies[i] = all_energy[k];
+    for (int d = 0; d < 3; d++) forces[3 * i + d] = all_force[3 * k + d];
+  }
+  // each rank holds the whole system's virial: its share is 1/nprocs of it
+  accumulate(energies, forces, nlocal, virial.data_ptr<double>(), 1.0 / nprocs, eflag, vflag);
 }
 
 void PairMdvibNequip::accumulate(const std::vector<double> &energy, const std::vector<double> &force,
-                                 int n_force, const double *model_virial, int eflag, int vflag)
+                                 int n_force, const double *model_virial, double virial_share,
+                                 int eflag, int vflag)
 {
   double **f = atom->f;
   for (int i = 0; i < n_force; i++) {
@@ -381,12 +426,12 @@ void PairMdvibNequip::accumulate(const std::vector<double> &energy, const std::v
     for (std::size_t i = 0; i < energy.size(); i++) eatom[i] += energy[i];
   if (vflag_global && model_virial != nullptr) {
     // model virial W_ab = -dE/d(strain_ab), row-major 3x3; LAMMPS order xx yy zz xy xz yz
-    virial[0] += model_virial[0];
-    virial[1] += model_virial[4];
-    virial[2] += model_virial[8];
-    virial[3] += model_virial[1];
-    virial[4] += model_virial[2];
-    virial[5] += model_virial[5];
+    virial[0] += virial_share * model_virial[0];
+    virial[1] += virial_share * model_virial[4];
+    virial[2] += virial_share * model_virial[8];
+    virial[3] += virial_share * model_virial[1];
+    virial[4] += virial_share * model_virial[2];
+    virial[5] += virial_share * model_virial[5];
   }
   (void) eflag;
   (void) vflag;

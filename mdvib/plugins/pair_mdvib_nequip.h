@@ -37,7 +37,7 @@ class PairMdvibNequip : public Pair {
   void compute_periodic_graph(int eflag, int vflag);
   void compute_ghost_graph(int eflag, int vflag);
   void accumulate(const std::vector<double> &energy, const std::vector<double> &force, int n_force,
-                  const double *model_virial, int eflag, int vflag);
+                  const double *model_virial, double virial_share, int eflag, int vflag);
 
   std::unique_ptr<torch::inductor::AOTIModelPackageLoader> model_;
   std::string model_path_;
