@@ -58,7 +58,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import hashlib
 import json
 import os
 import tomllib
@@ -78,7 +77,7 @@ from mdvib.engines.potentials import (
 )
 from mdvib.engines.structures import LatticeSpec, read_structure, write_lammps_data
 from mdvib.errors import MdvibError, SettingsError
-from mdvib.results import write_text_atomic
+from mdvib.results import file_sha256, temperature_dirname, write_text_atomic
 
 #: Equilibration thermostats (config name → template value); both leave the force array alone.
 THERMOSTATS = {"nose-hoover": "nh", "csvr": "csvr"}
@@ -321,19 +320,6 @@ class TemperatureResult:
     skipped: bool
 
 
-def temperature_dirname(temperature_k: float) -> str:
-    """Folder name of a temperature: ``T_300K``, ``T_312.5K``."""
-    return f"T_{temperature_k:g}K"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
@@ -397,9 +383,9 @@ class Campaign:
         structure = self.config.structure
         return {
             "structure": (dataclasses.asdict(structure) if isinstance(structure, LatticeSpec)
-                          else {"file": str(structure), "sha256": _sha256(structure)}),
+                          else {"file": str(structure), "sha256": file_sha256(structure)}),
             "potential": self.config.potential.describe()
-            | {"file_sha256": None if self.config.potential.file is None else _sha256(self.config.potential.file)},
+            | {"file_sha256": None if self.config.potential.file is None else file_sha256(self.config.potential.file)},
             "temperature_k": md.temperatures_k[index],
             "seed": md.seeds[index],
             "timestep_fs": md.timestep_fs,

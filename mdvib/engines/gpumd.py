@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import hashlib
 import math
 import numbers
 import os
@@ -53,7 +52,7 @@ import yaml
 
 from mdvib.engines.structures import LatticeSpec, read_structure
 from mdvib.errors import SettingsError
-from mdvib.results import atomic_path, write_text_atomic
+from mdvib.results import atomic_path, file_sha256, temperature_dirname, write_text_atomic
 
 #: Thermostats of the equilibration stage: GPUMD ensemble name → description.
 #: All rescale velocities and leave the force array to the potential
@@ -324,11 +323,6 @@ class GpumdRunDirectory:
         return self.settings.equilibration_steps // self.settings.thermo_stride_steps
 
 
-def temperature_dirname(temperature_k: float) -> str:
-    """Folder of one temperature, ``T_300K`` (the naming of :mod:`mdvib.campaign`)."""
-    return f"T_{float(temperature_k):g}K"
-
-
 def nep_species(path: str | Path) -> tuple[str, ...] | None:
     """Elements a NEP model file covers, from its first line (``nep4 2 Si C``).
 
@@ -464,14 +458,6 @@ def run_in_text(temperature_k: float, potential: str, settings: GpumdRunSettings
         ]
     lines += [f"run {s.production_steps}", ""]
     return "\n".join(lines)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _place_potential(directory: Path, nep: Path, copy: bool) -> tuple[str, Path]:
@@ -611,7 +597,7 @@ def _provenance_yaml(run: GpumdRunDirectory, nep_source: Path) -> str:
         "n_atoms": run.n_atoms,
         "species": counts,
         "nep_model": {"source": str(nep_source.resolve()), "run_in_path": str(run.potential),
-                      "sha256": _sha256(nep_source)},
+                      "sha256": file_sha256(nep_source)},
         "settings": dataclasses.asdict(s),
         "derived": {
             "frame_spacing_fs": s.frame_spacing_fs,

@@ -77,6 +77,22 @@ std::string metadata_value(const std::unordered_map<std::string, std::string> &m
   return it->second;
 }
 
+// Call visit(i, j) for every owned atom i and neighbour j (owned or ghost) closer than the
+// cutoff, in neighbour-list order.
+template <class Visit> void for_each_edge(NeighList *list, double **x, double cutoff, Visit visit)
+{
+  const double cutoff_sq = cutoff * cutoff;
+  for (int ii = 0; ii < list->inum; ii++) {
+    const int i = list->ilist[ii];
+    const int *neighbours = list->firstneigh[i];
+    for (int jj = 0; jj < list->numneigh[i]; jj++) {
+      const int j = neighbours[jj] & NEIGHMASK;
+      const double dx = x[j][0] - x[i][0], dy = x[j][1] - x[i][1], dz = x[j][2] - x[i][2];
+      if (dx * dx + dy * dy + dz * dz < cutoff_sq) visit(i, j);
+    }
+  }
+}
+
 torch::Tensor to_device(const torch::Tensor &tensor, const std::string &device)
 {
   return device == "cpu" ? tensor : tensor.to(torch::Device(device));
@@ -247,22 +263,13 @@ void PairMdvibNequip::compute_ghost_graph(int eflag, int vflag)
   const int nall = nlocal + atom->nghost;
   double **x = atom->x;
   const int *type = atom->type;
-  const double cutoff_sq = r_max_ * r_max_;
 
   std::vector<long> edges;
   edges.reserve(static_cast<std::size_t>(list->inum) * 64);
-  for (int ii = 0; ii < list->inum; ii++) {
-    const int i = list->ilist[ii];
-    const int *neighbours = list->firstneigh[i];
-    for (int jj = 0; jj < list->numneigh[i]; jj++) {
-      const int j = neighbours[jj] & NEIGHMASK;
-      const double dx = x[j][0] - x[i][0], dy = x[j][1] - x[i][1], dz = x[j][2] - x[i][2];
-      if (dx * dx + dy * dy + dz * dz < cutoff_sq) {
-        edges.push_back(i);
-        edges.push_back(j);
-      }
-    }
-  }
+  for_each_edge(list, x, r_max_, [&](int i, int j) {
+    edges.push_back(i);
+    edges.push_back(j);
+  });
   const long n_edges = static_cast<long>(edges.size() / 2);
   std::vector<long> types(nall);
   for (int i = 0; i < nall; i++) types[i] = type_to_model_[type[i]];
@@ -296,7 +303,6 @@ void PairMdvibNequip::compute_periodic_graph(int eflag, int vflag)
   double **x = atom->x;
   const int *type = atom->type;
   const tagint *tag = atom->tag;
-  const double cutoff_sq = r_max_ * r_max_;
   const double *h = domain->h;            // xprd yprd zprd yz xz xy
   const double *h_inv = domain->h_inv;    // the same for the inverse
 
@@ -333,26 +339,19 @@ void PairMdvibNequip::compute_periodic_graph(int eflag, int vflag)
   std::vector<double> shifts;
   edges.reserve(static_cast<std::size_t>(list->inum) * 64);
   shifts.reserve(static_cast<std::size_t>(list->inum) * 96);
-  for (int ii = 0; ii < list->inum; ii++) {
-    const int i = list->ilist[ii];
-    const int *neighbours = list->firstneigh[i];
-    for (int jj = 0; jj < list->numneigh[i]; jj++) {
-      const int j = neighbours[jj] & NEIGHMASK;
-      const double dx = x[j][0] - x[i][0], dy = x[j][1] - x[i][1], dz = x[j][2] - x[i][2];
-      if (dx * dx + dy * dy + dz * dz >= cutoff_sq) continue;
-      const long image_of = tag[j] <= max_tag ? index_of_tag[tag[j]] : -1;
-      if (image_of < 0)
-        error->one(FLERR, "pair mdvib/nequip: neighbour atom {} of atom {} is not an atom of the "
-                   "system", tag[j], tag[i]);
-      const double sx = x[j][0] - all_x[3 * image_of], sy = x[j][1] - all_x[3 * image_of + 1],
-                   sz = x[j][2] - all_x[3 * image_of + 2];
-      edges.push_back(index_of_tag[tag[i]]);
-      edges.push_back(image_of);
-      shifts.push_back(std::round(h_inv[0] * sx + h_inv[5] * sy + h_inv[4] * sz));
-      shifts.push_back(std::round(h_inv[1] * sy + h_inv[3] * sz));
-      shifts.push_back(std::round(h_inv[2] * sz));
-    }
-  }
+  for_each_edge(list, x, r_max_, [&](int i, int j) {
+    const long image_of = tag[j] <= max_tag ? index_of_tag[tag[j]] : -1;
+    if (image_of < 0)
+      error->one(FLERR, "pair mdvib/nequip: neighbour atom {} of atom {} is not an atom of the "
+                 "system", tag[j], tag[i]);
+    const double sx = x[j][0] - all_x[3 * image_of], sy = x[j][1] - all_x[3 * image_of + 1],
+                 sz = x[j][2] - all_x[3 * image_of + 2];
+    edges.push_back(index_of_tag[tag[i]]);
+    edges.push_back(image_of);
+    shifts.push_back(std::round(h_inv[0] * sx + h_inv[5] * sy + h_inv[4] * sz));
+    shifts.push_back(std::round(h_inv[1] * sy + h_inv[3] * sz));
+    shifts.push_back(std::round(h_inv[2] * sz));
+  });
   const int local_edges = static_cast<int>(edges.size() / 2);
   std::vector<int> edge_counts(nprocs), edge_displs(nprocs), shift_counts(nprocs),
       shift_displs(nprocs);

@@ -63,23 +63,27 @@ def _lammps_box(atoms) -> str:
     return f"region box prism 0 {xx!r} 0 {yy!r} 0 {zz!r} {xy!r} {xz!r} {yz!r} units box"
 
 
+def _lammps_holding(atoms, order: np.ndarray | None = None):
+    """LAMMPS (metal units, one Si type) holding ``atoms``; id k+1 is ``atoms[order[k]]``."""
+    lmp = create_lammps()
+    lmp.commands_string(f"""
+        units metal
+        atom_style atomic
+        {_lammps_box(atoms)}
+        create_box 1 box
+        mass 1 {SI_MASS_AMU}
+    """)
+    pos = atoms.positions if order is None else atoms.positions[order]
+    lmp.create_atoms(len(pos), list(range(1, len(pos) + 1)), [1] * len(pos), pos.ravel().tolist())
+    return lmp
+
+
 def _lammps_evaluate(plugin: Path, model: Path, atoms, order: np.ndarray):
     """Energy (eV), forces by atom (eV/Å) and ASE-convention stress (eV/Å^3) from LAMMPS + plugin.
 
     Atoms are created in the permuted ``order`` (LAMMPS id k+1 is ``atoms[order[k]]``).
     """
-    lmp = create_lammps()
-    lmp.commands_string(f"""
-        units metal
-        atom_style atomic
-        atom_modify map array
-        boundary p p p
-        {_lammps_box(atoms)}
-        create_box 1 box
-        mass 1 {SI_MASS_AMU}
-    """)
-    pos = atoms.positions[order]
-    lmp.create_atoms(len(pos), list(range(1, len(pos) + 1)), [1] * len(pos), pos.ravel().tolist())
+    lmp = _lammps_holding(atoms, order)
     lmp.commands_string(f"""
         plugin load {plugin}
         pair_style mdvib/nequip
@@ -172,15 +176,7 @@ def test_two_ranks_equal_one_rank(plugin_library, tmp_path, style):
 
 def _nve_energy_record(plugin: Path, atoms, timestep_ps: float, duration_ps: float) -> np.ndarray:
     """(total energy, kinetic energy) in eV every 5 fs of an NVE run with the Allegro model."""
-    lmp = create_lammps()
-    lmp.commands_string(f"""
-        units metal
-        atom_style atomic
-        {_lammps_box(atoms)}
-        create_box 1 box
-        mass 1 {SI_MASS_AMU}
-    """)
-    lmp.create_atoms(len(atoms), list(range(1, len(atoms) + 1)), [1] * len(atoms), atoms.positions.ravel().tolist())
+    lmp = _lammps_holding(atoms)
     lmp.commands_string(f"""
         plugin load {plugin}
         pair_style mdvib/nequip
@@ -219,13 +215,8 @@ def test_allegro_nve_conserves_energy(plugin_library):
 
 def test_bad_inputs_give_clear_errors(plugin_library, tmp_path):
     atoms = _configuration(1, seed=1)
-    lmp = create_lammps()
+    lmp = _lammps_holding(atoms)
     lmp.commands_string(f"""
-        units metal
-        atom_style atomic
-        {_lammps_box(atoms)}
-        create_box 1 box
-        mass 1 {SI_MASS_AMU}
         plugin load {plugin_library}
         pair_style mdvib/nequip
     """)
