@@ -121,31 +121,30 @@ training_module:
 {model}
 """
 
-NEQUIP_MODEL = """\
-    _target_: nequip.model.NequIPGNNModel
+#: Model settings both architectures share (seed, dtype, types, cutoff, l_max 1 with parity).
+_MODEL_HEADER = """\
     seed: ${seed}
     model_dtype: float64
     type_names: ${model_type_names}
     r_max: ${cutoff_radius}
     l_max: 1
     parity: true
-    num_layers: 2
-    num_features: 8
-    radial_mlp_depth: 1
-    radial_mlp_width: 8
+"""
+#: Normalisations taken from the training data.
+_DATA_STATISTICS = """\
     avg_num_neighbors: ${training_data_stats:num_neighbors_mean}
     per_type_energy_shifts: ${training_data_stats:per_atom_energy_mean}
     per_type_energy_scales: ${training_data_stats:forces_rms}
 """
 
-ALLEGRO_MODEL = """\
-    _target_: allegro.model.AllegroModel
-    seed: ${seed}
-    model_dtype: float64
-    type_names: ${model_type_names}
-    r_max: ${cutoff_radius}
-    l_max: 1
-    parity: true
+NEQUIP_MODEL = "    _target_: nequip.model.NequIPGNNModel\n" + _MODEL_HEADER + """\
+    num_layers: 2
+    num_features: 8
+    radial_mlp_depth: 1
+    radial_mlp_width: 8
+""" + _DATA_STATISTICS
+
+ALLEGRO_MODEL = "    _target_: allegro.model.AllegroModel\n" + _MODEL_HEADER + """\
     radial_chemical_embed:
       _target_: allegro.nn.TwoBodyBesselScalarEmbed
       num_bessels: 8
@@ -159,10 +158,7 @@ ALLEGRO_MODEL = """\
     allegro_mlp_hidden_layers_width: 16
     readout_mlp_hidden_layers_depth: 1
     readout_mlp_hidden_layers_width: 8
-    avg_num_neighbors: ${training_data_stats:num_neighbors_mean}
-    per_type_energy_shifts: ${training_data_stats:per_atom_energy_mean}
-    per_type_energy_scales: ${training_data_stats:forces_rms}
-"""
+""" + _DATA_STATISTICS
 
 MODELS = {"nequip": (NEQUIP_MODEL, "pair_nequip"), "allegro": (ALLEGRO_MODEL, "pair_allegro")}
 
