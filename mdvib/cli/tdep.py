@@ -6,7 +6,7 @@ import argparse
 import sys
 import warnings
 
-from mdvib.analysis.tdep import FIT_MODES, TDEPAnalysis, TDEPWarning, read_reference
+from mdvib.analysis.tdep import FIT_MODES, INVARIANCES, TDEPAnalysis, TDEPWarning, read_reference
 from mdvib.analysis.tdep.centroid import centroid_trajectory
 from mdvib.analysis.tdep.decorrelation import DECORRELATION_SERIES, SOKAL_C
 from mdvib.cli.common import add_trajectory_options, open_trajectory, parse_type_map, write_provenance
@@ -53,10 +53,21 @@ per atom and direction, summed, with Sokal's self-consistent window
 (M ≥ {SOKAL_C:g} τ_int); the stride is ⌈2 τ_int⌉ frames. τ_int and the stride are
 printed and stored in tdep.h5.
 
+Rotational invariances: --invariances born-huang huang imposes on FC2, exactly
+(least squares within the parameters that obey them), the Born–Huang
+rotational sum rules (Σ_j Φ_ij^αβ r_ij^γ symmetric in β, γ for every atom i)
+and the Huang conditions of a stress-free equilibrium (Σ_ij Φ_ij^αβ r_ij^γ r_ij^λ
+symmetric under αβ ↔ γλ). Diamond, zincblende, rocksalt and fcc/bcc crystals
+obey them by symmetry; in hexagonal, layered and low-dimensional systems they
+make the elastic constants implied by FC2 consistent with the sound velocities
+(and flexural branches quadratic). Needs rc2 below half the supercell width. The summary and tdep.h5
+give the relative violation with and without them.
+
 examples:
   mdvib tdep md.dump --types 1=Si --reference si.data --rc2 5 --rc3 4 --temperature 300 -o tdep300
   mdvib tdep md.dump --types 1=Si --dt 1 --reference si.data --rc2 5 --stride auto -o tdep_auto
   mdvib tdep run.xyz --reference POSCAR_super --unitcell POSCAR --rc2 6 --stride 10 --cv 5 -o out
+  mdvib tdep wurtzite.xyz --reference POSCAR_super --rc2 6 --invariances born-huang huang -o out_rot
   mdvib tdep md100.dump md600.dump --temperature 100 600 --types 1=Si --dt 1 --reference si.data --rc2 5 -o series
   mdvib tdep sim.pos_0.xyz --bead-forces for --dt 0.5 --reference POSCAR_super --rc2 5 --temperature 100 -o pimd
 """
@@ -93,6 +104,9 @@ def register(subparsers) -> None:
     group.add_argument("--temperature", type=float, nargs="+", metavar="K",
                        help="temperature of the snapshots in K (recorded; harmonic free energy at it); one per TRAJ "
                        "(required for a series)")
+    group.add_argument("--invariances", nargs="+", choices=INVARIANCES, default=[], metavar="NAME",
+                       help="rotational invariances imposed exactly on FC2: born-huang (rotational sum rules), huang "
+                       "(stress-free equilibrium); default: none")
     group.add_argument("--cv", type=int, default=0, metavar="K",
                        help="K-fold cross-validation over contiguous blocks of snapshots (default: none)")
     group.add_argument("--tolerance", type=float, metavar="Å",
@@ -149,7 +163,7 @@ def run(args: argparse.Namespace) -> None:
     analysis = TDEPAnalysis(reference, rc2=args.rc2, rc3=args.rc3, fit=args.fit, cv_folds=args.cv,
                             temperature_k=temperatures[0] if temperatures else None, tolerance=args.tolerance,
                             decorrelation_series=args.decorrelation_series, remove_drift=not args.keep_drift,
-                            progress=not args.quiet)
+                            invariances=args.invariances, progress=not args.quiet)
     outdir = Path(args.output)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", TDEPWarning)  # they are in result.warnings and printed below
