@@ -76,3 +76,22 @@ def test_errors_are_one_line_with_exit_status_1(argv, message, capsys):
 def test_console_script_runs():
     completed = subprocess.run([sys.executable, "-m", "mdvib.cli.main", "--version"], capture_output=True, text=True)
     assert completed.returncode == 0 and completed.stdout.startswith("mdvib ")
+
+
+def test_dos_reads_extxyz_without_lammps_options(tmp_path):
+    """Reader options meant for LAMMPS dumps (--units) are not passed to other readers by default."""
+    from ase.build import bulk
+    from ase.io import write
+
+    rng = np.random.default_rng(0)
+    frames = []
+    for k in range(64):
+        atoms = bulk("Si", "diamond", a=5.431, cubic=True)
+        atoms.positions += rng.normal(scale=0.02, size=atoms.positions.shape)
+        atoms.arrays["vel"] = rng.normal(scale=0.05, size=atoms.positions.shape)  # Å/fs
+        atoms.info["Time"] = 10.0 * k  # fs
+        frames.append(atoms)
+    path = tmp_path / "dump.xyz"
+    write(path, frames, format="extxyz")
+    assert main(["dos", str(path), "-o", str(tmp_path / "dos.h5"), "--window", "16"]) == 0
+    assert load_result(tmp_path / "dos.h5").frequencies_thz.size > 0

@@ -23,8 +23,9 @@ def add_trajectory_options(parser: argparse.ArgumentParser) -> None:
                        help="MD time step in fs for files that record step numbers (LAMMPS dumps: frames are "
                        "dt × step difference apart); the time between frames for files without steps. "
                        "Not needed when the file records time")
-    group.add_argument("--units", choices=["metal", "real"], default="metal",
-                       help="LAMMPS unit style of the dump: metal = Å/ps velocities, real = Å/fs (default: metal)")
+    group.add_argument("--units", choices=["metal", "real"], default=None,
+                       help="LAMMPS dumps only: unit style, metal = Å/ps velocities, real = Å/fs (default: the "
+                       "dump's ITEM: UNITS if present, else metal)")
     group.add_argument("--types", metavar="MAP", help="element of each numeric LAMMPS type, e.g. 1=Si,2=O")
     group.add_argument("--start", type=int, default=0, help="first frame (default 0)")
     group.add_argument("--stop", type=int, default=None, help="stop before this frame (default: end)")
