@@ -20,12 +20,17 @@ _WEIGHT_LABELS = {
 }
 
 
-def _upper_frequency(nu, spectrum, fraction: float = 0.999) -> float:
-    """Frequency below which ``fraction`` of the spectral weight lies, plus 15 %, capped at the grid end."""
-    cumulative = np.cumsum(np.clip(spectrum, 0, None))
-    if cumulative[-1] <= 0:
+def _upper_frequency(nu, spectrum, level: float = 0.01) -> float:
+    """Highest frequency where the spectrum exceeds ``level`` × its maximum, plus 15 %, capped at the grid end.
+
+    A level rather than a fraction of the integral: the statistical noise floor
+    of an MD spectrum spreads a little weight up to the Nyquist frequency.
+    """
+    spectrum = np.asarray(spectrum)
+    peak = np.max(spectrum) if spectrum.size else 0.0
+    if not peak > 0:
         return float(nu[-1])
-    edge = nu[min(int(np.searchsorted(cumulative, fraction * cumulative[-1])), nu.size - 1)]
+    edge = nu[np.flatnonzero(spectrum > level * peak)[-1]]
     return float(min(nu[-1], 1.15 * edge))
 
 
