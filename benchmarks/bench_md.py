@@ -50,7 +50,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import RESULTS_DIR, atomic_write_json, atomic_write_text, run_measured  # noqa: E402
+from _common import RESULTS_DIR, atomic_write_json, atomic_write_text, lammps_env, run_measured  # noqa: E402
 
 SIZES = {
     "full": {"supercell": 8, "equilibration_ps": 1.0, "production_ps": 4.0, "segment_ps": 2.0, "dump_stride": 20},
@@ -145,12 +145,6 @@ def hand_commands(campaign_root: Path, hand_dir: Path, continuous: bool) -> list
 # =========================================================================== driver
 
 
-def _lammps_env() -> dict:
-    lib = str(Path(sys.prefix) / "lib")
-    old = os.environ.get("LD_LIBRARY_PATH")
-    return {"OMP_NUM_THREADS": "1", "LD_LIBRARY_PATH": lib + (os.pathsep + old if old else "")}
-
-
 def loop_seconds(folder: Path) -> float:
     """Sum of the ``Loop time`` lines (time inside LAMMPS MD loops, s) of the logs in ``folder``."""
     return sum(float(line.split()[3]) for log in folder.glob("*.log")
@@ -161,7 +155,7 @@ def run_hand(commands: list[list[str]]) -> dict:
     """Run the commands one after the other; total wall and CPU time."""
     wall = cpu = peak = 0.0
     for command in commands:
-        measured = run_measured(command, env=_lammps_env())
+        measured = run_measured(command, env=lammps_env())
         if not measured.ok:
             raise RuntimeError(f"by-hand LAMMPS run failed: {measured.tail()}")
         wall += measured.wall_s

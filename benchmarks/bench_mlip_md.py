@@ -88,7 +88,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (DEFAULT_CACHE, RESULTS_DIR, VENV, atomic_write_json, atomic_write_text,  # noqa: E402
-                     run_measured)
+                     lammps_env, run_measured)
 
 #: Atoms → conventional diamond cells per edge.
 SIZES = {216: 3, 512: 4, 4096: 8}
@@ -380,12 +380,6 @@ def ensure_ase_model(model: str, cache: Path) -> Path:
 # =========================================================================== driver
 
 
-def _lammps_env() -> dict:
-    lib = str(Path(sys.prefix) / "lib")
-    old = os.environ.get("LD_LIBRARY_PATH")
-    return {"OMP_NUM_THREADS": "1", "LD_LIBRARY_PATH": lib + (os.pathsep + old if old else "")}
-
-
 def _record(base: dict, measured, inner: dict | None, n_atoms: int) -> dict:
     row = base | {"wall_s": measured.wall_s, "cpu_s": measured.cpu_s, "peak_mb": measured.peak_mb,
                   "returncode": measured.returncode}
@@ -402,13 +396,6 @@ def _record(base: dict, measured, inner: dict | None, n_atoms: int) -> dict:
     return row
 
 
-def torch_cpu_library() -> Path:
-    """``libtorch_cpu.so`` of the torch wheel (its BLAS: MKL's ``dgemm_``)."""
-    import torch
-
-    return Path(torch.__file__).parent / "lib" / "libtorch_cpu.so"
-
-
 def run_plugin(model: str, n_atoms: int, ranks: int, data: Path, work: Path, warmup: int, steps: int,
                preload: bool = False) -> dict:
     """``[mpirun -np N] lmp`` with the plugin pair style; ``preload``: ``LD_PRELOAD=libtorch_cpu.so`` (see below).
@@ -420,6 +407,7 @@ def run_plugin(model: str, n_atoms: int, ranks: int, data: Path, work: Path, war
     puts torch's ``dgemm_`` first in the global symbol scope.
     """
     from mdvib.engines.lammps import lmp_executable, mpirun_executable
+    from mdvib.engines.lammps_library import torch_library
     from mdvib.engines.mlip import BUILTIN_MODELS, plugin_commands
 
     variant = "plugin-preload" if preload else "plugin"
@@ -428,12 +416,12 @@ def run_plugin(model: str, n_atoms: int, ranks: int, data: Path, work: Path, war
     log = work / f"{tag}.log"
     inp.write_text(lammps_input(data, plugin_commands(BUILTIN_MODELS[model], ("Si",)), warmup, steps))
     cmd = [str(lmp_executable()), "-in", str(inp), "-log", str(log), "-screen", "none", "-nocite"]
-    env = _lammps_env()
+    env = lammps_env()
     if ranks > 1:  # mpich's -genv: the ranks get the preload, mpiexec itself does not
         cmd = [str(mpirun_executable()), "-np", str(ranks),
-               *(["-genv", "LD_PRELOAD", str(torch_cpu_library())] if preload else []), *cmd]
+               *(["-genv", "LD_PRELOAD", str(torch_library())] if preload else []), *cmd]
     elif preload:
-        env["LD_PRELOAD"] = str(torch_cpu_library())
+        env["LD_PRELOAD"] = str(torch_library())
     measured = run_measured(cmd, env=env, cwd=work, timeout=CHILD_TIMEOUT_S)
     base = {"model": model, "variant": variant, "ranks": ranks, "n_atoms": n_atoms,
             "model_file": str(BUILTIN_MODELS[model]), "command": " ".join(cmd)}
