@@ -47,8 +47,6 @@ from mdvib.engines.lammps_library import create_lammps, potentials_dir
 
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "mdvib" / "data" / "models"
 
-#: LAMMPS metal-units pressure conversion: bar per (eV/Å^3).
-BAR_PER_EV_A3 = 1.6021766e6
 LATTICE_CONSTANTS_A = (5.37, 5.431, 5.49)
 TEMPERATURES_K = (300.0, 600.0, 900.0, 1200.0)
 SNAPSHOTS_PER_STATE = 15
@@ -207,7 +205,7 @@ def generate_training_data(path: Path, seed: int = 20261123) -> int:
                 pressure = np.asarray(lmp.numpy.extract_compute("virial", 0, 1)).copy()  # xx yy zz xy xz yz, bar
                 cell = np.diag([2 * a] * 3)
                 # ASE stress (Voigt xx yy zz yz xz xy, eV/Å^3) is minus the virial pressure.
-                stress = -pressure[[0, 1, 2, 5, 4, 3]] / BAR_PER_EV_A3
+                stress = -pressure[[0, 1, 2, 5, 4, 3]] / lmp.extract_global("nktv2p")
                 atoms = Atoms("Si" * len(ids), positions=x, cell=cell, pbc=True)
                 atoms.calc = SinglePointCalculator(atoms, energy=energy, forces=f, stress=stress)
                 frames.append(atoms)

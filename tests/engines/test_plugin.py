@@ -11,7 +11,6 @@ meet several images of the same neighbour).
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
@@ -23,14 +22,12 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("nequip")
 
 from mdvib.engines.lammps import lmp_executable, mpirun_executable  # noqa: E402
-from mdvib.engines.lammps_library import create_lammps  # noqa: E402
+from mdvib.engines.lammps_library import create_lammps, subprocess_environment  # noqa: E402
 from mdvib.engines.mlip import BUILTIN_MODELS, BUILTIN_MODELS_DIR, check_model, model_metadata  # noqa: E402
 from mdvib.engines.plugins import build_plugins, plugin_key  # noqa: E402
 from mdvib.errors import SettingsError  # noqa: E402
 from tests.lammps_helpers import SI_MASS_AMU, diamond_si_supercell  # noqa: E402
 
-#: LAMMPS metal-units pressure conversion: bar per (eV/Å^3).
-BAR_PER_EV_A3 = 1.6021766e6
 ENERGY_TOL_EV = 1e-5
 FORCE_TOL_EV_A = 1e-5
 STRESS_TOL_EV_A3 = 1e-6
@@ -100,8 +97,9 @@ def _lammps_evaluate(plugin: Path, model: Path, atoms, order: np.ndarray):
     forces[order] = forces_by_id
     energy = lmp.get_thermo("pe")
     pressure = np.asarray(lmp.numpy.extract_compute("virial", 0, 1)).copy()  # xx yy zz xy xz yz, bar
+    pressure /= lmp.extract_global("nktv2p")  # bar -> eV/Å^3 with LAMMPS's own constant
     lmp.close()
-    return energy, forces, -pressure[[0, 1, 2, 5, 4, 3]] / BAR_PER_EV_A3
+    return energy, forces, -pressure[[0, 1, 2, 5, 4, 3]]
 
 
 def _reference(style: str):
@@ -142,10 +140,9 @@ dump forces all custom 20 {workdir}/forces.{ranks} id fx fy fz
 dump_modify forces sort id format float %.12f
 run 20
 """)
-    env = dict(os.environ, OMP_NUM_THREADS="1",
-               LD_LIBRARY_PATH=str(Path(mpirun_executable()).parents[1] / "lib"))
     return subprocess.run([str(mpirun_executable()), "-np", str(ranks), str(lmp_executable()), "-in", str(script),
-                           "-log", str(workdir / f"log.{ranks}")], capture_output=True, text=True, env=env)
+                           "-log", str(workdir / f"log.{ranks}")], capture_output=True, text=True,
+                          env=subprocess_environment())
 
 
 def _write_data(atoms, path: Path) -> Path:
