@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from mdvib.engines.lammps_library import create_lammps, potentials_dir
+from mdvib.resources import lammps_template
 
-TEMPLATE = Path(__file__).resolve().parents[1] / "lammps_inputs" / "sw_si_nvt_nve.in"
+TEMPLATE = lammps_template("sw_si_nvt_nve.in")
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "mdvib" / "data" / "si_sw_300K.dump.gz"
 
 

@@ -31,10 +31,10 @@ import os
 import sys
 import time
 import tomllib
-from importlib import resources
 from pathlib import Path
 
 from mdvib.errors import MdvibError, SettingsError
+from mdvib.resources import data_file
 
 #: Campaign settings each ``--potential`` changes in the built-in campaign (table → settings).
 #: The MLIP plugin runs about 20-30 k atom-steps/s here (64 atoms, one thread), SW about 1 M, hence
@@ -66,12 +66,12 @@ TEMPERATURE_SIGMAS = 3.0
 
 def demo_trajectory() -> Path:
     """Path of the packaged example LAMMPS dump."""
-    return Path(str(resources.files("mdvib") / "data" / "si_sw_300K.dump.gz"))
+    return data_file("si_sw_300K.dump.gz")
 
 
 def demo_campaign_file() -> Path:
     """Path of the packaged demo campaign description (TOML)."""
-    return Path(str(resources.files("mdvib") / "data" / "demo_campaign.toml"))
+    return data_file("demo_campaign.toml")
 
 
 def demo_folder(output_dir: str | Path, potential: str = "sw", quick: bool = False) -> Path:

@@ -52,9 +52,7 @@ from typing import Any, Callable, Mapping
 
 from mdvib.engines.lammps_library import create_lammps, subprocess_environment
 from mdvib.errors import MdvibError, SettingsError
-
-#: Directory of the LAMMPS input templates (``lammps_inputs/`` of the source tree).
-TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "lammps_inputs"
+from mdvib.resources import lammps_template
 
 #: Lines of the LAMMPS log quoted in error messages.
 LOG_TAIL_LINES = 25
@@ -95,18 +93,17 @@ class LammpsRun:
 
 
 def template_path(name: str) -> Path:
-    """Path of the template ``name`` (e.g. ``"production.in"``).
+    """Path of the template ``name`` (e.g. ``"production.in"``), shipped with mdvib.
+
+    The templates are ``lammps_inputs/`` of the source tree, installed as the
+    resource package ``mdvib._lammps_inputs`` (:func:`mdvib.resources.lammps_template`).
 
     Raises
     ------
     MdvibError
-        If the template does not exist (mdvib installed without its ``lammps_inputs``).
+        If the template does not exist (the message lists the available ones).
     """
-    path = TEMPLATES_DIR / name
-    if not path.is_file():
-        raise MdvibError(f"LAMMPS input template {path} not found; mdvib must be installed from its source tree "
-                         "(pip install -e .) so that lammps_inputs/ is available")
-    return path
+    return lammps_template(name)
 
 
 def lmp_executable() -> Path:

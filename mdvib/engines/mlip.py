@@ -31,9 +31,10 @@ import zipfile
 from pathlib import Path
 
 from mdvib.errors import SettingsError
+from mdvib.resources import builtin_models_dir
 
-#: Directory of the tiny Si test models shipped with mdvib.
-BUILTIN_MODELS_DIR = Path(__file__).resolve().parents[1] / "data" / "models"
+#: Directory of the tiny Si test models shipped with mdvib (``mdvib/data/models``, via importlib.resources).
+BUILTIN_MODELS_DIR = builtin_models_dir()
 #: Built-in compiled models by potential style (SW-Si-trained, for tests and the demo).
 BUILTIN_MODELS = {"nequip": BUILTIN_MODELS_DIR / "si_nequip.nequip.pt2",
                   "allegro": BUILTIN_MODELS_DIR / "si_allegro.nequip.pt2"}

@@ -1,4 +1,4 @@
-"""Build and cache mdvib's C++ LAMMPS plugin library (``mdvib/plugins/``).
+"""Build and cache mdvib's C++ LAMMPS plugin library (sources: ``plugins/``).
 
 The plugin library ``mdvibplugin.so`` adds the pair style ``mdvib/nequip``
 (deployed NequIP and Allegro models through libtorch) to the pip-installed
@@ -14,6 +14,10 @@ and an unchanged setup never does. Builds take about a minute on 2 cores; they
 happen on first use or explicitly with ``mdvib build-plugins``. A lock file
 keeps concurrent builds (several ranks, parallel tests) from colliding, and the
 finished library is moved into place atomically.
+
+The sources are ``plugins/`` of the source tree, installed with mdvib as the
+resource package ``mdvib._plugins`` (:func:`mdvib.resources.plugin_sources`),
+so builds work from a wheel as well as from a clone.
 """
 
 from __future__ import annotations
@@ -33,9 +37,8 @@ from typing import Callable
 
 from mdvib.engines.lammps_library import torch_package_dir
 from mdvib.errors import MdvibError
+from mdvib.resources import plugin_source_files, plugin_sources
 
-#: Directory of the plugin sources inside the package.
-SOURCE_DIR = Path(__file__).resolve().parents[1] / "plugins"
 #: File name of the built plugin library.
 LIBRARY_NAME = "mdvibplugin.so"
 #: Lines of the build log quoted when a build fails.
@@ -97,14 +100,10 @@ def _versions() -> tuple[int, str]:
     return int(lammps.__version__), importlib.metadata.version("torch")
 
 
-def _source_files() -> list[Path]:
-    return sorted(p for p in SOURCE_DIR.iterdir() if p.suffix in {".cpp", ".h", ".txt"})
-
-
 def plugin_key(lammps_version: int, torch_version: str) -> str:
     """Cache key: hash of the LAMMPS and torch versions and of every plugin source file."""
     digest = hashlib.sha256(f"lammps={lammps_version};torch={torch_version};".encode())
-    for path in _source_files():
+    for path in plugin_source_files():
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
@@ -157,6 +156,7 @@ def build_plugins(force: bool = False, progress: Callable[[str], None] | None = 
         (the message quotes the end of the build log).
     """
     say = progress or (lambda message: None)
+    source_dir = plugin_sources()  # first: a broken installation fails before any version check or build
     lammps_version, torch_version = _versions()
     key = plugin_key(lammps_version, torch_version)
     target_dir = cache_root() / "plugins" / key
@@ -175,7 +175,7 @@ def build_plugins(force: bool = False, progress: Callable[[str], None] | None = 
         paths = _build_paths()
         with tempfile.TemporaryDirectory(prefix="mdvib-plugin-build-") as tmp, open(log_path, "w") as log:
             build_dir = Path(tmp)
-            configure = [cmake, "-S", str(SOURCE_DIR), "-B", str(build_dir), "-DCMAKE_BUILD_TYPE=Release",
+            configure = [cmake, "-S", str(source_dir), "-B", str(build_dir), "-DCMAKE_BUILD_TYPE=Release",
                          f"-DLAMMPS_NUM_VER={lammps_version}"] + [f"-D{k}={v}" for k, v in paths.items()]
             try:
                 _run_logged(configure, log, build_dir)
