@@ -27,8 +27,16 @@ from mdvib.errors import MdvibError
 #: Version of the HDF5 layout written by :func:`save_result`.
 SCHEMA_VERSION = 1
 
-#: Result classes by name, filled by :func:`result_type`.
-RESULT_TYPES: dict[str, type] = {}
+#: Class names written by mdvib 0.1 (``result_type`` was the bare class name) and where they live now.
+LEGACY_RESULT_TYPES = {
+    "DOSResult": "mdvib.analysis.dos:DOSResult",
+    "TDEPResult": "mdvib.analysis.tdep.fit:TDEPResult",
+    "PhononSpectrum": "mdvib.analysis.tdep.export:PhononSpectrum",
+    "TemperatureSeries": "mdvib.analysis.tdep.series:TemperatureSeries",
+}
+
+#: Attribute :func:`result_type` sets on a result class.
+_RESULT_MARKER = "__mdvib_result__"
 
 
 def quantity(unit: str, shape: str, doc: str, optional: bool = False):
@@ -39,7 +47,8 @@ def quantity(unit: str, shape: str, doc: str, optional: bool = False):
     unit : str
         Unit string written to files and plot axes (``"THz"``, ``"1/THz"``, ...).
     shape : str
-        Shape in words (``"(n_freq,)"``), for the file and the docs.
+        Shape in words (``"(n_freq,)"``), for the file and the docs; the symbols
+        are checked for consistency between the fields of a loaded file.
     doc : str
         One-line description.
     optional : bool
@@ -52,9 +61,42 @@ def quantity(unit: str, shape: str, doc: str, optional: bool = False):
 
 
 def result_type(cls: type) -> type:
-    """Class decorator registering a result dataclass for :func:`load_result`."""
-    RESULT_TYPES[cls.__name__] = cls
+    """Class decorator marking a result dataclass as loadable by :func:`load_result`.
+
+    Files record the class as ``module:qualname`` and :func:`load_result`
+    imports it from there, so this module needs to know no analyser.
+    """
+    setattr(cls, _RESULT_MARKER, True)
     return cls
+
+
+def result_type_name(cls: type) -> str:
+    """``module:qualname`` of a result class, as written to files."""
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def resolve_result_type(name: str, path: str | os.PathLike = "") -> type:
+    """The result class a file names (``module:qualname``, or a 0.1 bare name).
+
+    Raises
+    ------
+    MdvibError
+        If the module cannot be imported or the name is not an mdvib result class.
+    """
+    import importlib
+
+    target = LEGACY_RESULT_TYPES.get(name, name)
+    module_name, _, qualname = target.partition(":")
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for attribute in qualname.split("."):
+            obj = getattr(obj, attribute)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise MdvibError(f"{path}: result type {name!r} cannot be found ({exc}); was the file written by an "
+                         "analyser that is not installed here?") from exc
+    if not (isinstance(obj, type) and getattr(obj, _RESULT_MARKER, False)):
+        raise MdvibError(f"{path}: {name!r} is not an mdvib result type")
+    return obj
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,6 +123,8 @@ class Provenance:
     n_atoms : int
     settings : dict
         Analyser settings (window, window function, blocks, ...).
+    execution : dict
+        How it ran (``workers``, ``scheduler``); empty in files of mdvib 0.1.
     """
 
     mdvib_version: str
@@ -93,6 +137,7 @@ class Provenance:
     n_frames: int
     n_atoms: int
     settings: dict
+    execution: dict = dataclasses.field(default_factory=dict)
 
     @classmethod
     def now(cls, **kwargs) -> "Provenance":
@@ -168,7 +213,7 @@ def save_result(result: Any, path: str | os.PathLike) -> None:
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as h5:
             h5.attrs["mdvib_schema"] = SCHEMA_VERSION
-            h5.attrs["result_type"] = type(result).__name__
+            h5.attrs["result_type"] = result_type_name(type(result))
             for field in dataclasses.fields(result):
                 value = getattr(result, field.name)
                 if field.name == "provenance":
@@ -190,38 +235,89 @@ def save_result(result: Any, path: str | os.PathLike) -> None:
 
 
 def load_result(path: str | os.PathLike) -> Any:
-    """Load a result saved by :func:`save_result`.
+    """Load a result saved by :func:`save_result`, checking it against its class's schema.
+
+    The class is imported from the ``module:qualname`` the file records. Every
+    required field must be present, every dataset must carry the unit the class
+    declares, and the dimensions named in the declared shapes (``n_freq``,
+    ``n_species``, ...) must agree between fields and with fixed sizes.
 
     Raises
     ------
     MdvibError
-        If the file is not an mdvib result or has a newer schema.
+        If the file is missing, damaged, not an mdvib result, of a newer
+        schema, or does not match its class (naming the field).
     """
-    from mdvib.analysis import dos, tdep  # noqa: F401  (register result types)
+    try:
+        h5 = h5py.File(path, "r")
+    except FileNotFoundError as exc:
+        raise MdvibError(f"{path}: no such result file") from exc
+    except OSError as exc:
+        raise MdvibError(f"{path}: not a readable HDF5 file (damaged or truncated?): {exc}") from exc
+    with h5:
+        try:
+            return _load_open(h5, path)
+        except (KeyError, OSError, ValueError, TypeError) as exc:
+            raise MdvibError(f"{path}: damaged or incomplete mdvib result file: {exc}") from exc
 
-    with h5py.File(path, "r") as h5:
-        schema = int(h5.attrs.get("mdvib_schema", -1))
-        if schema < 1 or schema > SCHEMA_VERSION:
-            raise MdvibError(f"{path}: not an mdvib result file or schema {schema} is newer than {SCHEMA_VERSION}")
-        name = h5.attrs["result_type"]
-        if name not in RESULT_TYPES:
-            raise MdvibError(f"{path}: unknown result type {name!r}")
-        cls = RESULT_TYPES[name]
-        kwargs: dict[str, Any] = {}
-        for field in dataclasses.fields(cls):
-            if field.name == "provenance":
-                attrs = h5["provenance"].attrs
-                data = {key: json.loads(attrs[key]) for key in attrs}
-                data["inputs"] = tuple(data["inputs"])
-                kwargs["provenance"] = Provenance(**data)
-            elif field.name not in h5:
-                kwargs[field.name] = None
-            else:
-                dataset = h5[field.name]
-                if h5py.check_string_dtype(dataset.dtype) is not None:
-                    raw = dataset.asstr()[()]
-                    kwargs[field.name] = raw if isinstance(raw, str) else tuple(raw.tolist())
-                else:
-                    value = dataset[()]
-                    kwargs[field.name] = value.item() if np.ndim(value) == 0 else value
-        return cls(**kwargs)
+
+def _load_open(h5: h5py.File, path) -> Any:
+    schema = int(h5.attrs.get("mdvib_schema", -1))
+    if schema < 1 or schema > SCHEMA_VERSION:
+        raise MdvibError(f"{path}: not an mdvib result file or schema {schema} is newer than {SCHEMA_VERSION}")
+    name = h5.attrs.get("result_type")
+    if name is None:
+        raise MdvibError(f"{path}: the file does not record its result type")
+    cls = resolve_result_type(str(name), path)
+    kwargs: dict[str, Any] = {}
+    dims: dict[str, tuple[int, str]] = {}
+    for field in dataclasses.fields(cls):
+        if field.name == "provenance":
+            if "provenance" not in h5:
+                raise MdvibError(f"{path}: the provenance group is missing")
+            attrs = h5["provenance"].attrs
+            data = {key: json.loads(attrs[key]) for key in attrs}
+            data["inputs"] = tuple(data["inputs"])
+            kwargs["provenance"] = Provenance(**data)
+            continue
+        optional = field.default is None
+        if field.name not in h5:
+            if not optional:
+                raise MdvibError(f"{path}: required field {field.name!r} of {cls.__name__} is missing")
+            kwargs[field.name] = None
+            continue
+        dataset = h5[field.name]
+        expected_unit = field.metadata.get("unit")
+        unit = dataset.attrs.get("unit")
+        if expected_unit is not None and unit is not None and str(unit) != expected_unit:
+            raise MdvibError(f"{path}: field {field.name!r} is in {unit!r}, {cls.__name__} expects {expected_unit!r}")
+        if h5py.check_string_dtype(dataset.dtype) is not None:
+            raw = dataset.asstr()[()]
+            value = raw if isinstance(raw, str) else tuple(raw.tolist())
+        else:
+            value = dataset[()]
+            value = value.item() if np.ndim(value) == 0 else value
+        _check_shape(path, field, value, dims)
+        kwargs[field.name] = value
+    return cls(**kwargs)
+
+
+def _check_shape(path, field: dataclasses.Field, value: Any, dims: dict[str, tuple[int, str]]) -> None:
+    """Check ``value`` against the field's declared shape, binding symbolic dimensions in ``dims``."""
+    declared = field.metadata.get("shape")
+    if not declared or isinstance(value, str):
+        return
+    symbols = [s.strip() for s in declared.strip("()").split(",") if s.strip()]
+    shape = np.shape(value)
+    if len(shape) != len(symbols):
+        raise MdvibError(f"{path}: field {field.name!r} has shape {shape}, expected {declared}")
+    for symbol, size in zip(symbols, shape):
+        if symbol.isdigit():
+            if int(symbol) != size:
+                raise MdvibError(f"{path}: field {field.name!r} has shape {shape}, expected {declared}")
+        elif symbol in dims and dims[symbol][0] != size:
+            size0, owner = dims[symbol]
+            raise MdvibError(f"{path}: field {field.name!r} has {symbol} = {size} (shape {shape}) but field "
+                             f"{owner!r} has {symbol} = {size0}")
+        else:
+            dims.setdefault(symbol, (size, field.name))

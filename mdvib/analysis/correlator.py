@@ -37,6 +37,26 @@ def block_bounds(n_frames: int, n_blocks: int) -> np.ndarray:
     return (np.arange(n_blocks + 1, dtype=np.int64) * n_frames) // n_blocks
 
 
+def check_window(n_frames: int, window: int, n_blocks: int) -> None:
+    """Check that ``window`` lags fit into each of ``n_blocks`` blocks of ``n_frames`` frames.
+
+    Raises
+    ------
+    SettingsError
+        If ``n_blocks < 1``, ``window < 2`` or the window is longer than the shortest block.
+    """
+    if n_blocks < 1:
+        raise SettingsError(f"blocks must be >= 1, got {n_blocks}")
+    if window < 2:
+        raise SettingsError(f"window must be at least 2 frames, got {window}")
+    shortest = int(np.diff(block_bounds(n_frames, n_blocks)).min())
+    if window > shortest:
+        raise SettingsError(
+            f"window of {window} frames is longer than a block ({shortest} frames = "
+            f"{n_frames} frames / {n_blocks} blocks); use a shorter --window or fewer --blocks"
+        )
+
+
 class BlockedAutocorrelator:
     """Accumulate block-wise autocorrelations of ``n_series`` real series.
 
@@ -55,17 +75,8 @@ class BlockedAutocorrelator:
     """
 
     def __init__(self, n_frames: int, window: int, weights: np.ndarray, groups: np.ndarray, n_blocks: int = 1):
+        check_window(n_frames, window, n_blocks)
         self.bounds = block_bounds(n_frames, n_blocks)
-        shortest = int(np.diff(self.bounds).min())
-        if n_blocks < 1:
-            raise SettingsError(f"blocks must be >= 1, got {n_blocks}")
-        if window < 2:
-            raise SettingsError(f"window must be at least 2 frames, got {window}")
-        if window > shortest:
-            raise SettingsError(
-                f"window of {window} frames is longer than a block ({shortest} frames = "
-                f"{n_frames} frames / {n_blocks} blocks); use a shorter --window or fewer --blocks"
-            )
         self.window = window
         self.n_blocks = n_blocks
         self.weights = np.ascontiguousarray(weights, dtype=np.float64)
@@ -132,11 +143,6 @@ class BlockedAutocorrelator:
             self.groups,
             self._sums[segment.block],
         )
-
-    @property
-    def frames_seen(self) -> int:
-        """Frames pushed so far."""
-        return self._frame
 
     def result(self) -> np.ndarray:
         """Finish and return normalised correlations.

@@ -23,7 +23,8 @@ import math
 import numpy as np
 from tqdm.auto import tqdm
 
-from mdvib.analysis.correlator import BlockedAutocorrelator
+from mdvib.analysis.base import AnalysisBase, Part
+from mdvib.analysis.correlator import BlockedAutocorrelator, block_bounds, check_window
 from mdvib.analysis.spectral import (
     LAG_WINDOWS,
     QUANTUM_CORRECTIONS,
@@ -35,7 +36,8 @@ from mdvib.analysis.spectral import (
 from mdvib.constants.neutron import CROSS_SECTION_KINDS, bound_cross_section
 from mdvib.errors import SettingsError, UnitsError
 from mdvib.results import Provenance, quantity, result_type, save_result, write_text_atomic
-from mdvib.trajectory import Trajectory
+from mdvib.io.base import FrameChunk
+from mdvib.trajectory import FrameSelection, Trajectory
 from mdvib.units import AMU_A2_PER_FS2_IN_EV, KB_EV_PER_K, THZ_TO_INV_CM, THZ_TO_MEV
 
 #: Weighting schemes of the headline spectrum.
@@ -134,7 +136,14 @@ class DOSResult:
         return "\n".join(lines)
 
 
-class DOSAnalysis:
+@dataclasses.dataclass
+class _BlockCorrelation:
+    """Partial result of some blocks: correlator (while streaming) or C_b, shape (sets, species, window)."""
+
+    blocks: dict
+
+
+class DOSAnalysis(AnalysisBase):
     """Streaming VACF → phonon DOS analyser.
 
     Parameters
@@ -165,6 +174,9 @@ class DOSAnalysis:
     progress : bool
         Show a progress bar.
     """
+
+    progress_label = "VACF"
+    needs_velocities = True
 
     def __init__(
         self,
@@ -209,9 +221,9 @@ class DOSAnalysis:
         self.progress = progress
 
     def settings(self) -> dict:
-        """Settings recorded in the result's provenance."""
+        """Settings recorded in the result's provenance (the window as resolved by :meth:`run`)."""
         return {
-            "window": self.window,
+            "window": getattr(self, "_window", self.window),
             "window_function": self.window_function,
             "weights": self.weights,
             "cross_section": self.cross_section,
@@ -219,9 +231,11 @@ class DOSAnalysis:
             "quantum_correction": self.quantum_correction,
             "temperature_k": self.temperature_k,
             "from_positions": self.from_positions,
+            "frequency_oversampling": OVERSAMPLE,
         }
 
-    def run(self, trajectory: Trajectory, start: int = 0, stop: int | None = None, step: int = 1) -> DOSResult:
+    def run(self, trajectory: Trajectory, start: int = 0, stop: int | None = None, step: int = 1,
+            workers: int = 1, scheduler: str | None = None) -> DOSResult:
         """Stream the selected frames and return the DOS.
 
         Parameters
@@ -230,43 +244,52 @@ class DOSAnalysis:
             Opened trajectory with velocities (or positions and ``from_positions``).
         start, stop, step : int
             Frame slice over the file.
+        workers : int
+            Blocks analysed in parallel processes (see :class:`~mdvib.analysis.base.AnalysisBase`).
+        scheduler : str, optional
+            ``"local"`` or a Dask scheduler address.
         """
-        selection = trajectory.select(start, stop, step)
-        dt_fs = trajectory.frame_spacing_fs(step)
-        n_frames = selection.n_frames - (2 if self.from_positions else 0)
-        window = self.window or min(1000, max(2, n_frames // self.blocks // 2))
-        species = trajectory.unique_species()
-        species_of_atom = trajectory.species_index()
-        masses = trajectory.masses
-        weight_sets = [np.repeat(masses, 3)]
+        return super().run(trajectory, start, stop, step, workers, scheduler)
+
+    def _prepare(self, trajectory: Trajectory, selection: FrameSelection) -> None:
+        self._dt_fs = trajectory.frame_spacing_fs(selection.step)
+        n_frames = self._stream_length(selection)
+        self._window = self.window or min(1000, max(2, n_frames // self.blocks // 2))
+        check_window(n_frames, self._window, self.blocks)
+        self._species = trajectory.unique_species()
+        self._species_of_atom = trajectory.species_index()
+        self._masses = trajectory.masses
+        self._path = trajectory.path
+        weight_sets = [np.repeat(self._masses, 3)]
         if self.weights == "none":
             weight_sets.append(np.ones(3 * trajectory.n_atoms))
-        correlator = BlockedAutocorrelator(
-            n_frames, window, np.vstack(weight_sets), np.repeat(species_of_atom, 3), self.blocks
-        )
-        chunks = trajectory.iter_chunks(
-            selection, self.chunk_frames, need_velocities=True, from_positions=self.from_positions
-        )
-        with tqdm(total=n_frames, unit="frame", desc="VACF", disable=not self.progress, leave=False) as bar:
-            for chunk in chunks:
-                correlator.push(chunk.velocities.reshape(chunk.n_frames, -1))
-                bar.update(chunk.n_frames)
-        correlations = correlator.result()  # (blocks, sets, species, window)
+        self._weight_sets = np.vstack(weight_sets)
 
-        settings = self.settings() | {"window": window, "frequency_oversampling": OVERSAMPLE}
-        provenance = Provenance.now(
-            inputs=(trajectory.path,),
-            reader=trajectory.info.format,
-            source_units=trajectory.info.source_units,
-            frame_spacing_fs=dt_fs,
-            selection={"start": selection.start, "stop": selection.stop, "step": selection.step},
-            n_frames=n_frames,
-            n_atoms=trajectory.n_atoms,
-            settings=settings,
-        )
-        return self._conclude(correlations, dt_fs, window, species, species_of_atom, masses, trajectory.path, provenance)
+    def _parts(self, n_frames: int, workers: int) -> list[Part]:
+        """One part per error-bar block (independent by construction)."""
+        bounds = block_bounds(n_frames, self.blocks)
+        return [Part(b, int(bounds[b]), int(bounds[b + 1])) for b in range(self.blocks)]
 
-    def _conclude(self, correlations, dt_fs, window, species, species_of_atom, masses, path, provenance) -> DOSResult:
+    def _new_accumulator(self, part: Part) -> _BlockCorrelation:
+        correlator = BlockedAutocorrelator(part.n_frames, self._window, self._weight_sets,
+                                           np.repeat(self._species_of_atom, 3), 1)
+        return _BlockCorrelation({part.index: correlator})
+
+    def _accumulate(self, accumulator: _BlockCorrelation, chunk: FrameChunk) -> None:
+        (correlator,) = accumulator.blocks.values()
+        correlator.push(chunk.velocities.reshape(chunk.n_frames, -1))
+
+    def _finish_part(self, accumulator: _BlockCorrelation) -> _BlockCorrelation:
+        return _BlockCorrelation({b: c.result()[0] for b, c in accumulator.blocks.items()})
+
+    def merge(self, first: _BlockCorrelation, second: _BlockCorrelation) -> _BlockCorrelation:
+        """Union of the blocks of two partials."""
+        return _BlockCorrelation(first.blocks | second.blocks)
+
+    def _conclude(self, total: _BlockCorrelation, provenance: Provenance) -> DOSResult:
+        correlations = np.stack([total.blocks[b] for b in sorted(total.blocks)])  # (blocks, sets, species, window)
+        dt_fs, window, species = self._dt_fs, self._window, self._species
+        species_of_atom, masses, path = self._species_of_atom, self._masses, self._path
         n_atoms = masses.shape[0]
         freqs = frequency_grid_thz(window, dt_fs, OVERSAMPLE)
         # mass-weighted: C in amu Å²/fs² → eV; raw = ½ S

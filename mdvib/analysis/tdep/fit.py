@@ -49,12 +49,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import operator
 import warnings
 from collections.abc import Sequence
+from functools import reduce
 
 import numpy as np
-from tqdm.auto import tqdm
-
+from mdvib.analysis.base import AnalysisBase, Part
 from mdvib.analysis.tdep.basis import ForceConstantBasis, build_basis
 from mdvib.analysis.tdep.decorrelation import DECORRELATION_SERIES, Decorrelation, estimate_decorrelation
 from mdvib.analysis.tdep.invariances import (
@@ -67,6 +68,7 @@ from mdvib.analysis.tdep.invariances import (
 from mdvib.analysis.tdep.reference import AtomMap, Reference, map_atoms, snapshot_displacements
 from mdvib.errors import MissingDataError, SettingsError, TrajectoryFormatError
 from mdvib.results import Provenance, quantity, result_type, save_result
+from mdvib.io.base import FrameChunk
 from mdvib.trajectory import FrameSelection, Trajectory
 
 #: Fit modes: one order after another (TDEP), or all orders at once.
@@ -243,6 +245,9 @@ class _Normal:
         self.ff += float(f @ f)
         self.rows += f.size
 
+    def __add__(self, other: "_Normal") -> "_Normal":
+        return _Normal(self.g + other.g, self.h + other.h, self.ff + other.ff, self.rows + other.rows)
+
     def __sub__(self, other: "_Normal") -> "_Normal":
         return _Normal(self.g - other.g, self.h - other.h, self.ff - other.ff, self.rows - other.rows)
 
@@ -276,7 +281,7 @@ def solve_normal(normal: _Normal, basis: ForceConstantBasis, mode: str) -> np.nd
     return np.concatenate([x2, x3])
 
 
-class TDEPAnalysis:
+class TDEPAnalysis(AnalysisBase):
     """Fit effective force constants to the snapshots of a trajectory.
 
     Parameters
@@ -317,6 +322,10 @@ class TDEPAnalysis:
         For invalid settings (non-positive cutoffs, unknown fit mode or invariance, ...).
     """
 
+    progress_label = "TDEP"
+    progress_unit = "snapshot"
+    needs_frame_spacing = False
+
     def __init__(self, reference: Reference, rc2: float, rc3: float | None = None, fit: str = "sequential",
                  cv_folds: int = 0, temperature_k: float | None = None, tolerance: float | None = None,
                  decorrelation_series: str = "displacements", remove_drift: bool = True, symprec: float = 1e-3,
@@ -349,14 +358,6 @@ class TDEPAnalysis:
         self.invariances = check_invariances(invariances)
         self.progress = progress
 
-    def settings(self) -> dict:
-        """Settings recorded in the result's provenance."""
-        return {"rc2": self.rc2, "rc3": self.rc3, "fit": self.fit, "cv_folds": self.cv_folds,
-                "temperature_k": self.temperature_k, "tolerance": self.tolerance,
-                "decorrelation_series": self.decorrelation_series,
-                "remove_drift": self.remove_drift, "symprec": self.symprec,
-                "invariances": list(self.invariances), "reference": self.reference.path}
-
     def _cutoff_warnings(self) -> list[str]:
         half = 0.5 * float(self.reference.widths().min())
         out = []
@@ -366,40 +367,6 @@ class TDEPAnalysis:
                            "periodic images of a cluster overlap and the fitted constants mix them; "
                            "use a larger supercell or a smaller cutoff")
         return out
-
-    def run(self, trajectory: Trajectory, start: int = 0, stop: int | None = None,
-            step: int | str = 1) -> TDEPResult:
-        """Stream the selected snapshots (every ``step``-th frame) and fit.
-
-        Parameters
-        ----------
-        trajectory : Trajectory
-            Positions and forces.
-        start, stop : int
-            Frames of the file to use (Python slice semantics).
-        step : int or "auto"
-            Stride in frames; ``"auto"``: ⌈2 τ_int⌉ from the integrated
-            autocorrelation time of the frames ``start:stop``
-            (:func:`~mdvib.analysis.tdep.decorrelation.estimate_decorrelation`,
-            one extra pass over them), recorded in the result.
-
-        BLAS runs single-threaded meanwhile (the matrices are small; a threaded
-        OpenBLAS spinning next to numba's threads made the fit 5× slower on 2 cores).
-
-        Raises
-        ------
-        MissingDataError
-            If the trajectory has no forces.
-        TrajectoryFormatError
-            If the trajectory does not match the reference (size, positions).
-        SettingsError
-            If ``step`` is neither a positive integer nor ``"auto"``, or ``"auto"``
-            has too few frames to correlate.
-        """
-        if isinstance(step, str) and step != "auto":
-            raise SettingsError(f"step must be a positive integer or 'auto', got {step!r}")
-        with _single_threaded_blas():
-            return self._run(trajectory, start, stop, step)
 
     def _check(self, trajectory: Trajectory) -> None:
         if not trajectory.info.has_forces:
@@ -446,91 +413,122 @@ class TDEPAnalysis:
         return estimate_decorrelation(self._snapshots(trajectory, selection, atom_map, 64), selection.n_frames,
                                       self.reference.masses, self.decorrelation_series)
 
-    def _run(self, trajectory: Trajectory, start: int, stop: int | None, step: int | str) -> TDEPResult:
+    # ------------------------------------------------------------------ lifecycle hooks
+    def _pre_pass(self, trajectory: Trajectory, start: int, stop: int | None, step: int | str) -> int:
+        """Check the trajectory; with ``step="auto"`` measure τ_int and return the stride ⌈2 τ_int⌉."""
+        if isinstance(step, str) and step != "auto":
+            raise SettingsError(f"step must be a positive integer or 'auto', got {step!r}")
         self._check(trajectory)
+        self._messages = self._cutoff_warnings()
+        self._decorrelation = None
+        if step != "auto":
+            return super()._pre_pass(trajectory, start, stop, step)
+        decorrelation = self.measure_decorrelation(trajectory, start, stop)
+        self._decorrelation = decorrelation
+        if not decorrelation.converged:
+            self._messages.append(
+                f"the {decorrelation.series} stay correlated over the {decorrelation.window_frames} frames "
+                f"examined (τ_int ≥ {decorrelation.tau_int_frames:.3g} frames): the trajectory is too short for "
+                f"a reliable τ_int; the stride {decorrelation.stride} is a lower bound")
+        return decorrelation.stride
+
+    def _prepare(self, trajectory: Trajectory, selection: FrameSelection) -> None:
         ref = self.reference
-        messages = self._cutoff_warnings()
-        decorrelation = None
-        if step == "auto":
-            decorrelation = self.measure_decorrelation(trajectory, start, stop)
-            step = decorrelation.stride
-            if not decorrelation.converged:
-                messages.append(
-                    f"the {decorrelation.series} stay correlated over the {decorrelation.window_frames} frames "
-                    f"examined (τ_int ≥ {decorrelation.tau_int_frames:.3g} frames): the trajectory is too short for "
-                    f"a reliable τ_int; the stride {step} is a lower bound")
-        selection = trajectory.select(start, stop, step)
         n_snap = selection.n_frames
-        basis = build_basis(ref, self.rc2, self.rc3, self.symprec)
-        free_basis = basis
-        if self.invariances:
-            vectors = require_pair_vectors(ref, basis)
-            basis = dataclasses.replace(basis, z2=invariant_null_space(basis, vectors, self.invariances))
-        else:
-            vectors = pair_vectors(ref, basis.symmetry, basis.fc2.clusters, self.rc2)
-        n_x = basis.n_x
-        total = _Normal.zeros(n_x)
-        folds = [_Normal.zeros(n_x) for _ in range(self.cv_folds)] if self.cv_folds else []
         if self.cv_folds and n_snap < self.cv_folds:
             raise SettingsError(f"{self.cv_folds}-fold cross-validation needs at least {self.cv_folds} snapshots, "
                                 f"got {n_snap}")
-        batch = max(1, min(64, _BATCH_BYTES // (8 * 3 * ref.n_atoms * max(n_x, 1))))
-        atom_map = self._map_atoms(trajectory, selection)
-        seen = 0
-        with tqdm(total=n_snap, unit="snapshot", desc="TDEP", disable=not self.progress, leave=False) as bar:
-            for u, f in self._snapshots(trajectory, selection, atom_map, batch):
-                a = basis.design(u)
-                rows = 3 * ref.n_atoms
-                if folds:
-                    for k in range(u.shape[0]):
-                        fold = (seen + k) * self.cv_folds // n_snap
-                        folds[fold].add(a[k * rows:(k + 1) * rows], f[k].ravel())
-                else:
-                    total.add(a, f.ravel())
-                seen += u.shape[0]
-                bar.update(u.shape[0])
-        if folds:
-            for fold in folds:
-                total.g += fold.g
-                total.h += fold.h
-                total.ff += fold.ff
-                total.rows += fold.rows
+        basis = build_basis(ref, self.rc2, self.rc3, self.symprec)
+        self._free_basis = basis
+        if self.invariances:
+            self._pair_vectors = require_pair_vectors(ref, basis)
+            basis = dataclasses.replace(basis, z2=invariant_null_space(basis, self._pair_vectors, self.invariances))
+        else:
+            self._pair_vectors = pair_vectors(ref, basis.symmetry, basis.fc2.clusters, self.rc2)
+        self._basis = basis
+        self._n_snapshots = n_snap
+        self.chunk_frames = max(1, min(64, _BATCH_BYTES // (8 * 3 * ref.n_atoms * max(basis.n_x, 1))))
+        self._atom_map = self._map_atoms(trajectory, selection)
+        self._atom_ids = trajectory.info.atom_ids
+        self._path = trajectory.path
+        self._file_spacing_fs = trajectory.info.frame_spacing_fs
+
+    def _new_accumulator(self, part: Part) -> list[_Normal]:
+        """Normal equations of each cross-validation fold (one set without cross-validation)."""
+        return [_Normal.zeros(self._basis.n_x) for _ in range(max(1, self.cv_folds))]
+
+    def _accumulate(self, accumulator: list[_Normal], chunk: FrameChunk) -> None:
+        file_frames = np.array([self.file_frame(chunk.first_frame + k) for k in range(chunk.n_frames)])
+        u, f = snapshot_displacements(self.reference, self._atom_map, chunk, self._atom_ids, self._path,
+                                      file_frames, self.remove_drift)
+        a = self._basis.design(u)
+        if not self.cv_folds:
+            accumulator[0].add(a, f.ravel())
+            return
+        rows = 3 * self.reference.n_atoms
+        for k in range(u.shape[0]):
+            fold = (chunk.first_frame + k) * self.cv_folds // self._n_snapshots
+            accumulator[fold].add(a[k * rows:(k + 1) * rows], f[k].ravel())
+
+    def merge(self, first: list[_Normal], second: list[_Normal]) -> list[_Normal]:
+        """Sum the normal equations fold by fold."""
+        return [a + b for a, b in zip(first, second)]
+
+    def settings(self) -> dict:
+        """Settings recorded in the result's provenance."""
+        return {"rc2": self.rc2, "rc3": self.rc3, "fit": self.fit, "cv_folds": self.cv_folds,
+                "temperature_k": self.temperature_k, "tolerance": self.tolerance,
+                "decorrelation_series": self.decorrelation_series,
+                "remove_drift": self.remove_drift, "symprec": self.symprec,
+                "invariances": list(self.invariances), "reference": self.reference.path}
+
+    def _extra_inputs(self) -> tuple[str, ...]:
+        return (self.reference.path,) if self.reference.path else ()
+
+    def _conclude(self, folds: list[_Normal], provenance: Provenance) -> TDEPResult:
+        basis, messages = self._basis, self._messages
+        total = reduce(operator.add, folds) if self.cv_folds else folds[0]
         x = solve_normal(total, basis, self.fit)
         n2 = basis.fc2.n_parameters
-        x_harm = np.concatenate([x[:n2], np.zeros(n_x - n2)])
         ss = total.residual(x)
-        ss_harm = total.residual(x_harm)
+        ss_harm = total.residual(np.concatenate([x[:n2], np.zeros(basis.n_x - n2)]))
         ff = max(total.ff, np.finfo(float).tiny)
         r2 = 1.0 - ss / ff
-        fc2_tensors = basis.fc2.tensors(x[:n2])
-        violation = None if vectors is None else violations(basis.fc2.clusters, fc2_tensors, vectors)
-        violation_free = None
-        if self.invariances:
-            x_free = solve_normal(total, free_basis, self.fit)
-            violation_free = violations(basis.fc2.clusters, basis.fc2.tensors(x_free[:n2]), vectors)
-        cv_rmse = None
-        if folds:
-            cv_ss = sum(fold.residual(solve_normal(total - fold, basis, self.fit)) for fold in folds)
-            cv_rmse = float(np.sqrt(cv_ss / total.rows))
         if r2 < LOW_R2:
             messages.append(
                 f"R² = {r2:.3f} is low: the forces are not described by force constants. Are they pure potential "
                 "forces (LAMMPS fix langevin adds its random and friction forces into f)? Does the reference match "
                 "the MD cell? Has the system diffused or melted?")
         for text in messages:
-            warnings.warn(text, TDEPWarning, stacklevel=2)
-        spacing = trajectory.info.frame_spacing_fs
-        provenance = Provenance.now(
-            inputs=(trajectory.path,) + ((ref.path,) if ref.path else ()),
-            reader=trajectory.info.format,
-            source_units=trajectory.info.source_units,
-            frame_spacing_fs=float("nan") if spacing is None else spacing * step,
-            selection={"start": selection.start, "stop": selection.stop, "step": selection.step},
-            n_frames=n_snap,
-            n_atoms=ref.n_atoms,
-            settings=self.settings(),
-        )
+            warnings.warn(text, TDEPWarning, stacklevel=4)
+        cv_rmse = None
+        if self.cv_folds:
+            cv_ss = sum(fold.residual(solve_normal(total - fold, basis, self.fit)) for fold in folds)
+            cv_rmse = float(np.sqrt(cv_ss / total.rows))
+        diagnostics = {"r2": float(r2), "rmse": float(np.sqrt(ss / total.rows)),
+                       "r2_harmonic": float(1.0 - ss_harm / ff), "anharmonicity": float(np.sqrt(ss_harm / ff)),
+                       "force_rms": float(np.sqrt(total.ff / total.rows)), "cv_rmse": cv_rmse,
+                       "cv_folds": self.cv_folds or None}
+        return self._result(x, total, diagnostics, provenance)
+
+    def _rotational_violations(self, x: np.ndarray, total: _Normal) -> dict:
+        """Relative Born–Huang/Huang violations of the fit (and of the unconstrained fit when some are imposed)."""
+        basis, vectors = self._basis, self._pair_vectors
+        if vectors is None:
+            return {"rotational_violation": None, "rotational_violation_unconstrained": None}
+        n2 = basis.fc2.n_parameters
+        free = None
+        if self.invariances:
+            x_free = solve_normal(total, self._free_basis, self.fit)
+            free = violations(basis.fc2.clusters, basis.fc2.tensors(x_free[:n2]), vectors)
+        return {"rotational_violation": violations(basis.fc2.clusters, basis.fc2.tensors(x[:n2]), vectors),
+                "rotational_violation_unconstrained": free}
+
+    def _result(self, x: np.ndarray, total: _Normal, diagnostics: dict, provenance: Provenance) -> TDEPResult:
+        ref, basis, decorrelation = self.reference, self._basis, self._decorrelation
+        n2 = basis.fc2.n_parameters
         fc3 = basis.fc3
+        spacing = self._file_spacing_fs
         return TDEPResult(
             species=tuple(ref.species),
             masses=np.asarray(ref.masses, float),
@@ -539,33 +537,26 @@ class TDEPAnalysis:
             p2s=basis.symmetry.p2s,
             translations=basis.symmetry.translations,
             fc2_atoms=basis.fc2.clusters,
-            fc2_tensors=fc2_tensors,
+            fc2_tensors=basis.fc2.tensors(x[:n2]),
             rc2=self.rc2,
             fit_mode=self.fit if fc3 is not None else "fc2",
             n_parameters_fc2=basis.n_free[0],
             n_parameters_fc3=basis.n_free[1],
-            n_snapshots=n_snap,
-            r2=float(r2),
-            rmse=float(np.sqrt(ss / total.rows)),
-            r2_harmonic=float(1.0 - ss_harm / ff),
-            anharmonicity=float(np.sqrt(ss_harm / ff)),
-            force_rms=float(np.sqrt(total.ff / total.rows)),
+            n_snapshots=self._n_snapshots,
             spacegroup=basis.symmetry.spacegroup,
-            atom_mapping=atom_map.method,
+            atom_mapping=self._atom_map.method,
             fc3_atoms=None if fc3 is None else fc3.clusters,
             fc3_tensors=None if fc3 is None else fc3.tensors(x[n2:]),
             rc3=self.rc3,
-            cv_rmse=cv_rmse,
-            cv_folds=self.cv_folds or None,
             temperature_k=self.temperature_k,
-            stride=step,
+            stride=self._selection.step,
             tau_int_frames=None if decorrelation is None else decorrelation.tau_int_frames,
             tau_int_fs=None if decorrelation is None else decorrelation.tau_int_frames * (
                 float("nan") if spacing is None else spacing),
             decorrelation_series=None if decorrelation is None else decorrelation.series,
             invariances=self.invariances or None,
-            rotational_violation=violation,
-            rotational_violation_unconstrained=violation_free,
-            warnings=tuple(messages),
+            warnings=tuple(self._messages),
             provenance=provenance,
+            **diagnostics,
+            **self._rotational_violations(x, total),
         )
