@@ -1,6 +1,6 @@
 """Internal unit system of mdvib and named conversions.
 
-Internal units (DESIGN.md, PHYSICS.md): length Å, time fs, mass amu, energy eV,
+Internal units (DESIGN.md; docs/physics.md, "Units"): length Å, time fs, mass amu, energy eV,
 temperature K, charge e. Frequencies are reported as linear THz; angular
 frequencies appear only inside kernels.
 
@@ -21,7 +21,7 @@ H_EV_PER_THZ: float = _sc.h / _sc.e * 1e12
 #: amu·Å²/fs² expressed in eV (kinetic energy m v² with v in Å/fs).
 AMU_A2_PER_FS2_IN_EV: float = _sc.atomic_mass * 1e-20 / 1e-30 / _sc.e
 
-#: 1 THz in meV (exact to the digits given in PHYSICS.md: 4.135667696).
+#: 1 THz in meV (exact to the digits given in docs/physics.md, "Units": 4.135667696).
 THZ_TO_MEV: float = H_EV_PER_THZ * 1e3
 #: 1 THz in cm⁻¹ (33.35640952).
 THZ_TO_INV_CM: float = 1e12 / (_sc.c * 100.0)

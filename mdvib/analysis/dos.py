@@ -1,6 +1,6 @@
 """Phonon density of states from the velocity autocorrelation function.
 
-PHYSICS.md, "Phonon DOS from the VACF":
+docs/physics.md, "Phonon DOS from the VACF":
 
 * raw power spectrum of species s, eV/THz:
   R_s(ν) = ½ Σ_{i∈s} m_i · 2∫⟨v_i(0)·v_i(t)⟩ cos(2πνt) dt, so ∫₀^∞ Σ_s R_s dν is

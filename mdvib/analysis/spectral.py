@@ -1,6 +1,6 @@
 """From correlation functions to one-sided spectra: lag windows, FFT, quantum corrections.
 
-Conventions (PHYSICS.md): linear frequency ν in THz; the two-sided spectrum is
+Conventions (docs/physics.md, "From correlation to spectrum"): linear frequency ν in THz; the two-sided spectrum is
 P(ν) = ∫ C(t) e^{-2πiνt} dt, so ∫P dν = C(0); the one-sided spectrum returned
 here is S(ν) = 2P(ν) on ν ≥ 0, whose trapezoid integral over the discrete grid
 equals C(0) exactly (discrete Parseval).

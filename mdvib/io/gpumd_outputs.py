@@ -35,7 +35,7 @@ published at gpumd.org):
   frequency: each direction is 2N∫C_α(t)/C_α(0)·w(t)·e^{-iωt}dt (w the Hann lag
   window), so ∫₀^∞ D_α dν = N and ∫₀^∞ (D_x + D_y + D_z) dν = 3N with ν = ω/2π
   in THz and N the atoms of the ``compute_dos`` group. mdvib's DOS
-  (PHYSICS.md) is per atom, ∫₀^∞ g dν = 3: g(ν) = (D_x + D_y + D_z)/N
+  (docs/physics.md, "Phonon DOS from the VACF") is per atom, ∫₀^∞ g dν = 3: g(ν) = (D_x + D_y + D_z)/N
   (:meth:`GpumdDOS.per_atom`). The first frequency is Δω = ω_max/n_points,
   not 0.
 

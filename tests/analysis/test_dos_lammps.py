@@ -1,7 +1,7 @@
 """DOS from real LAMMPS MD of Stillinger-Weber Si against independent implementations.
 
 1. phonopy: a near-harmonic crystal at 20 K must give phonopy's phonon spectrum for the
-   same potential (PHYSICS.md, "Phonon DOS from the VACF", tests). The MD box is the
+   same potential (docs/physics.md, "Comparing with other codes", phonopy (DOS)). The MD box is the
    3×3×3 conventional supercell (216 atoms); its normal modes are exactly phonopy's
    modes at the 27 q-points commensurate with it, with force constants computed by
    finite displacements in that same supercell (forces from LAMMPS). The reference
@@ -127,7 +127,7 @@ def test_phonopy_reference_is_the_md_supercell(phonon, phonopy_frequencies):
     assert phonopy_frequencies.shape == (3 * 8 * REPS**3,)
     assert np.all(np.abs(phonopy_frequencies[:3]) < 1e-3)
     assert phonopy_frequencies[3] > 1.0
-    assert phonopy_frequencies[-1] == pytest.approx(17.832, abs=2e-3)  # PHYSICS.md, SW-Si Γ
+    assert phonopy_frequencies[-1] == pytest.approx(17.832, abs=2e-3)  # docs/physics.md, "Reference values", SW-Si Γ
     direct, _ = supercell_normal_modes(phonon)
     np.testing.assert_allclose(np.sort(direct), phonopy_frequencies, atol=1e-4)
 

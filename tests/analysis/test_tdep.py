@@ -429,7 +429,7 @@ def _md_dump(directory, reference, temperature_k: float, seed: int) -> tuple:
 def test_cli_temperature_series(reference, tmp_path, capsys):
     """Two trajectories (100 K, 600 K) → one figure, a frequency table, and softening with T.
 
-    At fixed volume SW Si softens with temperature (PHYSICS.md: Γ_O 17.83 THz harmonic,
+    At fixed volume SW Si softens with temperature (docs/physics.md, "Reference values": Γ_O 17.83 THz harmonic,
     17.69 THz at 300 K). Measured here: Γ 17.78 → 17.55, X 6.62/12.97/15.60 → 6.41/12.80/15.49,
     L 4.68/11.73/13.39/16.73 → 4.55/11.52/13.31/16.54 THz.
     """

@@ -1,6 +1,6 @@
 """TDEP on 512-atom SW Si (4×4×4 conventional cells) against phonopy finite displacements (~6 s).
 
-Reference frequencies (PHYSICS.md, phonopy finite displacement on the same
+Reference frequencies (docs/physics.md, "Reference values": phonopy finite displacement on the same
 supercell and potential): Γ 17.832; X 6.651, 12.993, 15.629; L 4.703, 11.768,
 13.398, 16.767 THz.
 """

@@ -1,7 +1,7 @@
 """Ring-polymer centroids from i-PI bead trajectories, for fits to PIMD.
 
 Effective force constants of a PIMD run are fitted to the centroids
-(PHYSICS.md, "TDEP-style effective force constants"): centroid positions
+(docs/physics.md, "PIMD centroids"): centroid positions
 r̄ = (1/P) Σ_k r_k and centroid forces F̄ = (1/P) Σ_k F_k over the P beads.
 
 i-PI writes one file per bead for per-bead trajectories

@@ -1,6 +1,6 @@
 """Least-squares fit of effective force constants to MD snapshots, with diagnostics.
 
-PHYSICS.md, "TDEP-style effective force constants": F = −Φ₂u − ½Φ₃uu with
+docs/physics.md, "TDEP-style effective force constants": F = −Φ₂u − ½Φ₃uu with
 symmetry-irreducible parameters (:mod:`mdvib.analysis.tdep.basis`).
 
 The fit streams snapshots: each chunk's design matrix A (3N rows per
@@ -11,7 +11,7 @@ snapshots. Everything else follows from (G, h, Σf²):
 * TDEP's sequential fit: FC2 from G₂₂y = h₂, then FC3 on the residual,
   G₃₃x₃ = h₃ − G₃₂x₂ (no second pass over the data);
 * the joint fit solves the full system (it gives a different FC2 when FC3
-  matters: PHYSICS.md quotes Γ_O 17.689 vs 17.754 THz for SW-Si at 300 K);
+  matters: docs/physics.md, "Reference values", quotes Γ_O 17.689 vs 17.754 THz for SW-Si at 300 K);
 * residual Σ|f − Ax|² = Σf² − 2x·h + x·Gx, hence R², the force RMSE and the
   normalised harmonic residual σ_A = √(Σ|f − A₂x₂|² / Σf²) (Knoop et al.'s
   anharmonicity measure, with the mean force removed per snapshot);
