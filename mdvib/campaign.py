@@ -32,22 +32,40 @@ A campaign is described by a TOML file (:meth:`CampaignConfig.from_toml`)::
     seed = 20261123                   # temperature i uses seed + i (or seeds = [...])
     ranks = 1                         # MPI ranks (> 1: mpirun subprocess)
 
-    [dos]
+    [analysis.dos]                    # every analysis in the registry (mdvib.analysis.registry)
     window = 200                      # frames (default: half a block, ≤ 1000)
     blocks = 4
     window_function = "hann"
+
+    [analysis.tdep]                   # effective force constants of each temperature
+    rc2 = 5.0                         # Å
+    rc3 = 4.0
+    stride = "auto"
+
+Without ``[analysis.*]`` tables the campaign computes the DOS with default
+settings; a top-level ``[dos]`` table (mdvib 0.1) is read as ``[analysis.dos]``.
+Every table is validated before any MD runs: unknown keys (with the closest
+valid one), missing required keys and values of the wrong type are refused.
 
 Every temperature runs in its own folder ``T_<value>K/``: NVT equilibration
 (``equilibration.restart``), then the production in segments of
 ``segment_ps``, each continued from the previous segment's restart file and
 appending to ``production.dump``; ``progress.json`` (written atomically after
 each segment) records the completed segments and the dump size. Re-running
-the campaign skips temperatures with a ``done`` marker (written atomically
-after the dump is complete and the DOS saved), truncates a dump to its last
-complete segment and continues from that segment's restart file, so an
-interrupted campaign ends with the same trajectory as an uninterrupted one.
-After the MD each temperature gets ``dos.h5``/``dos.csv`` (DOSAnalysis) and
-the campaign folder ``dos_series.png``.
+the campaign truncates a dump to its last complete segment and continues from
+that segment's restart file, so an interrupted campaign ends with the same
+trajectory as an uninterrupted one. After the MD every listed analysis runs
+on the production dump and writes into the temperature's folder (DOS:
+``dos.h5``/``dos.csv``; TDEP: ``tdep/``); ``analyses.json`` records each
+finished analysis with its settings, so a rerun repeats only the analyses
+whose settings changed or whose result file is damaged. The ``done`` marker
+(written atomically last) says that the MD and every analysis are finished.
+Finally each analysis draws its series figure in the campaign folder
+(``dos_series.png``, ``tdep_dispersion.png``).
+
+One campaign at a time per folder: ``campaign.lock`` holds the PID of the
+running campaign; a second one refuses to start, and a lock left by a killed
+run (its process is gone) is taken over.
 
 Interrupting: Ctrl-C stops LAMMPS within one MD step (in process with
 ``ranks = 1``, or the ``mpirun`` subprocess with ``ranks > 1``); the segment
@@ -58,6 +76,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import difflib
 import json
 import os
 import tomllib
@@ -67,6 +86,7 @@ from pathlib import Path
 import yaml
 from tqdm.auto import tqdm
 
+from mdvib.analysis.registry import CampaignStep, campaign_settings, get_analysis, settings_record
 from mdvib.engines.lammps import LammpsRun, lammps_version, run_template, template_path
 from mdvib.engines.potentials import (
     PAIR_STYLES,
@@ -85,8 +105,12 @@ THERMOSTATS = {"nose-hoover": "nh", "csvr": "csvr"}
 ENSEMBLES = ("nve", "nvt")
 #: Units of LAMMPS runs and dumps (Å, ps, eV; velocities Å/ps).
 LAMMPS_UNITS = "metal"
-#: Marker file of a finished temperature.
+#: Marker file of a finished temperature (MD and every analysis).
 DONE_MARKER = "done"
+#: Per-temperature record of the finished analyses and their settings.
+ANALYSES_STATE = "analyses.json"
+#: Lock file of a running campaign (holds its PID).
+LOCK_FILE = "campaign.lock"
 
 
 @dataclass(frozen=True)
@@ -150,25 +174,6 @@ class MDSettings:
 
 
 @dataclass(frozen=True)
-class DOSSettings:
-    """DOS analysis of each temperature (see :class:`mdvib.analysis.dos.DOSAnalysis`).
-
-    Attributes
-    ----------
-    window : int or None
-        Correlation length in frames (default: half a block, at most 1000).
-    blocks : int
-        Blocks for standard errors.
-    window_function : str
-        Lag window.
-    """
-
-    window: int | None = None
-    blocks: int = 4
-    window_function: str = "hann"
-
-
-@dataclass(frozen=True)
 class CampaignConfig:
     """A validated campaign description.
 
@@ -179,7 +184,8 @@ class CampaignConfig:
     potential : PotentialSpec
         Classical LAMMPS potential.
     md : MDSettings
-    dos : DOSSettings
+    analyses : dict
+        Validated settings of each analysis, by registry name, in the order given.
     output_dir : Path
         Campaign folder.
     raw : dict
@@ -189,7 +195,7 @@ class CampaignConfig:
     structure: LatticeSpec | Path
     potential: PotentialSpec
     md: MDSettings
-    dos: DOSSettings
+    analyses: dict
     output_dir: Path
     raw: dict = field(default_factory=dict, compare=False)
 
@@ -215,7 +221,7 @@ class CampaignConfig:
     def from_dict(cls, data: dict, base_dir: str | Path = ".", output_dir: str | Path | None = None) -> "CampaignConfig":
         """Validate a configuration dictionary (the parsed TOML); see the module docstring."""
         base_dir = Path(base_dir).resolve()
-        _check_keys(data, {"output", "structure", "potential", "md", "dos"}, "the campaign file")
+        _check_keys(data, {"output", "structure", "potential", "md", "dos", "analysis"}, "the campaign file")
         for section in ("structure", "potential", "md"):
             if not isinstance(data.get(section), dict):
                 raise SettingsError(f"the campaign file needs a [{section}] table")
@@ -236,17 +242,31 @@ class CampaignConfig:
         if md.ranks > 1 and entry is not None and entry.fix_external is not None:
             raise SettingsError(f"potential style {pot['style']} runs Python callbacks in this process (fix external): "
                                 f"it needs md.ranks = 1, got {md.ranks}")
-        dos_data = data.get("dos", {})
-        _check_keys(dos_data, {f.name for f in dataclasses.fields(DOSSettings)}, "[dos]")
-        dos = DOSSettings(**dos_data)
+        analyses = _analyses_from(data)
         out = Path(output_dir) if output_dir is not None else base_dir / data.get("output", "campaign")
-        return cls(structure, potential, md, dos, out.resolve(), raw=data)
+        return cls(structure, potential, md, analyses, out.resolve(), raw=data)
+
+
+def _analyses_from(data: dict) -> dict:
+    """Validated settings of every ``[analysis.<name>]`` table (default: the DOS alone)."""
+    tables = data.get("analysis", {})
+    if not isinstance(tables, dict) or any(not isinstance(t, dict) for t in tables.values()):
+        raise SettingsError("[analysis] must hold one table per analysis, e.g. [analysis.dos] window = 200")
+    if "dos" in data:
+        if "dos" in tables:
+            raise SettingsError("give the DOS settings in [analysis.dos] or [dos], not both")
+        tables = {"dos": data["dos"], **tables}
+    if not tables:
+        tables = {"dos": {}}
+    return {name: campaign_settings(get_analysis(name), table, f"[analysis.{name}]") for name, table in tables.items()}
 
 
 def _check_keys(table: dict, allowed: set[str], where: str) -> None:
     unknown = sorted(set(table) - allowed)
     if unknown:
-        raise SettingsError(f"{where}: unknown setting(s) {unknown}; allowed: {sorted(allowed)}")
+        hints = [f"{key!r} (did you mean {close[0]!r}?)" if (close := difflib.get_close_matches(key, allowed, n=1))
+                 else repr(key) for key in unknown]
+        raise SettingsError(f"{where}: unknown setting(s) {', '.join(hints)}; allowed: {sorted(allowed)}")
 
 
 def _structure_from(table: dict, base_dir: Path) -> LatticeSpec | Path:
@@ -308,16 +328,22 @@ class TemperatureResult:
         Target temperature, K.
     directory : Path
         Its folder ``T_<value>K``.
-    dos : DOSResult
-        Its DOS (loaded from ``dos.h5`` when it was finished earlier).
+    results : dict
+        Result of each analysis by name (loaded from its file when it was
+        finished earlier).
     skipped : bool
         Whether it was already finished (nothing was run).
     """
 
     temperature_k: float
     directory: Path
-    dos: object
+    results: dict
     skipped: bool
+
+    @property
+    def dos(self):
+        """The DOS result (``None`` when the campaign has no DOS analysis)."""
+        return self.results.get("dos")
 
 
 def _now() -> str:
@@ -326,6 +352,70 @@ def _now() -> str:
 
 def _write_json(path: Path, data: dict) -> None:
     write_text_atomic(path, json.dumps(data, indent=2) + "\n")
+
+
+def _read_json(path: Path) -> dict:
+    """A campaign state file, or a clear error naming it when it is empty or damaged."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise MdvibError(f"{path} is damaged ({exc}); delete it (this temperature's MD or analysis is then redone, "
+                         "the other temperatures are kept)") from exc
+    if not isinstance(data, dict):
+        raise MdvibError(f"{path} is damaged (not a JSON object); delete it to redo this step")
+    return data
+
+
+class CampaignLock:
+    """Exclusive use of a campaign folder by one process (``campaign.lock`` with its PID).
+
+    A lock whose process no longer exists (a killed run) is taken over.
+
+    Raises
+    ------
+    SettingsError
+        On entry, if another live process holds the lock.
+    """
+
+    def __init__(self, root: Path):
+        self.path = Path(root) / LOCK_FILE
+
+    def __enter__(self) -> "CampaignLock":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                holder = self._holder()
+                if holder is not None and _process_alive(holder):
+                    raise SettingsError(f"{self.path.parent} is in use by another mdvib campaign (PID {holder}, "
+                                        f"{self.path}); wait for it to finish or use another output folder") from None
+                self.path.unlink(missing_ok=True)  # stale: its process is gone
+                continue
+            with os.fdopen(fd, "w") as fh:
+                fh.write(f"{os.getpid()}\n")
+            return self
+        raise SettingsError(f"cannot take the campaign lock {self.path}")
+
+    def _holder(self) -> int | None:
+        try:
+            return int(self.path.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def __exit__(self, *exc) -> None:
+        if self._holder() == os.getpid():
+            self.path.unlink(missing_ok=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class Campaign:
@@ -369,7 +459,7 @@ class Campaign:
         record = json.loads(json.dumps({"structure": self.md_settings_record(0)["structure"],
                                         "elements": list(self.config.potential.elements)}))
         stamp = self.root / "structure.json"
-        if not (self.data_file.exists() and stamp.exists() and json.loads(stamp.read_text()) == record):
+        if not (self.data_file.exists() and stamp.exists() and _read_json(stamp) == record):
             atoms = structure.build() if isinstance(structure, LatticeSpec) else read_structure(structure)
             write_lammps_data(atoms, self.data_file, self.config.potential.elements)
             _write_json(stamp, record)
@@ -401,7 +491,7 @@ class Campaign:
 
     # ------------------------------------------------------------------ running
     def run(self) -> list[TemperatureResult]:
-        """Run (or resume) every temperature, then plot ``dos_series.png``.
+        """Run (or resume) every temperature and its analyses, then draw each analysis's series figure.
 
         Returns
         -------
@@ -413,8 +503,13 @@ class Campaign:
         LammpsRunError
             If a LAMMPS run fails; finished temperatures are left intact.
         SettingsError
-            If a temperature folder was started with different MD settings.
+            If a temperature folder was started with different MD settings, or
+            another campaign is running in the same folder.
         """
+        with CampaignLock(self.root):
+            return self._run()
+
+    def _run(self) -> list[TemperatureResult]:
         temps = self.config.md.temperatures_k
         for index in range(len(temps)):  # before anything is written: refuse changed settings up front
             self._check_settings(index)
@@ -425,27 +520,43 @@ class Campaign:
                 bar.set_postfix_str(f"{temperature:g} K")
                 results.append(self._run_temperature(index))
                 bar.update(1)
-        from mdvib.plot import plot_dos_series
-
-        potential = self.config.potential
-        plot_dos_series([r.dos for r in results], [f"{r.temperature_k:g} K" for r in results],
-                        self.root / "dos_series.png",
-                        title=f"{'-'.join(potential.elements)} ({potential.style}): DOS temperature series")
+        self._plot_series(results)
         return results
+
+    def _plot_series(self, results: list[TemperatureResult]) -> None:
+        potential = self.config.potential
+        labels = [f"{r.temperature_k:g} K" for r in results]
+        for name in self.config.analyses:
+            spec = get_analysis(name)
+            if spec.plot_series is not None and spec.series_file is not None:
+                spec.plot_series([r.directory for r in results], labels, self.root / spec.series_file,
+                                 title=f"{'-'.join(potential.elements)} ({potential.style}): {name} temperature series")
 
     def _run_temperature(self, index: int) -> TemperatureResult:
         md = self.config.md
         temperature = md.temperatures_k[index]
         tdir = self.root / temperature_dirname(temperature)
-        done = tdir / DONE_MARKER
-        if done.exists() and json.loads(done.read_text()).get("dos") == dataclasses.asdict(self.config.dos):
-            from mdvib.results import load_result
-
-            return TemperatureResult(temperature, tdir, load_result(tdir / "dos.h5"), skipped=True)
-
         segments = md.segment_steps()
-        with tqdm(total=len(segments) + 1, desc=f"{temperature:g} K", unit="stage", leave=False,
-                  disable=not self.progress) as bar:
+        ran_md = self._run_md(index, tdir, segments)
+        self._check_frames(tdir)
+        results, ran = {}, ran_md
+        for name, settings in self.config.analyses.items():
+            results[name], ran_this = self._analysis(name, settings, index, tdir)
+            ran = ran or ran_this
+        marker = {"frames": sum(segments) // md.dump_stride,
+                  "analyses": json.loads(json.dumps({n: settings_record(s) for n, s in self.config.analyses.items()}))}
+        done = tdir / DONE_MARKER
+        if ran or not done.exists() or {k: v for k, v in _read_json(done).items() if k != "finished"} != marker:
+            _write_json(done, {"finished": _now(), **marker})
+        return TemperatureResult(temperature, tdir, results, skipped=not ran)
+
+    def _run_md(self, index: int, tdir: Path, segments: list[int]) -> bool:
+        """Equilibration and production segments not yet done; whether anything ran."""
+        progress_file = tdir / "progress.json"
+        if progress_file.exists() and _read_json(progress_file).get("segments_done") == len(segments):
+            return False
+        with tqdm(total=len(segments) + 1, desc=f"{self.config.md.temperatures_k[index]:g} K", unit="stage",
+                  leave=False, disable=not self.progress) as bar:
             restart = tdir / "equilibration.restart"
             if not restart.exists():
                 self._record(tdir, "equilibration", self._equilibrate(index, tdir, restart, bar), bar)
@@ -456,10 +567,49 @@ class Campaign:
                 run = self._production_segment(index, tdir, k, segments[k], progress, bar)
                 self._record(tdir, f"production segment {k}", run, bar)
                 bar.update(1)
-        dos = self._analyse(tdir)
-        _write_json(done, {"finished": _now(), "frames": sum(segments) // md.dump_stride,
-                           "dos": dataclasses.asdict(self.config.dos)})
-        return TemperatureResult(temperature, tdir, dos, skipped=False)
+        return True
+
+    def _check_frames(self, tdir: Path) -> None:
+        from mdvib.trajectory import Trajectory
+
+        md = self.config.md
+        trajectory = Trajectory.open(tdir / "production.dump", format="lammps-dump", units=LAMMPS_UNITS,
+                                     dt_fs=md.timestep_fs, type_map=self._type_map())
+        expected = sum(md.segment_steps()) // md.dump_stride
+        if trajectory.n_frames != expected:
+            raise MdvibError(f"{trajectory.path}: {trajectory.n_frames} frames, expected {expected}; "
+                             f"delete {tdir} to rerun this temperature")
+
+    def _type_map(self) -> dict[int, str]:
+        return {k + 1: symbol for k, symbol in enumerate(self.config.potential.elements)}
+
+    def _analysis(self, name: str, settings, index: int, tdir: Path) -> tuple[object, bool]:
+        """Run analysis ``name`` on temperature ``index`` unless it finished with these settings; (result, ran)."""
+        from mdvib.results import load_result
+
+        spec = get_analysis(name)
+        record = settings_record(settings)
+        state_file = tdir / ANALYSES_STATE
+        state = _read_json(state_file) if state_file.exists() else {}
+        previous = state.get(name)
+        if previous is not None and previous.get("settings") == json.loads(json.dumps(record)) and spec.result_file:
+            try:
+                return load_result(tdir / spec.result_file), False
+            except MdvibError as exc:
+                tqdm.write(f"mdvib campaign: {exc}; running the {name} analysis of {tdir.name} again")
+        step = CampaignStep(directory=tdir, trajectory_path=tdir / "production.dump",
+                            temperature_k=self.config.md.temperatures_k[index], timestep_fs=self.config.md.timestep_fs,
+                            elements=tuple(self.config.potential.elements), structure_file=self.data_file,
+                            progress=self.progress)
+        output = spec.run_in_campaign(step, settings)
+        files = [str(Path(f).relative_to(tdir)) for f in output.files]
+        path = tdir / "provenance.yaml"
+        provenance = yaml.safe_load(path.read_text()) if path.exists() else {}
+        provenance[name] = {"files": files, "settings": record, **output.result.provenance.to_dict()}
+        write_text_atomic(path, yaml.safe_dump(provenance, sort_keys=False, allow_unicode=True))
+        state[name] = {"settings": record, "files": files, "finished": _now()}
+        _write_json(state_file, state)
+        return output.result, True
 
     def _check_settings(self, index: int) -> None:
         """Compare temperature ``index``'s MD settings with its ``settings.json`` (written when new).
@@ -473,7 +623,7 @@ class Campaign:
         settings = json.loads(json.dumps(self.md_settings_record(index)))  # tuples → lists, as stored
         path = tdir / "settings.json"
         if path.exists():
-            previous = json.loads(path.read_text())
+            previous = _read_json(path)
             if previous != settings:
                 changed = sorted(k for k in settings if previous.get(k) != settings[k])
                 raise SettingsError(
@@ -514,7 +664,7 @@ class Campaign:
     def _resume_point(self, tdir: Path) -> dict:
         """Read ``progress.json`` and cut ``production.dump`` back to its last complete segment."""
         path = tdir / "progress.json"
-        progress = (json.loads(path.read_text()) if path.exists()
+        progress = (_read_json(path) if path.exists()
                     else {"segments_done": 0, "dump_bytes": 0, "restart": "equilibration.restart", "step": 0})
         dump = tdir / "production.dump"
         if dump.exists():
@@ -569,36 +719,13 @@ class Campaign:
             if self._lammps_version is None:
                 self._lammps_version = lammps_version()
             record = {"mdvib_version": __version__, "lammps_version": self._lammps_version, "created": _now(),
-                      "config": self.config.raw, "settings": json.loads((tdir / "settings.json").read_text()),
+                      "config": self.config.raw, "settings": _read_json(tdir / "settings.json"),
                       "units": f"LAMMPS {LAMMPS_UNITS}: Å, ps, eV; dump velocities Å/ps, forces eV/Å",
                       "runs": []}
         record["runs"].append({"stage": stage, "finished": _now(), "wall_s": round(run.wall_s, 3),
                                "log": run.log.name, "command": run.command})
         write_text_atomic(path, yaml.safe_dump(record, sort_keys=False, allow_unicode=True))
         _show_thermo(bar, stage, run.thermo)
-
-    def _analyse(self, tdir: Path):
-        """DOS of ``production.dump``: ``dos.h5``, ``dos.csv`` and their provenance in ``provenance.yaml``."""
-        from mdvib.analysis.dos import DOSAnalysis
-        from mdvib.trajectory import Trajectory
-
-        md, dos = self.config.md, self.config.dos
-        type_map = {k + 1: symbol for k, symbol in enumerate(self.config.potential.elements)}
-        trajectory = Trajectory.open(tdir / "production.dump", format="lammps-dump", units=LAMMPS_UNITS,
-                                     dt_fs=md.timestep_fs, type_map=type_map)
-        expected = sum(md.segment_steps()) // md.dump_stride
-        if trajectory.n_frames != expected:
-            raise MdvibError(f"{trajectory.path}: {trajectory.n_frames} frames, expected {expected}; "
-                             f"delete {tdir} to rerun this temperature")
-        result = DOSAnalysis(window=dos.window, blocks=dos.blocks, window_function=dos.window_function,
-                             progress=self.progress).run(trajectory)
-        for name in ("dos.h5", "dos.csv"):
-            result.save(tdir / name)
-        path = tdir / "provenance.yaml"
-        record = yaml.safe_load(path.read_text())
-        record["dos"] = {"files": ["dos.h5", "dos.csv"], **result.provenance.to_dict()}
-        write_text_atomic(path, yaml.safe_dump(record, sort_keys=False, allow_unicode=True))
-        return result
 
 
 def _show_thermo(bar, stage: str, thermo: list[str]) -> None:

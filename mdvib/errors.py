@@ -29,6 +29,7 @@ class TrajectoryFormatError(MdvibError):
 
     def __init__(self, path, message: str, frame: int | None = None, atom_id: int | None = None):
         self.path = str(path)
+        self.message = message
         self.frame = frame
         self.atom_id = atom_id
         where = [f"{self.path}"]
@@ -37,6 +38,10 @@ class TrajectoryFormatError(MdvibError):
         if atom_id is not None:
             where.append(f"atom id {atom_id}")
         super().__init__(f"{', '.join(where)}: {message}")
+
+    def __reduce__(self):
+        """Pickle by the constructor arguments (errors raised in parallel workers reach the caller intact)."""
+        return type(self), (self.path, self.message, self.frame, self.atom_id)
 
 
 class MissingDataError(MdvibError):

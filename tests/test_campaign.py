@@ -225,8 +225,7 @@ def test_ctrl_c_stops_lammps_mid_segment_and_the_campaign_resumes(tmp_path):
 
     Campaign(CampaignConfig.from_toml(config("reference")), progress=False).run()
 
-    script = ("import sys; from mdvib.cli import main as m, campaign; m.SUBCOMMANDS.setdefault('campaign', campaign); "
-              "sys.exit(m.main(['campaign', sys.argv[1], '--quiet']))")
+    script = "import sys; from mdvib.cli import main as m; sys.exit(m.main(['campaign', sys.argv[1], '--quiet']))"
     path = config("interrupted")
     tdir = tmp_path / "interrupted" / "T_300K"
     proc = subprocess.Popen([sys.executable, "-c", script, str(path)], stderr=subprocess.PIPE, text=True)
@@ -257,7 +256,7 @@ def test_changed_dos_settings_recompute_only_the_dos(finished, tmp_path):
     (result,) = Campaign(CampaignConfig.from_toml(path), progress=False).run()
     assert not result.skipped and dump.stat().st_mtime_ns == before
     assert result.dos.provenance.settings["window"] == 10
-    assert json.loads((copy / "T_300K" / "done").read_text())["dos"]["window"] == 10
+    assert json.loads((copy / "T_300K" / "done").read_text())["analyses"]["dos"]["window"] == 10
 
 
 @pytest.mark.parametrize(

@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from mdvib.analysis.base import AnalysisBase, Part
 from mdvib.analysis.correlator import BlockedAutocorrelator, block_bounds, check_window
+from mdvib.analysis.registry import AnalysisOutput, AnalysisSpec, CampaignStep, register_analysis
 from mdvib.analysis.spectral import (
     LAG_WINDOWS,
     QUANTUM_CORRECTIONS,
@@ -359,3 +361,73 @@ class DOSAnalysis(AnalysisBase):
             f"{path}: the kinetic temperature from the velocities is {temperature:.3g} K, which is implausible; "
             f"{hint} (or pass --no-temperature-check if it is right)"
         )
+
+
+# ----------------------------------------------------------------------------- registry: CLI, campaigns, plots
+
+
+@dataclasses.dataclass(frozen=True)
+class DOSCampaignSettings:
+    """``[analysis.dos]`` of a campaign: the :class:`DOSAnalysis` options, plus ``workers``.
+
+    Attributes
+    ----------
+    window : int, optional
+        Correlation length in frames (default: half a block, at most 1000).
+    window_function, weights, cross_section : str
+        As :class:`DOSAnalysis`.
+    blocks : int
+        Blocks for standard errors.
+    quantum_correction : str
+        As :class:`DOSAnalysis`.
+    workers : int
+        Blocks analysed in parallel processes.
+    """
+
+    window: int | None = None
+    window_function: str = "hann"
+    weights: str = "mass"
+    cross_section: str = "total"
+    blocks: int = 4
+    quantum_correction: str = "none"
+    workers: int = 1
+
+    def __post_init__(self):
+        if self.workers < 1:
+            raise SettingsError(f"workers must be >= 1, got {self.workers}")
+        self.analysis()  # the analyser's own checks, before any MD runs
+
+    def analysis(self, progress: bool = False) -> DOSAnalysis:
+        """The configured analyser."""
+        options = dataclasses.asdict(self)
+        options.pop("workers")
+        return DOSAnalysis(**options, progress=progress)
+
+
+def run_in_campaign(step: CampaignStep, settings: DOSCampaignSettings) -> AnalysisOutput:
+    """DOS of one campaign temperature: ``dos.h5`` and ``dos.csv`` in its folder."""
+    result = settings.analysis(step.progress).run(step.open_trajectory(), workers=settings.workers)
+    files = tuple(step.directory / name for name in ("dos.h5", "dos.csv"))
+    for path in files:
+        result.save(path)
+    return AnalysisOutput(result, files)
+
+
+def plot_series(directories, labels, path, title: str | None = None) -> None:
+    """All temperatures' DOS (``dos.h5`` of each folder) on one figure."""
+    from mdvib.plot import plot_dos_series
+    from mdvib.results import load_result
+
+    plot_dos_series([load_result(Path(d) / "dos.h5") for d in directories], labels, path, title=title)
+
+
+ANALYSIS = register_analysis(AnalysisSpec(
+    name="dos",
+    help="phonon DOS from the VACF",
+    command="mdvib.cli.dos",
+    campaign_settings=DOSCampaignSettings,
+    run_in_campaign=run_in_campaign,
+    result_file="dos.h5",
+    plot_series=plot_series,
+    series_file="dos_series.png",
+))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -30,6 +31,68 @@ def add_trajectory_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--start", type=int, default=0, help="first frame (default 0)")
     group.add_argument("--stop", type=int, default=None, help="stop before this frame (default: end)")
     group.add_argument("--step", type=int, default=1, help="use every STEP-th frame (default 1)")
+
+
+#: Image formats ``--plot`` accepts (matplotlib's Agg and vector backends).
+PLOT_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg", ".eps")
+
+
+def add_parallel_options(parser: argparse.ArgumentParser) -> None:
+    """Add ``--workers`` and ``--scheduler`` (every analysis built on the analyser framework has them)."""
+    group = parser.add_argument_group("parallel")
+    group.add_argument("--workers", type=_positive_int, default=1, metavar="N",
+                       help="analyse the independent blocks in N processes (default 1); with --scheduler local, "
+                       "the workers of a local Dask cluster")
+    group.add_argument("--scheduler", metavar="ADDRESS",
+                       help="run the blocks on Dask distributed: 'local' (a LocalCluster of --workers processes) "
+                       "or a scheduler address such as tcp://host:8786 (needs mdvib[parallel])")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def check_output(path: str | os.PathLike | None, suffixes: tuple[str, ...], option: str, directory: bool = False) -> None:
+    """Check an output path before any work is done.
+
+    Parameters
+    ----------
+    path : str or PathLike or None
+        The path (``None``: nothing to check).
+    suffixes : tuple of str
+        Accepted extensions, lower case with the dot (ignored for a directory).
+    option : str
+        The option that gave it, for the message.
+    directory : bool
+        Whether ``path`` is an output directory (created later).
+
+    Raises
+    ------
+    SettingsError
+        If the extension is not accepted, or the folder that will hold the
+        output does not exist or is not writable.
+    """
+    if path is None:
+        return
+    path = Path(path)
+    if not directory and path.suffix.lower() not in suffixes:
+        raise SettingsError(f"{option} {path}: unknown format {path.suffix or '(no extension)'!r}; "
+                            f"use one of {', '.join(suffixes)}")
+    parent = path if directory and path.exists() else path.parent
+    while directory and not parent.exists() and parent != parent.parent:
+        parent = parent.parent  # an output directory is created with its parents
+    if not parent.exists():
+        raise SettingsError(f"{option} {path}: the folder {parent} does not exist")
+    if not parent.is_dir():
+        raise SettingsError(f"{option} {path}: {parent} is not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise SettingsError(f"{option} {path}: the folder {parent} is not writable")
 
 
 def parse_type_map(text: str | None) -> dict[int, str] | None:

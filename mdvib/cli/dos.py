@@ -6,10 +6,10 @@ import argparse
 
 from mdvib.analysis.dos import WEIGHTS, DOSAnalysis
 from mdvib.analysis.spectral import LAG_WINDOWS, QUANTUM_CORRECTIONS
-from mdvib.cli.common import add_trajectory_options, open_trajectory, write_provenance
+from mdvib.cli.common import PLOT_SUFFIXES, add_trajectory_options, check_output, open_trajectory, write_provenance
 from mdvib.constants.neutron import CROSS_SECTION_KINDS
 
-HELP = """\
+DESCRIPTION = """\
 Phonon density of states from the multi-origin velocity autocorrelation function
 (zero-padded FFT, unbiased), with per-species partials, neutron weighting and
 block-averaged standard errors.
@@ -25,10 +25,8 @@ examples:
 """
 
 
-def register(subparsers) -> None:
-    """Add the ``dos`` subcommand."""
-    parser = subparsers.add_parser("dos", help="phonon DOS from the VACF", description=HELP,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``mdvib dos`` (the parallel options are added for every analysis)."""
     add_trajectory_options(parser)
     group = parser.add_argument_group("analysis")
     group.add_argument("--window", type=int, metavar="N",
@@ -61,6 +59,8 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> None:
     """Run the analysis described by parsed arguments."""
+    check_output(args.output, (".h5", ".hdf5", ".csv"), "-o")
+    check_output(args.plot, PLOT_SUFFIXES, "--plot")
     trajectory = open_trajectory(args)
     analysis = DOSAnalysis(
         window=args.window,
@@ -74,7 +74,8 @@ def run(args: argparse.Namespace) -> None:
         check_temperature=not args.no_temperature_check,
         progress=not args.quiet,
     )
-    result = analysis.run(trajectory, start=args.start, stop=args.stop, step=args.step)
+    result = analysis.run(trajectory, start=args.start, stop=args.stop, step=args.step, workers=args.workers,
+                          scheduler=args.scheduler)
     result.save(args.output)
     write_provenance(args.output, result.provenance)
     if args.plot:

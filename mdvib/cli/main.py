@@ -6,11 +6,13 @@ import argparse
 import sys
 
 from mdvib import __version__
-from mdvib.cli import build_plugins, campaign, demo, dos, gpumd, tdep
+from mdvib.analysis.registry import analyses
+from mdvib.cli import build_plugins, campaign, common, demo, gpumd
 from mdvib.errors import MdvibError
 
-#: Subcommand modules; each has ``register(subparsers)`` and ``run(args)``.
-SUBCOMMANDS = {"dos": dos, "tdep": tdep, "campaign": campaign, "gpumd": gpumd, "build-plugins": build_plugins, "demo": demo}
+#: Subcommands that are not analyses; each module has ``register(subparsers)`` and ``run(args)``.
+#: Analyses (``mdvib dos``, ``mdvib tdep``, ...) come from :mod:`mdvib.analysis.registry`.
+COMMANDS = {"campaign": campaign, "gpumd": gpumd, "build-plugins": build_plugins, "demo": demo}
 
 DESCRIPTION = """\
 mdvib: atomic-vibration science from molecular dynamics.
@@ -20,27 +22,36 @@ Every result is written atomically with its units and a provenance record.
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Parser with every registered subcommand."""
+def build_parser() -> tuple[argparse.ArgumentParser, dict]:
+    """Parser with every registered analysis and command, and the run function of each subcommand."""
     parser = argparse.ArgumentParser(
         prog="mdvib", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--version", action="version", version=f"mdvib {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in SUBCOMMANDS.values():
+    runners = {}
+    for name, spec in analyses().items():
+        module = spec.command_module()
+        sub = subparsers.add_parser(name, help=spec.help, description=getattr(module, "DESCRIPTION", spec.help),
+                                    formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.add_arguments(sub)
+        common.add_parallel_options(sub)
+        runners[name] = module.run
+    for name, module in COMMANDS.items():
         module.register(subparsers)
-    return parser
+        runners[name] = module.run
+    return parser, runners
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status (errors become one line on stderr)."""
-    parser = build_parser()
+    parser, runners = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 2
     try:
-        SUBCOMMANDS[args.command].run(args)
+        runners[args.command](args)
     except MdvibError as exc:
         print(f"mdvib {args.command}: error: {exc}", file=sys.stderr)
         return 1

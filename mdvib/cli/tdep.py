@@ -9,11 +9,11 @@ import warnings
 from mdvib.analysis.tdep import FIT_MODES, INVARIANCES, TDEPAnalysis, TDEPWarning, read_reference
 from mdvib.analysis.tdep.centroid import centroid_trajectory
 from mdvib.analysis.tdep.decorrelation import DECORRELATION_SERIES, SOKAL_C
-from mdvib.cli.common import add_trajectory_options, open_trajectory, parse_type_map, write_provenance
+from mdvib.cli.common import add_trajectory_options, check_output, open_trajectory, parse_type_map, write_provenance
 from mdvib.errors import SettingsError
 from mdvib.trajectory import Trajectory
 
-HELP = f"""\
+DESCRIPTION = f"""\
 Effective second- (and third-) order force constants fitted to MD snapshots
 (TDEP-style): F = -Φ2·u - ½Φ3·u·u with symmetry-irreducible parameters within
 the cutoffs and exact acoustic sum rules. Needs positions and pure potential
@@ -73,10 +73,8 @@ examples:
 """
 
 
-def register(subparsers) -> None:
-    """Add the ``tdep`` subcommand."""
-    parser = subparsers.add_parser("tdep", help="effective force constants (TDEP) from MD snapshots",
-                                   description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``mdvib tdep`` (the parallel options are added for every analysis)."""
     add_trajectory_options(parser)
     parser.add_argument("more_trajectories", nargs="*", metavar="TRAJ",
                         help="further trajectories, one per --temperature, for a temperature series")
@@ -152,6 +150,7 @@ def run(args: argparse.Namespace) -> None:
     if args.stride is not None and args.step != 1 and args.stride != args.step:
         raise SettingsError(f"--stride {args.stride} and --step {args.step} disagree; give one of them")
     step = args.stride or args.step
+    check_output(args.output, (), "-o", directory=True)
     paths = [args.trajectory, *args.more_trajectories]
     temperatures = args.temperature or []
     if len(paths) > 1 or len(temperatures) > 1:
@@ -168,11 +167,13 @@ def run(args: argparse.Namespace) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", TDEPWarning)  # they are in result.warnings and printed below
         if len(paths) == 1:
-            result = analysis.run(trajectories[0], start=args.start, stop=args.stop, step=step)
+            result = analysis.run(trajectories[0], start=args.start, stop=args.stop, step=step,
+                                  workers=args.workers, scheduler=args.scheduler)
             _, spectrum, written = write_outputs(result, outdir, unitcell=unitcell, plot=not args.no_plot)
             fits, series = [(outdir, result, spectrum)], None
         else:
-            results = fit_series(analysis, trajectories, temperatures, start=args.start, stop=args.stop, step=step)
+            results = fit_series(analysis, trajectories, temperatures, start=args.start, stop=args.stop, step=step,
+                                 workers=args.workers, scheduler=args.scheduler)
             series, spectra, written = write_series_outputs(results, outdir, unitcell=unitcell,
                                                             plot=not args.no_plot)
             fits = [(outdir / f"T_{r.temperature_k:g}K", r, s) for r, s in zip(results, spectra)]

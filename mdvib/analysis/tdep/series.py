@@ -43,7 +43,8 @@ def check_temperatures(temperatures_k: Sequence[float], n_trajectories: int) -> 
 
 
 def fit_series(analysis: TDEPAnalysis, trajectories: Sequence[Trajectory], temperatures_k: Sequence[float],
-               start: int = 0, stop: int | None = None, step: int | str = 1) -> list[TDEPResult]:
+               start: int = 0, stop: int | None = None, step: int | str = 1, workers: int = 1,
+               scheduler: str | None = None) -> list[TDEPResult]:
     """Fit every trajectory with the settings of ``analysis``, each at its own temperature.
 
     Parameters
@@ -56,6 +57,8 @@ def fit_series(analysis: TDEPAnalysis, trajectories: Sequence[Trajectory], tempe
         Temperature of each trajectory, K.
     start, stop, step
         Frame selection applied to every trajectory (``step="auto"``: each its own stride).
+    workers, scheduler
+        Parallel execution of each fit (:meth:`TDEPAnalysis.run`).
 
     Returns
     -------
@@ -72,7 +75,8 @@ def fit_series(analysis: TDEPAnalysis, trajectories: Sequence[Trajectory], tempe
     for trajectory, temperature in zip(trajectories, temperatures_k):
         at_temperature = copy.copy(analysis)
         at_temperature.temperature_k = float(temperature)
-        results.append(at_temperature.run(trajectory, start=start, stop=stop, step=step))
+        results.append(at_temperature.run(trajectory, start=start, stop=stop, step=step, workers=workers,
+                                          scheduler=scheduler))
     return results
 
 

@@ -1,0 +1,291 @@
+"""The registry of analyses: what each one offers the CLI, campaigns and plots.
+
+An analyser module declares itself once, at import time::
+
+    ANALYSIS = register_analysis(AnalysisSpec(
+        name="dos",                         # `mdvib dos`, `[analysis.dos]` in a campaign
+        help="phonon DOS from the VACF",
+        command="mdvib.cli.dos",            # CLI front end: add_arguments(parser), run(args)
+        campaign_settings=DOSCampaignSettings,   # keyword arguments = the table's keys
+        run_in_campaign=run_dos_in_campaign,     # (CampaignStep, settings) -> AnalysisOutput
+        result_file="dos.h5",               # reloaded when a campaign resumes
+        plot_series=plot_dos_series,        # one figure over the temperatures
+        series_file="dos_series.png",
+    ))
+
+:func:`analyses` finds every analysis by importing the modules of the
+:mod:`mdvib.analysis` package (and anything registered through the
+``mdvib.analyses`` entry-point group, for analysers in other packages), so the
+``mdvib`` command, :mod:`mdvib.campaign` and :func:`mdvib.results.load_result`
+need no edit when an analyser is added.
+
+Campaign tables are validated before any MD runs (:func:`campaign_settings`):
+unknown keys get a "did you mean", values are checked against the type hints
+of ``campaign_settings``, and the analyser's own validation runs on them.
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import dataclasses
+import difflib
+import importlib
+import inspect
+import pkgutil
+import types
+import typing
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, Callable
+
+from mdvib.errors import MdvibError, SettingsError
+
+#: Entry-point group through which other packages add analyses.
+ENTRY_POINT_GROUP = "mdvib.analyses"
+
+
+@dataclass(frozen=True)
+class CampaignStep:
+    """One finished temperature of a campaign, as an analysis sees it.
+
+    Attributes
+    ----------
+    directory : Path
+        The temperature's folder ``T_<value>K/``; outputs go there.
+    trajectory_path : Path
+        The production dump (LAMMPS text dump in metal units).
+    temperature_k : float
+        Target temperature, K.
+    timestep_fs : float
+        MD time step, fs (dump frames are step numbers).
+    elements : tuple of str
+        Element of each LAMMPS atom type (type 1 first).
+    structure_file : Path
+        LAMMPS data file of the ideal starting structure (a TDEP reference).
+    progress : bool
+        Whether to show progress bars.
+    """
+
+    directory: Path
+    trajectory_path: Path
+    temperature_k: float
+    timestep_fs: float
+    elements: tuple[str, ...]
+    structure_file: Path
+    progress: bool = False
+
+    def open_trajectory(self):
+        """The production trajectory (:class:`~mdvib.trajectory.Trajectory`)."""
+        from mdvib.trajectory import Trajectory
+
+        type_map = {k + 1: symbol for k, symbol in enumerate(self.elements)}
+        return Trajectory.open(self.trajectory_path, format="lammps-dump", units="metal", dt_fs=self.timestep_fs,
+                               type_map=type_map)
+
+
+@dataclass(frozen=True)
+class AnalysisOutput:
+    """What an analysis wrote for one campaign temperature.
+
+    Attributes
+    ----------
+    result : object
+        The typed result (it has ``provenance``).
+    files : tuple of Path
+        Files written, inside the temperature's folder.
+    """
+
+    result: Any
+    files: tuple[Path, ...]
+
+
+@dataclass(frozen=True)
+class AnalysisSpec:
+    """Declaration of one analysis (see the module docstring).
+
+    Attributes
+    ----------
+    name : str
+        CLI subcommand and campaign table name (``[analysis.<name>]``).
+    help : str
+        One-line description (``mdvib --help``).
+    command : str
+        Module of the CLI front end, with ``add_arguments(parser)`` (its
+        ``DESCRIPTION`` string is the subcommand's help text) and ``run(args)``.
+    campaign_settings : callable, optional
+        Called with a campaign table's keys as keyword arguments; returns the
+        validated settings (raising :class:`SettingsError`). Its signature
+        and type hints define the table. ``None``: not available in campaigns.
+    run_in_campaign : callable, optional
+        ``(CampaignStep, settings) -> AnalysisOutput``.
+    result_file : str, optional
+        Result file, relative to the temperature's folder, that
+        :func:`mdvib.results.load_result` reloads when a campaign resumes.
+    plot_series : callable, optional
+        ``(results, labels, path, title)``: one figure of the whole series.
+    series_file : str, optional
+        File name of that figure in the campaign folder.
+    """
+
+    name: str
+    help: str
+    command: str
+    campaign_settings: Callable[..., Any] | None = None
+    run_in_campaign: Callable[[CampaignStep, Any], AnalysisOutput] | None = None
+    result_file: str | None = None
+    plot_series: Callable[..., None] | None = None
+    series_file: str | None = None
+
+    def command_module(self) -> types.ModuleType:
+        """The imported CLI front-end module."""
+        return importlib.import_module(self.command)
+
+
+_REGISTRY: dict[str, AnalysisSpec] = {}
+_DISCOVERED = False
+
+
+def register_analysis(spec: AnalysisSpec) -> AnalysisSpec:
+    """Add ``spec`` to the registry (re-registering the same name replaces it) and return it."""
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def unregister_analysis(name: str) -> None:
+    """Remove an analysis (tests register temporary ones)."""
+    _REGISTRY.pop(name, None)
+
+
+def _discover() -> None:
+    global _DISCOVERED
+    if _DISCOVERED:
+        return
+    import mdvib.analysis as package
+
+    for module in pkgutil.iter_modules(package.__path__):
+        if not module.name.startswith("_"):
+            importlib.import_module(f"{package.__name__}.{module.name}")
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        entry.load()
+    _DISCOVERED = True
+
+
+def analyses() -> dict[str, AnalysisSpec]:
+    """Every registered analysis by name, in registration order."""
+    _discover()
+    return dict(_REGISTRY)
+
+
+def get_analysis(name: str) -> AnalysisSpec:
+    """The analysis called ``name``.
+
+    Raises
+    ------
+    SettingsError
+        If there is none, with the closest names.
+    """
+    known = analyses()
+    if name not in known:
+        raise SettingsError(f"unknown analysis {name!r}{_did_you_mean(name, known)}; available: {sorted(known)}")
+    return known[name]
+
+
+def _did_you_mean(name: str, choices) -> str:
+    close = difflib.get_close_matches(name, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+# ----------------------------------------------------------------------------- campaign tables
+
+
+def campaign_settings(spec: AnalysisSpec, table: dict, where: str) -> Any:
+    """Validate a campaign table against ``spec.campaign_settings`` and return the settings.
+
+    Parameters
+    ----------
+    spec : AnalysisSpec
+    table : dict
+        The parsed TOML table.
+    where : str
+        How to name the table in messages (``"campaign.toml [analysis.dos]"``).
+
+    Raises
+    ------
+    SettingsError
+        For an unknown key (with the closest valid one), a missing required
+        key, a value of the wrong type, or a value the analyser rejects.
+    """
+    if spec.campaign_settings is None or spec.run_in_campaign is None:
+        raise SettingsError(f"{where}: the {spec.name} analysis cannot run in a campaign")
+    if not isinstance(table, dict):
+        raise SettingsError(f"{where} must be a table of settings, got {table!r}")
+    signature = inspect.signature(spec.campaign_settings)
+    parameters = {name: p for name, p in signature.parameters.items()
+                  if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    for key in table:
+        if key not in parameters:
+            raise SettingsError(f"{where}: unknown setting {key!r}{_did_you_mean(key, parameters)}; "
+                                f"allowed: {sorted(parameters)}")
+    missing = [name for name, p in parameters.items() if p.default is p.empty and name not in table]
+    if missing:
+        raise SettingsError(f"{where}: missing required setting(s) {missing}")
+    hints = _type_hints(spec.campaign_settings)
+    for key, value in table.items():
+        if key in hints and not _matches(value, hints[key]):
+            raise SettingsError(f"{where}: {key} = {value!r} is not {_describe(hints[key])}")
+    try:
+        return spec.campaign_settings(**table)
+    except SettingsError as exc:
+        raise SettingsError(f"{where}: {exc}") from exc
+
+
+def settings_record(settings: Any) -> dict:
+    """Plain dictionary of validated settings (compared when a campaign resumes)."""
+    if dataclasses.is_dataclass(settings):
+        return dataclasses.asdict(settings)
+    return dict(settings)
+
+
+def _type_hints(target: Callable) -> dict:
+    function = target.__init__ if isinstance(target, type) else target
+    try:
+        return typing.get_type_hints(function)
+    except (NameError, TypeError) as exc:  # pragma: no cover - a bug in an analyser's annotations
+        raise MdvibError(f"cannot read the type hints of {target!r}: {exc}") from exc
+
+
+def _matches(value: Any, hint: Any) -> bool:
+    """Whether a TOML value fits a type hint (int where float is asked is fine; bool is not a number)."""
+    if hint is Any:
+        return True
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, h) for h in typing.get_args(hint))
+    if origin is typing.Literal:
+        return value in typing.get_args(hint)
+    if origin in (list, tuple, collections.abc.Sequence):
+        args = [a for a in typing.get_args(hint) if a is not Ellipsis]
+        return isinstance(value, (list, tuple)) and all(_matches(v, args[0]) for v in value if args)
+    if hint is type(None):
+        return value is None
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(hint, type):
+        return isinstance(value, hint)
+    return True
+
+
+def _describe(hint: Any) -> str:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(h) for h in typing.get_args(hint) if h is not type(None))
+    if origin is typing.Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(hint))
+    if origin is not None:
+        args = [a for a in typing.get_args(hint) if a is not Ellipsis]
+        return f"a list of {_describe(args[0])}" if args else "a list"
+    names = {float: "a number", int: "an integer", str: "a string", bool: "true or false"}
+    return names.get(hint, getattr(hint, "__name__", str(hint)))
