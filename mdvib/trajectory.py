@@ -143,14 +143,26 @@ class Trajectory:
         Raises
         ------
         MissingDataError
-            If neither the file nor the user gave a time step.
+            If the file has a single frame, its frames are not evenly spaced,
+            or neither the file nor the user gave a time step.
         """
-        spacing = self.info.frame_spacing_fs
+        info = self.info
+        spacing = info.frame_spacing_fs
         if spacing is None:
-            if self.info.source_units.get("uniform_spacing") is False:
+            if not info.uniform_spacing:
+                where = "" if info.uneven_frame is None else (
+                    f" from frame {info.uneven_frame} on (its distance from frame {info.uneven_frame - 1} "
+                    "differs from that between frames 0 and 1)"
+                )
                 raise MissingDataError(
-                    f"{self.path}: frames are not evenly spaced in time; correlation functions "
-                    "need a constant frame spacing (select an evenly spaced part with start/stop)"
+                    f"{self.path}: frames are not evenly spaced in time{where}; correlation functions "
+                    "need one frame spacing for the whole file. Split the file where the output interval "
+                    "(or the time step) changes and analyse each evenly spaced part on its own"
+                )
+            if info.n_frames < 2:
+                raise MissingDataError(
+                    f"{self.path}: the file holds a single frame, so there is no time between frames; "
+                    "a correlation analysis needs a trajectory of many frames"
                 )
             raise MissingDataError(
                 f"{self.path}: the file does not record the time between frames; pass --dt FS "

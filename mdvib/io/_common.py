@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import ase.data
 import numpy as np
 
 from mdvib.errors import SettingsError, TrajectoryFormatError
 from mdvib.io._masses import masses_for_species
+from mdvib.io.base import FrameChunk
 
 #: Relative tolerance on frame-to-frame time differences for "evenly spaced".
 SPACING_RTOL: float = 1e-6
@@ -174,13 +176,74 @@ def check_finite(
     )
 
 
+#: Per-atom and per-frame quantities of a chunk that must be finite, in the order they are checked.
+CHECKED_QUANTITIES: tuple[str, ...] = ("positions", "velocities", "forces", "dipoles")
+
+
+def check_chunk_finite(path, chunk: FrameChunk, atom_ids: np.ndarray, paths: Mapping | None = None) -> None:
+    """Raise for the first NaN or infinity in a chunk's positions, velocities, forces or dipoles.
+
+    The one NaN check of the readers that build chunks in Python (the LAMMPS
+    dump kernel checks while it parses).
+
+    Parameters
+    ----------
+    path : str or Path
+        File being read.
+    chunk : FrameChunk
+        Frames in internal units; ``chunk.first_frame`` is the file index of
+        its first frame.
+    atom_ids : ndarray, shape (n_atoms,)
+        Atom ids in chunk order, to name the offending atom.
+    paths : mapping, optional
+        ``{quantity: file}`` for quantities read from another file (i-PI
+        companion files), e.g. ``{"forces": "sim.for_0.xyz"}``.
+
+    Raises
+    ------
+    TrajectoryFormatError
+        Naming the file, the frame and (for per-atom data) the atom id.
+    """
+    for name in CHECKED_QUANTITIES:
+        values = getattr(chunk, name)
+        if values is not None:
+            source = path if paths is None else paths.get(name, path)
+            check_finite(source, name, values, chunk.first_frame, atom_ids if values.ndim == 3 else None)
+
+
+@dataclass(frozen=True)
+class TimeAxis:
+    """Frame times and spacing of a trajectory (see :func:`time_axis`).
+
+    Attributes
+    ----------
+    times : ndarray, shape (n_frames,) or None
+        Time of each frame in fs.
+    spacing_fs : float or None
+        Time between consecutive frames in fs; ``None`` when unknown, uneven
+        or the file has one frame.
+    uneven_frame : int or None
+        First frame whose distance from the frame before differs from the
+        distance between frames 0 and 1; ``None`` when evenly spaced.
+    """
+
+    times: np.ndarray | None
+    spacing_fs: float | None
+    uneven_frame: int | None = None
+
+    @property
+    def uniform(self) -> bool:
+        """Whether the frames are evenly spaced (or their spacing is unknown)."""
+        return self.uneven_frame is None
+
+
 def time_axis(
     path,
     n_frames: int,
     times_fs: np.ndarray | None = None,
     steps: np.ndarray | None = None,
     dt_fs: float | None = None,
-) -> tuple[np.ndarray | None, float | None, bool]:
+) -> TimeAxis:
     """Frame times and spacing of a trajectory.
 
     Rules, in order: recorded times (``times_fs``) win; else step numbers
@@ -203,13 +266,9 @@ def time_axis(
 
     Returns
     -------
-    times : ndarray, shape (n_frames,) or None
-        Time of each frame in fs.
-    spacing : float or None
-        Time between consecutive frames in fs; ``None`` when unknown or
-        uneven.
-    uniform : bool
-        ``False`` when the frames are not evenly spaced (a warning is issued).
+    TimeAxis
+        Times, spacing and, for unevenly spaced frames (a warning is
+        issued), the first frame where the spacing changes.
 
     Raises
     ------
@@ -227,15 +286,15 @@ def time_axis(
         check_increasing(path, np.asarray(steps), "step")
         times = None if dt_fs is None else np.asarray(steps, dtype=np.float64) * float(dt_fs)
         if times is None:
-            return None, None, _is_uniform(path, np.asarray(steps, dtype=np.float64), "step")
+            return TimeAxis(None, None, uneven_frame(path, np.asarray(steps, dtype=np.float64), "step"))
     elif dt_fs is not None:
-        return np.arange(n_frames, dtype=np.float64) * float(dt_fs), float(dt_fs), True
+        return TimeAxis(np.arange(n_frames, dtype=np.float64) * float(dt_fs), float(dt_fs))
     else:
-        return None, None, True
+        return TimeAxis(None, None)
     if n_frames < 2:
-        return times, None, True
-    uniform = _is_uniform(path, times, "time")
-    return times, (float(times[1] - times[0]) if uniform else None), uniform
+        return TimeAxis(times, None)
+    uneven = uneven_frame(path, times, "time")
+    return TimeAxis(times, float(times[1] - times[0]) if uneven is None else None, uneven)
 
 
 def check_increasing(path, values: np.ndarray, what: str) -> None:
@@ -251,17 +310,24 @@ def check_increasing(path, values: np.ndarray, what: str) -> None:
         )
 
 
-def _is_uniform(path, values: np.ndarray, what: str) -> bool:
+def uneven_frame(path, values: np.ndarray, what: str, warn: bool = True) -> int | None:
+    """First frame whose ``what`` (time, step) distance from the frame before differs from frame 1's.
+
+    Distances agree within :data:`SPACING_RTOL` (relative). Returns ``None``
+    when the frames are evenly spaced; otherwise warns (unless ``warn`` is
+    false) that the frame spacing is left unknown.
+    """
     if values.size < 3:
-        return True
+        return None
     diffs = np.diff(values)
     off = np.flatnonzero(np.abs(diffs - diffs[0]) > SPACING_RTOL * abs(diffs[0]))
     if off.size == 0:
-        return True
+        return None
     k = int(off[0]) + 1
-    warnings.warn(
-        f"{path}: frames are not evenly spaced in {what} (frame {k} is {diffs[k - 1]:g} after frame "
-        f"{k - 1}, frame 1 is {diffs[0]:g} after frame 0); frame spacing left unknown",
-        stacklevel=3,
-    )
-    return False
+    if warn:
+        warnings.warn(
+            f"{path}: frames are not evenly spaced in {what} (frame {k} is {diffs[k - 1]:g} after frame "
+            f"{k - 1}, frame 1 is {diffs[0]:g} after frame 0); frame spacing left unknown",
+            stacklevel=3,
+        )
+    return k

@@ -2,7 +2,7 @@
 
 Frames are streamed with :func:`ase.io.iread`. ASE units: positions and cells
 Å, velocities Å per ASE time unit (converted to Å/fs with
-:data:`ase.units.fs`), forces eV/Å, dipoles e·Å.
+:data:`mdvib.units.ASE_VELOCITY_TO_A_PER_FS`), forces eV/Å, dipoles e·Å.
 
 Fallback order: the registry tries the ASE reader before MDAnalysis (ASE's
 module registers first); the two claim disjoint file names and magic numbers,
@@ -14,12 +14,11 @@ from __future__ import annotations
 from typing import Iterator
 
 import ase
-import ase.units
 import numpy as np
 
 from mdvib.errors import TrajectoryFormatError
 from mdvib.io._common import (
-    check_finite,
+    check_chunk_finite,
     check_options,
     resolve_masses,
     resolve_species,
@@ -27,6 +26,7 @@ from mdvib.io._common import (
 )
 from mdvib.io.base import FrameChunk, TrajectoryInfo, TrajectoryReader
 from mdvib.io.registry import register_reader
+from mdvib.units import ASE_VELOCITY_TO_A_PER_FS
 
 _ULM_MAGIC = b"- of UlmASE-Trajectory"
 
@@ -96,7 +96,7 @@ class ASEReader(TrajectoryReader):
         species = resolve_species(self.path, self._symbols, None, self.options.get("species"))
         masses = resolve_masses(self.path, species, self.options.get("masses"), first.arrays.get("masses"))
         results = first.calc.results if first.calc is not None else {}
-        _, spacing, _ = time_axis(self.path, n_frames, dt_fs=self.options.get("dt_fs"))
+        spacing = time_axis(self.path, n_frames, dt_fs=self.options.get("dt_fs")).spacing_fs
         has = {
             "velocities": "momenta" in first.arrays,
             "forces": "forces" in results,
@@ -166,21 +166,13 @@ class ASEReader(TrajectoryReader):
                     raise TrajectoryFormatError(
                         self.path, "frame has no velocities although frame 0 has", frame=first + k
                     )
-            velocities = np.stack([a.get_velocities() for a in batch]) * ase.units.fs
+            velocities = np.stack([a.get_velocities() for a in batch]) * ASE_VELOCITY_TO_A_PER_FS
         if info.has_forces:
             forces = np.stack([self._result(a, "forces", first + k) for k, a in enumerate(batch)])
         if info.has_dipoles:
             dipoles = np.stack([self._result(a, "dipole", first + k) for k, a in enumerate(batch)])
-        for name, values in (
-            ("positions", positions),
-            ("velocities", velocities),
-            ("forces", forces),
-            ("dipoles", dipoles),
-        ):
-            if values is not None:
-                check_finite(self.path, name, values, first, info.atom_ids if values.ndim == 3 else None)
         spacing = info.frame_spacing_fs
-        return FrameChunk(
+        chunk = FrameChunk(
             first_frame=first,
             cells=cells,
             positions=positions,
@@ -189,3 +181,5 @@ class ASEReader(TrajectoryReader):
             forces=forces,
             dipoles=dipoles,
         )
+        check_chunk_finite(self.path, chunk, info.atom_ids)
+        return chunk

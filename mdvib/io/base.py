@@ -43,10 +43,24 @@ class TrajectoryInfo:
         Which per-frame quantities chunks carry.
     frame_spacing_fs : float or None
         Time between consecutive frames in fs, when the file (plus the user's
-        ``dt``) determines it; ``None`` when unknown.
+        ``dt``) determines it; ``None`` when unknown, uneven, or the file has
+        a single frame.
     source_units : dict
         Unit of each quantity as stored in the file (e.g.
         ``{"velocity": "A/ps", "time": "step"}``), for provenance.
+    uniform_spacing : bool
+        ``False`` when the recorded times or steps show frames that are not
+        evenly spaced (then ``frame_spacing_fs`` is ``None``).
+    uneven_frame : int or None
+        With ``uniform_spacing`` false: the first frame whose distance from
+        the frame before differs from the distance between frames 0 and 1.
+    unit_styles : tuple of str
+        The values of the reader's ``units`` option (command line
+        ``--units``: LAMMPS unit styles ``metal``/``real``) that would change
+        how this file's velocities are converted. Empty when that option
+        does not apply: the reader has none (extxyz, MDAnalysis, ASE), or
+        the file states its units (``ITEM: UNITS`` in a LAMMPS dump, H5MD
+        ``unit`` attributes).
     """
 
     path: str
@@ -61,6 +75,9 @@ class TrajectoryInfo:
     has_dipoles: bool = False
     frame_spacing_fs: float | None = None
     source_units: dict = field(default_factory=dict)
+    uniform_spacing: bool = True
+    uneven_frame: int | None = None
+    unit_styles: tuple[str, ...] = ()
 
 
 @dataclass

@@ -35,13 +35,11 @@ from typing import BinaryIO, Iterator, NoReturn
 
 import ase.data
 import ase.geometry
-import ase.units
 import numpy as np
-from scipy.constants import physical_constants
 
 from mdvib.errors import SettingsError, TrajectoryFormatError
 from mdvib.io._common import (
-    check_finite,
+    check_chunk_finite,
     check_options,
     resolve_masses,
     resolve_species,
@@ -49,23 +47,7 @@ from mdvib.io._common import (
 )
 from mdvib.io.base import FrameChunk, TrajectoryInfo, TrajectoryReader
 from mdvib.io.registry import register_reader
-from mdvib.units import VELOCITY_TO_A_PER_FS
-
-_BOHR_A = physical_constants["Bohr radius"][0] * 1e10
-_HARTREE_EV = physical_constants["Hartree energy in eV"][0]
-
-#: Units accepted by ``velocity_unit`` for extended-XYZ velocity columns → Å/fs.
-EXTXYZ_VELOCITY_UNITS: dict[str, float] = {**VELOCITY_TO_A_PER_FS, "ase": ase.units.fs}
-#: Units accepted by ``time_unit`` for extended-XYZ ``Time``/``time`` keys → fs.
-EXTXYZ_TIME_UNITS: dict[str, float] = {"fs": 1.0, "ps": 1e3, "ase": 1.0 / ase.units.fs}
-
-#: i-PI unit names (lower case, as i-PI writes them in braces) → internal units.
-IPI_UNITS: dict[str, dict[str, float]] = {
-    "length": {"atomic_unit": _BOHR_A, "angstrom": 1.0, "ase": 1.0, "meter": 1e10},
-    "velocity": {"atomic_unit": VELOCITY_TO_A_PER_FS["bohr/atu"], "m/s": 1e-5, "ase": ase.units.fs},
-    "force": {"atomic_unit": _HARTREE_EV / _BOHR_A, "ev/ang": 1.0, "ase": 1.0},
-}
-_SI_PREFIXES = {"nano": 1e-9, "pico": 1e-12, "femto": 1e-15, "micro": 1e-6, "milli": 1e-3, "centi": 1e-2}
+from mdvib.units import ASE_VELOCITY_TO_A_PER_FS, EXTXYZ_TIME_UNITS, EXTXYZ_VELOCITY_UNITS, IPI_UNITS, ipi_factor
 
 #: i-PI trajectory names → quantity (``forces_component(...)`` etc. are forces too).
 _IPI_QUANTITIES = {
@@ -101,19 +83,15 @@ _XYZ_COLUMNS = {
 
 
 def _ipi_factor(path: Path, dimension: str, unit: str) -> float:
-    """Factor from the i-PI ``unit`` of ``dimension`` to internal units."""
-    table = IPI_UNITS[dimension]
-    name = unit.strip().lower() or "atomic_unit"
-    if name in table:
-        return table[name]
-    if dimension == "length":
-        for prefix, scale in _SI_PREFIXES.items():
-            if name == prefix + "meter":
-                return scale * table["meter"]
-    raise TrajectoryFormatError(
-        path,
-        f"i-PI {dimension} unit {unit!r} is not supported; use one of {sorted(table)} in the i-PI output",
-    )
+    """Factor from the i-PI ``unit`` of ``dimension`` to internal units (:func:`mdvib.units.ipi_factor`)."""
+    try:
+        return ipi_factor(dimension, unit)
+    except KeyError:
+        raise TrajectoryFormatError(
+            path,
+            f"i-PI {dimension} unit {unit!r} is not supported; use one of {sorted(IPI_UNITS[dimension])} "
+            "in the i-PI output",
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -663,15 +641,13 @@ class ExtxyzReader(TrajectoryReader):
         self._momentum_masses = resolve_masses(self.path, species, None, file_masses)
         times = None if main.times is None else main.times[:n_frames]
         steps = None if main.steps is None else main.steps[:n_frames]
-        self._times, spacing, uniform = time_axis(
-            self.path, n_frames, times, steps, self.options.get("dt_fs")
-        )
+        axis = time_axis(self.path, n_frames, times, steps, self.options.get("dt_fs"))
+        self._times = axis.times
         self._steps = steps
         columns = main.layout.columns
         source_units = dict(main.units)
         for companion in self._companions.values():
             source_units.update({k: v for k, v in companion.units.items() if k not in ("cell", "time")})
-        source_units["uniform_spacing"] = uniform
         return TrajectoryInfo(
             path=str(self.path),
             format=self.format_name,
@@ -683,8 +659,10 @@ class ExtxyzReader(TrajectoryReader):
             has_velocities="velocity" in columns or "momentum" in columns or "velocity" in self._companions,
             has_forces="force" in columns or "force" in self._companions,
             has_dipoles=main.has_dipoles,
-            frame_spacing_fs=spacing,
+            frame_spacing_fs=axis.spacing_fs,
             source_units=source_units,
+            uniform_spacing=axis.uniform,
+            uneven_frame=axis.uneven_frame,
         )
 
     def _check_companion(self, companion: _XyzFile) -> None:
@@ -744,22 +722,12 @@ class ExtxyzReader(TrajectoryReader):
             velocities = np.stack([f.data["velocity"] for f in main])
         elif "momentum" in self._main.layout.columns:
             momenta = np.stack([f.data["momentum"] for f in main])
-            velocities = momenta / self._momentum_masses[None, :, None] * ase.units.fs
+            velocities = momenta / self._momentum_masses[None, :, None] * ASE_VELOCITY_TO_A_PER_FS
         if info.has_forces:
             forces = np.stack([f.data["force"] for f in parsed.get("force", main)])
         if info.has_dipoles:
             dipoles = np.stack([f.dipole for f in main])
-        sources = {role: f.path for role, f in self._companions.items()}
-        for name, role, values in (
-            ("positions", "position", positions),
-            ("velocities", "velocity", velocities),
-            ("forces", "force", forces),
-            ("dipoles", "dipole", dipoles),
-        ):
-            if values is not None:
-                ids = info.atom_ids if values.ndim == 3 else None
-                check_finite(sources.get(role, self.path), name, values, first, ids)
-        return FrameChunk(
+        chunk = FrameChunk(
             first_frame=first,
             cells=cells,
             positions=positions,
@@ -770,3 +738,7 @@ class ExtxyzReader(TrajectoryReader):
             forces=forces,
             dipoles=dipoles,
         )
+        quantity = {"velocity": "velocities", "force": "forces"}
+        sources = {quantity[role]: f.path for role, f in self._companions.items()}
+        check_chunk_finite(self.path, chunk, info.atom_ids, sources)
+        return chunk

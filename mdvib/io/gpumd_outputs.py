@@ -51,13 +51,13 @@ file and the line.
 from __future__ import annotations
 
 import dataclasses
-import math
 from pathlib import Path
 
 import numpy as np
 
 from mdvib.errors import SettingsError, TrajectoryFormatError
 from mdvib.results import quantity
+from mdvib.units import GPUMD_MVAC_TIME_TO_FS, RAD_PER_PS_PER_THZ
 
 # ------------------------------------------------------------------ tables
 
@@ -341,7 +341,7 @@ def read_mvac_out(path: str | Path) -> GpumdMVAC:
     vac = np.stack([data[block, 1:4] for block in blocks])
     return GpumdMVAC(
         path=str(path),
-        time_fs=data[blocks[0], 0] * 1e3,
+        time_fs=data[blocks[0], 0] * GPUMD_MVAC_TIME_TO_FS,
         vac=vac,
         normalized=bool(np.all(np.abs(vac[:, 0, :] - 1.0) < NORMALIZED_TOLERANCE)),
     )
@@ -447,7 +447,7 @@ def read_dos_out(path: str | Path) -> GpumdDOS:
     omega = data[blocks[0], 0].copy()
     return GpumdDOS(
         path=str(path),
-        frequencies_thz=omega / (2.0 * math.pi),
+        frequencies_thz=omega / RAD_PER_PS_PER_THZ,
         angular_frequencies=omega,
         dos=np.stack([data[block, 1:4] for block in blocks]),
     )

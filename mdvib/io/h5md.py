@@ -17,18 +17,16 @@ option.
 
 from __future__ import annotations
 
-import re
 import warnings
 from dataclasses import dataclass
 from typing import Iterator
 
 import h5py
 import numpy as np
-import scipy.constants as sc
 
 from mdvib.errors import SettingsError, TrajectoryFormatError
 from mdvib.io._common import (
-    check_finite,
+    check_chunk_finite,
     check_options,
     resolve_masses,
     resolve_species,
@@ -36,126 +34,9 @@ from mdvib.io._common import (
 )
 from mdvib.io.base import FrameChunk, TrajectoryInfo, TrajectoryReader
 from mdvib.io.registry import register_reader
+from mdvib.units import INTERNAL_UNITS, LAMMPS_STYLE_UNIT_STRINGS, unit_factor
 
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
-
-# Dimensions are exponents of (length, time, mass).
-_LENGTH, _TIME, _MASS = (1, 0, 0), (0, 1, 0), (0, 0, 1)
-_ENERGY = (2, -2, 1)
-#: Unit symbols (without prefix) → (value in SI, dimension).
-_SYMBOLS: dict[str, tuple[float, tuple[int, int, int]]] = {
-    "m": (1.0, _LENGTH),
-    "Angstrom": (1e-10, _LENGTH),
-    "angstrom": (1e-10, _LENGTH),
-    "A": (1e-10, _LENGTH),
-    "Å": (1e-10, _LENGTH),
-    "bohr": (sc.physical_constants["Bohr radius"][0], _LENGTH),
-    "s": (1.0, _TIME),
-    "AKMA": (4.888821e-14, _TIME),
-    "g": (1e-3, _MASS),
-    "u": (sc.atomic_mass, _MASS),
-    "Da": (sc.atomic_mass, _MASS),
-    "amu": (sc.atomic_mass, _MASS),
-    "J": (1.0, _ENERGY),
-    "eV": (sc.e, _ENERGY),
-    "cal": (sc.calorie, _ENERGY),
-    "N": (1.0, (1, -2, 1)),
-    "Newton": (1.0, (1, -2, 1)),
-    "mol": (sc.N_A, (0, 0, 0)),
-}
-_PREFIXES = {
-    "Y": 1e24, "Z": 1e21, "E": 1e18, "P": 1e15, "T": 1e12, "G": 1e9, "M": 1e6, "k": 1e3, "h": 1e2,
-    "da": 1e1, "d": 1e-1, "c": 1e-2, "m": 1e-3, "u": 1e-6, "µ": 1e-6, "n": 1e-9, "p": 1e-12,
-    "f": 1e-15, "a": 1e-18,
-}  # fmt: skip
-_TOKEN = re.compile(r"^(?P<symbol>[^\d^+\-]+)\^?(?P<power>[+-]?\d+)?$")
-
-#: Quantity → (dimension, internal unit in SI, name of the internal unit).
-_INTERNAL: dict[str, tuple[tuple[int, int, int], float, str]] = {
-    "length": (_LENGTH, 1e-10, "A"),
-    "time": (_TIME, 1e-15, "fs"),
-    "velocity": ((1, -1, 0), 1e5, "A/fs"),
-    "force": ((1, -2, 1), sc.e / 1e-10, "eV/A"),
-    "mass": (_MASS, sc.atomic_mass, "amu"),
-}
-#: LAMMPS unit styles accepted by ``units=`` for files without unit attributes.
-LAMMPS_STYLE_UNITS: dict[str, dict[str, str]] = {
-    "metal": {"length": "A", "time": "ps", "velocity": "A ps-1", "force": "eV A-1", "mass": "u"},
-    "real": {"length": "A", "time": "fs", "velocity": "A fs-1", "force": "kcal mol-1 A-1", "mass": "u"},
-}
-
-
-def parse_unit(unit: str) -> tuple[float, tuple[int, int, int]]:
-    """Value in SI and dimension of an H5MD unit string.
-
-    Parameters
-    ----------
-    unit : str
-        Space-separated symbols with optional SI prefix and integer power
-        (``nm ps-1``, ``kJ mol-1 nm-1``), optionally a leading number; ``/``,
-        ``*`` and parentheses (``kJ/(mol*nm)``) are accepted too.
-
-    Returns
-    -------
-    factor : float
-        Value of one ``unit`` in SI.
-    dimension : tuple of int
-        Exponents of (length, time, mass).
-
-    Raises
-    ------
-    ValueError
-        For an unknown symbol.
-    """
-    factor, dims = 1.0, np.zeros(3, dtype=int)
-    numerator, _, denominator = unit.replace("(", " ").replace(")", " ").partition("/")
-    for part, sign in ((numerator, 1), (denominator, -1)):
-        for token in part.replace("*", " ").split():
-            try:
-                factor *= float(token) ** sign
-                continue
-            except ValueError:
-                pass
-            match = _TOKEN.match(token)
-            if match is None:
-                raise ValueError(f"cannot parse unit {token!r} in {unit!r}")
-            symbol, power = match["symbol"], sign * int(match["power"] or 1)
-            value, dim = _symbol(symbol, unit)
-            factor *= value**power
-            dims += power * np.array(dim)
-    return factor, tuple(int(d) for d in dims)
-
-
-def _symbol(symbol: str, unit: str) -> tuple[float, tuple[int, int, int]]:
-    if symbol in _SYMBOLS:
-        return _SYMBOLS[symbol]
-    for prefix, scale in _PREFIXES.items():
-        if symbol.startswith(prefix) and symbol[len(prefix) :] in _SYMBOLS:
-            value, dim = _SYMBOLS[symbol[len(prefix) :]]
-            return scale * value, dim
-    raise ValueError(f"unknown unit symbol {symbol!r} in {unit!r}")
-
-
-def unit_factor(quantity: str, unit: str) -> float:
-    """Factor converting ``quantity`` from ``unit`` to mdvib's internal unit.
-
-    Parameters
-    ----------
-    quantity : str
-        ``length``, ``time``, ``velocity``, ``force`` or ``mass``.
-    unit : str
-        H5MD unit string.
-
-    Raises
-    ------
-    ValueError
-        If the unit is unknown or has the wrong dimension.
-    """
-    value, dims = parse_unit(unit)
-    expected, internal, name = _INTERNAL[quantity]
-    if dims != expected:
-        raise ValueError(f"unit {unit!r} is not a {quantity} unit (expected something like {name})")
-    return value / internal
 
 
 def _sniff(head: bytes) -> bool:
@@ -217,6 +98,7 @@ class H5MDReader(TrajectoryReader):
         check_options("h5md", self.options, self._OPTIONS)
         self._default_units = self._user_units()
         self._source_units: dict = {}
+        self._units_from_option: set[str] = set()
         try:
             fh = h5py.File(self.path, "r")
         except OSError as exc:
@@ -261,9 +143,8 @@ class H5MDReader(TrajectoryReader):
         masses = resolve_masses(
             self.path, species, self.options.get("masses"), None if file_masses is None else file_masses[perm]
         )
-        self._times, spacing, uniform = time_axis(
-            self.path, n_frames, times, self._steps, self.options.get("dt_fs")
-        )
+        axis = time_axis(self.path, n_frames, times, self._steps, self.options.get("dt_fs"))
+        self._times = axis.times
         return TrajectoryInfo(
             path=str(self.path),
             format=self.format_name,
@@ -274,22 +155,31 @@ class H5MDReader(TrajectoryReader):
             masses=masses,
             has_velocities=self._velocity is not None,
             has_forces=self._force is not None,
-            frame_spacing_fs=spacing,
-            source_units={**self._source_units, "uniform_spacing": uniform},
+            frame_spacing_fs=axis.spacing_fs,
+            source_units=dict(self._source_units),
+            uniform_spacing=axis.uniform,
+            uneven_frame=axis.uneven_frame,
+            unit_styles=self._unit_styles(),
         )
 
     def _user_units(self) -> dict[str, str]:
         units = self.options.get("units") or {}
         if isinstance(units, str):
-            if units not in LAMMPS_STYLE_UNITS:
+            if units not in LAMMPS_STYLE_UNIT_STRINGS:
                 raise SettingsError(
-                    f"h5md reader: units={units!r}; give a LAMMPS style {sorted(LAMMPS_STYLE_UNITS)} or a dict"
+                    f"h5md reader: units={units!r}; give a LAMMPS style {sorted(LAMMPS_STYLE_UNIT_STRINGS)} or a dict"
                 )
-            return dict(LAMMPS_STYLE_UNITS[units])
-        bad = set(units) - set(_INTERNAL)
+            return dict(LAMMPS_STYLE_UNIT_STRINGS[units])
+        bad = set(units) - set(INTERNAL_UNITS)
         if bad:
-            raise SettingsError(f"h5md reader: units keys {sorted(bad)} unknown; use {sorted(_INTERNAL)}")
+            raise SettingsError(f"h5md reader: units keys {sorted(bad)} unknown; use {sorted(INTERNAL_UNITS)}")
         return {"mass": "u", **units}
+
+    def _unit_styles(self) -> tuple[str, ...]:
+        """LAMMPS styles ``units=`` can switch the velocities between (only when they have no ``unit``)."""
+        if self._velocity is not None and "velocity" in self._units_from_option:
+            return tuple(LAMMPS_STYLE_UNIT_STRINGS)
+        return ()
 
     def _group_name(self, fh: h5py.File) -> str:
         groups = sorted(fh["particles"])
@@ -307,7 +197,10 @@ class H5MDReader(TrajectoryReader):
 
     def _factor(self, dataset: h5py.Dataset, quantity: str) -> float:
         """Conversion factor of a dataset from its ``unit`` attribute (or the ``units`` option)."""
-        unit = dataset.attrs.get("unit", self._default_units.get(quantity))
+        unit = dataset.attrs.get("unit")
+        if unit is None:
+            unit = self._default_units.get(quantity)
+            self._units_from_option.add(quantity)
         if unit is None:
             raise TrajectoryFormatError(
                 self.path,
@@ -439,10 +332,7 @@ class H5MDReader(TrajectoryReader):
             velocities = self._sorted(self._read(fh, self._velocity, first, last), order)
         if self._force is not None:
             forces = self._sorted(self._read(fh, self._force, first, last), order)
-        for name, values in (("positions", positions), ("velocities", velocities), ("forces", forces)):
-            if values is not None:
-                check_finite(self.path, name, values, first, info.atom_ids)
-        return FrameChunk(
+        chunk = FrameChunk(
             first_frame=first,
             cells=cells,
             positions=positions,
@@ -452,6 +342,8 @@ class H5MDReader(TrajectoryReader):
             velocities=velocities,
             forces=forces,
         )
+        check_chunk_finite(self.path, chunk, info.atom_ids)
+        return chunk
 
     def _frame_orders(self, fh: h5py.File, first: int, last: int) -> np.ndarray | None:
         """Per-frame permutation to id order, shape (n, n_atoms), or ``None`` for file order."""

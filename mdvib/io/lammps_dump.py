@@ -26,7 +26,6 @@ General triclinic dumps (``ITEM: BOX BOUNDS abc origin``) list ``a``, ``b``,
 
 from __future__ import annotations
 
-import gzip
 import mmap
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -34,472 +33,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from collections.abc import Iterator
 
-import numpy as np
 import numba
-from numba import njit
+import numpy as np
 
 from mdvib.errors import SettingsError, TrajectoryFormatError
-from mdvib.io._common import check_increasing, resolve_masses
+from mdvib.io._common import SPACING_RTOL, check_increasing, resolve_masses
+from mdvib.io._gzip import CorruptGzipError, GzipStream
 from mdvib.io.base import FrameChunk, TrajectoryInfo, TrajectoryReader
 from mdvib.io.registry import register_reader
+from mdvib.kernels import text_parsing as kernel
 from mdvib.units import LAMMPS_UNIT_STYLES, VELOCITY_TO_A_PER_FS
 
-__all__ = ["LammpsDumpReader", "TruncatedDumpWarning", "parse_floats"]
+__all__ = ["LammpsDumpReader", "TruncatedDumpWarning"]
 
 
 class TruncatedDumpWarning(UserWarning):
     """The last frame of a dump is incomplete (the run was interrupted) and is skipped."""
-
-
-# --------------------------------------------------------------------------------------
-# numba byte-level number parser
-# --------------------------------------------------------------------------------------
-
-#: Exact powers of ten 10**0 .. 10**22 (all representable as float64).
-_P10_EXACT = np.array([float(f"1e{k}") for k in range(23)])
-#: Correctly rounded 10**k for k = -300 .. 308, indexed by k + 300.
-_P10_ALL = np.array([float(f"1e{k}") for k in range(-300, 309)])
-
-
-def _pow10_remainders() -> np.ndarray:
-    """``10**k - _P10_ALL[k + 300]`` rounded to float64, so that hi + lo carries ~106 bits of 10**k."""
-    out = np.empty(_P10_ALL.size)
-    for i, k in enumerate(range(-300, 309)):
-        n, d = float(_P10_ALL[i]).as_integer_ratio()  # hi = n / d exactly, d a power of two
-        out[i] = float(10**k - n) if k >= 0 else (d - n * 10**-k) / (d * 10**-k)  # int / int rounds correctly
-    return out
-
-
-_P10_LO = _pow10_remainders()
-_MAX_SIG_DIGITS = 18  # digits the long-number path keeps; the rest change < 1e-17 relative
-_TWO53 = np.uint64(2**53)
-_U10 = np.uint64(10)
-_U9 = np.uint64(9)
-_U48 = np.uint64(48)
-
-
-@njit(cache=True, inline="always")
-def _two_product(a: float, b: float) -> tuple[float, float]:
-    """Dekker's exact product: ``a * b = p + err`` (no FMA; |a|, |b| well inside the float range)."""
-    p = a * b
-    c = 134217729.0 * a  # 2**27 + 1
-    ah = c - (c - a)
-    al = a - ah
-    c = 134217729.0 * b
-    bh = c - (c - b)
-    bl = b - bh
-    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
-
-
-@njit(cache=True)
-def _pow10_slow(mant: np.uint64, exp10: int) -> float:
-    """``mant * 10**exp10`` off the fast path, in double-double arithmetic.
-
-    Correctly rounded except within ~1e-30 relative of a rounding boundary,
-    for ``|exp10| <= 290``; beyond that (near overflow or subnormal) within a
-    few ulp.
-    """
-    if mant == 0:
-        return 0.0
-    if exp10 > 308:
-        return np.inf
-    if exp10 < -300:
-        if exp10 < -400:
-            return 0.0
-        return float(mant) * _P10_ALL[exp10 + 600] * 1e-300
-    hi = _P10_ALL[exp10 + 300]
-    fh = float(mant)
-    if abs(exp10) > 290:
-        return fh * hi
-    back = np.uint64(fh)  # fh is an integer below 2**64
-    fl = float(mant - back) if mant >= back else -float(back - mant)
-    p, err = _two_product(fh, hi)
-    return p + (err + fh * _P10_LO[exp10 + 300] + fl * hi)
-
-
-@njit(cache=True, inline="always")
-def _pow10(mant: np.uint64, exp10: int) -> float:
-    """Return ``mant * 10**exp10`` as float64, correctly rounded (see :func:`_pow10_slow`).
-
-    Fast path (Clinger): ``mant < 2**53`` and ``|exp10| <= 22`` make both
-    operands exact, so one multiplication or division rounds correctly.
-    """
-    if mant < _TWO53 and -22 <= exp10 <= 22:
-        f = float(mant)
-        if exp10 >= 0:
-            return f * _P10_EXACT[exp10]
-        return f / _P10_EXACT[-exp10]
-    return _pow10_slow(mant, exp10)
-
-
-@njit(cache=True, inline="always")
-def _is_space(c: int) -> bool:
-    """C ``isspace``: space, tab, newline, vertical tab, form feed, carriage return."""
-    return c == 32 or np.uint64(c) - np.uint64(9) <= np.uint64(4)
-
-
-@njit(cache=True, inline="always")
-def _parse_exponent(buf: np.ndarray, p: int, end: int) -> tuple[int, int, bool]:
-    """Parse the signed integer after ``e``/``E``; return (exponent, position after it, ok)."""
-    neg = False
-    if p < end and buf[p] == 45:
-        neg = True
-        p += 1
-    elif p < end and buf[p] == 43:
-        p += 1
-    e = 0
-    q = p
-    while p < end:
-        d = np.int64(buf[p]) - 48
-        if d < 0 or d > 9:
-            break
-        if e < 100000:
-            e = e * 10 + d
-        p += 1
-    return (-e if neg else e), p, p > q
-
-
-@njit(cache=True)
-def _parse_special(buf: np.ndarray, p: int, end: int, neg: bool) -> tuple[float, int, bool]:
-    """Parse ``nan`` / ``inf`` / ``infinity`` (any case) starting at ``p``."""
-    q = p
-    while q < end and not _is_space(buf[q]):
-        q += 1
-    n = q - p
-    if n == 3:
-        c0, c1, c2 = buf[p] | 32, buf[p + 1] | 32, buf[p + 2] | 32
-        if c0 == 110 and c1 == 97 and c2 == 110:  # nan
-            return np.nan, q, True
-        if c0 == 105 and c1 == 110 and c2 == 102:  # inf
-            return (-np.inf if neg else np.inf), q, True
-    if n == 8 and (buf[p] | 32) == 105 and (buf[p + 7] | 32) == 121:  # infinity
-        return (-np.inf if neg else np.inf), q, True
-    return 0.0, p, False
-
-
-@njit(cache=True)
-def _parse_long_number(buf: np.ndarray, p: int, end: int) -> tuple[float, int, bool]:
-    """Slow path of :func:`_parse_number` for tokens with more than 19 digits.
-
-    Keeps the first 18 significant digits (leading zeros do not count).
-    """
-    neg = buf[p] == 45
-    if buf[p] == 45 or buf[p] == 43:
-        p += 1
-    mant = 0
-    nsig = 0
-    exp10 = 0
-    while p < end:
-        d = np.int64(buf[p]) - 48
-        if d < 0 or d > 9:
-            break
-        if nsig < _MAX_SIG_DIGITS:
-            mant = mant * 10 + d
-            nsig += mant != 0
-        else:
-            exp10 += 1
-        p += 1
-    if p < end and buf[p] == 46:  # '.'
-        p += 1
-        while p < end:
-            d = np.int64(buf[p]) - 48
-            if d < 0 or d > 9:
-                break
-            if nsig < _MAX_SIG_DIGITS:
-                mant = mant * 10 + d
-                exp10 -= 1
-                nsig += mant != 0
-            p += 1
-    if p < end and (buf[p] | 32) == 101:  # 'e' or 'E'
-        e, p, ok = _parse_exponent(buf, p + 1, end)
-        if not ok:
-            return 0.0, p, False
-        exp10 += e
-    if p < end and buf[p] > 32:  # the token must end here (a control byte fails in the caller)
-        return 0.0, p, False
-    value = _pow10(np.uint64(mant), exp10)
-    return (-value if neg else value), p, True
-
-
-@njit(cache=True, inline="always")
-def _parse_number(buf: np.ndarray, p: int, end: int) -> tuple[float, int, bool]:
-    """Parse one decimal number starting at ``buf[p]`` (not whitespace).
-
-    Accepts an optional sign, digits with an optional decimal point, an
-    optional ``e``/``E`` exponent, and ``nan``/``inf``. The token must end at
-    whitespace or ``end``. Up to 19 digits are accumulated exactly in a uint64
-    mantissa; longer tokens take :func:`_parse_long_number`.
-
-    Returns
-    -------
-    value : float
-    p : int
-        Position just after the token.
-    ok : bool
-        False when the token is not a number.
-    """
-    start = p
-    neg = False
-    c = buf[p]
-    if c == 45:  # '-'
-        neg = True
-        p += 1
-    elif c == 43:  # '+'
-        p += 1
-    mant = np.uint64(0)
-    q = p
-    while p < end:
-        d = np.uint64(buf[p]) - _U48
-        if d > _U9:
-            break
-        mant = mant * _U10 + d
-        p += 1
-    ndig = p - q
-    exp10 = 0
-    if p < end and buf[p] == 46:  # '.'
-        p += 1
-        q = p
-        while p < end:
-            d = np.uint64(buf[p]) - _U48
-            if d > _U9:
-                break
-            mant = mant * _U10 + d
-            p += 1
-        exp10 = q - p
-        ndig += p - q
-    if ndig == 0:
-        return _parse_special(buf, p, end, neg)
-    if ndig > 19:
-        return _parse_long_number(buf, start, end)
-    if p < end and (buf[p] | 32) == 101:  # 'e' or 'E'
-        e, p, ok = _parse_exponent(buf, p + 1, end)
-        if not ok:
-            return 0.0, p, False
-        exp10 += e
-    if p < end and buf[p] > 32:  # the token must end here (a control byte fails in the caller)
-        return 0.0, p, False
-    value = _pow10(mant, exp10)
-    return (-value if neg else value), p, True
-
-
-@njit(cache=True)
-def _parse_all(buf: np.ndarray, out: np.ndarray) -> int:
-    """Parse whitespace-separated numbers of ``buf`` into ``out``; return the count or -1-position on error."""
-    p = 0
-    end = buf.shape[0]
-    n = 0
-    while True:
-        while p < end and _is_space(buf[p]):
-            p += 1
-        if p >= end:
-            return n
-        v, q, ok = _parse_number(buf, p, end)
-        if not ok or n >= out.shape[0]:
-            return -1 - p
-        out[n] = v
-        n += 1
-        p = q
-
-
-def parse_floats(text: bytes | str) -> np.ndarray:
-    """Parse whitespace-separated decimal numbers with the dump reader's kernel.
-
-    Exposed for tests and benchmarks of the parser itself.
-
-    Parameters
-    ----------
-    text : bytes or str
-        ASCII numbers separated by spaces, tabs or newlines.
-
-    Returns
-    -------
-    ndarray, shape (n,), float64
-
-    Raises
-    ------
-    ValueError
-        If a token is not a number.
-    """
-    raw = text.encode() if isinstance(text, str) else bytes(text)
-    buf = np.frombuffer(raw, dtype=np.uint8)
-    out = np.empty(len(raw) // 2 + 1)
-    n = _parse_all(buf, out)
-    if n < 0:
-        pos = -1 - n
-        token = raw[pos:].split(maxsplit=1)[0].decode(errors="replace") if raw[pos:].strip() else ""
-        raise ValueError(f"not a number: {token!r}")
-    return out[:n].copy()
-
-
-# Column roles in the frame kernel.
-_SKIP = -1
-_ID = -2
-# Status codes of the frame kernel.
-_OK = 0
-_FEW_FIELDS = 1
-_MANY_FIELDS = 2
-_BAD_NUMBER = 3
-_BAD_ID = 4
-_UNKNOWN_ID = 5
-_DUPLICATE_ID = 6
-_NONFINITE = 7
-_MISSING = 8
-
-
-@njit(cache=True)
-def _row_of(atom_id: int, id_table: np.ndarray, id_base: int, sorted_ids: np.ndarray) -> int:
-    """Row of ``atom_id`` in ascending-id order, -1 if unknown."""
-    if id_table.shape[0] > 0:
-        k = atom_id - id_base
-        if k < 0 or k >= id_table.shape[0]:
-            return -1
-        return id_table[k]
-    lo = 0
-    hi = sorted_ids.shape[0]
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if sorted_ids[mid] < atom_id:
-            lo = mid + 1
-        else:
-            hi = mid
-    if lo < sorted_ids.shape[0] and sorted_ids[lo] == atom_id:
-        return lo
-    return -1
-
-
-@njit(cache=True, nogil=True)
-def _parse_frames(
-    buf: np.ndarray,
-    starts: np.ndarray,
-    ends: np.ndarray,
-    first: int,
-    last: int,
-    col_slot: np.ndarray,
-    slot_scale: np.ndarray,
-    id_table: np.ndarray,
-    id_base: int,
-    sorted_ids: np.ndarray,
-    out: np.ndarray,
-    seen: np.ndarray,
-    vals: np.ndarray,
-    status: np.ndarray,
-) -> None:
-    """Parse the atom lines of frames ``first <= f < last`` and scatter them by atom id.
-
-    Runs without the GIL, so threads can parse disjoint frame ranges of the
-    same arrays in parallel.
-
-    Parameters
-    ----------
-    buf : ndarray, uint8
-        Raw bytes holding the frames.
-    starts, ends : ndarray, shape (n_frames,), int64
-        Byte range in ``buf`` of each frame's atom lines.
-    first, last : int
-        Frames to parse.
-    col_slot : ndarray, shape (n_cols,), int64
-        Per column: output slot ``3*group + component``, ``_ID`` or ``_SKIP``.
-    slot_scale : ndarray, shape (n_slots,), float64
-        Unit factor applied to each slot.
-    id_table : ndarray, int64
-        Dense map ``id - id_base -> row`` (-1 for gaps); empty to use
-        binary search in ``sorted_ids`` instead.
-    id_base : int
-        Smallest atom id.
-    sorted_ids : ndarray, shape (n_atoms,), int64
-        Atom ids of frame 0 in ascending order.
-    out : ndarray, shape (n_slots // 3, n_frames, n_atoms, 3), float64
-        Filled with the scaled values, rows in ascending-id order.
-    seen : ndarray, shape (n_frames, n_atoms), bool
-        Scratch.
-    vals : ndarray, shape (n_frames, n_slots), float64
-        Scratch.
-    status : ndarray, shape (n_frames, 4), int64
-        Per frame: code, atom lines read, offending atom id (or -1), offending
-        column (or -1).
-    """
-    n_cols = col_slot.shape[0]
-    n_slots = slot_scale.shape[0]
-    n_atoms = sorted_ids.shape[0]
-    for f in range(first, last):
-        p = starts[f]
-        end = ends[f]
-        seen_f = seen[f]
-        vals_f = vals[f]
-        seen_f[:] = False
-        line = 0
-        code = _OK
-        bad_id = -1
-        bad_col = -1
-        while True:
-            while p < end and _is_space(buf[p]):
-                p += 1
-            if p >= end:
-                break
-            atom_id = -1
-            nonfinite_col = -1
-            for c in range(n_cols):
-                while p < end and (buf[p] == 32 or buf[p] == 9):
-                    p += 1
-                if p >= end or buf[p] == 10 or buf[p] == 13:
-                    code = _FEW_FIELDS
-                    bad_col = c
-                    break
-                slot = col_slot[c]
-                if slot == _SKIP:
-                    while p < end and not _is_space(buf[p]):
-                        p += 1
-                    continue
-                v, p, ok = _parse_number(buf, p, end)
-                if not ok:
-                    code = _BAD_NUMBER
-                    bad_col = c
-                    break
-                if slot == _ID:
-                    if not (abs(v) < 9.0e18 and v == np.floor(v)):
-                        code = _BAD_ID
-                        bad_col = c
-                        break
-                    atom_id = np.int64(v)
-                else:
-                    if nonfinite_col < 0 and not np.isfinite(v):
-                        nonfinite_col = c
-                    vals_f[slot] = v
-            if code != _OK:
-                break
-            while p < end and (buf[p] == 32 or buf[p] == 9 or buf[p] == 13):
-                p += 1
-            if p < end and buf[p] != 10:
-                code = _MANY_FIELDS
-                break
-            row = _row_of(atom_id, id_table, id_base, sorted_ids)
-            if row < 0:
-                code = _UNKNOWN_ID
-                bad_id = atom_id
-                break
-            if seen_f[row]:
-                code = _DUPLICATE_ID
-                bad_id = atom_id
-                break
-            if nonfinite_col >= 0:
-                code = _NONFINITE
-                bad_id = atom_id
-                bad_col = nonfinite_col
-                break
-            seen_f[row] = True
-            for s in range(n_slots):
-                out[s // 3, f, row, s % 3] = vals_f[s] * slot_scale[s]
-            line += 1
-        if code == _OK and line < n_atoms:
-            code = _MISSING
-            for r in range(n_atoms):
-                if not seen_f[r]:
-                    bad_id = sorted_ids[r]
-                    break
-        status[f, 0] = code
-        status[f, 1] = line
-        status[f, 2] = bad_id
-        status[f, 3] = bad_col
 
 
 # --------------------------------------------------------------------------------------
@@ -527,28 +76,71 @@ class _Header:
     length: int  # bytes from the frame's first byte to its first atom line
 
 
+#: Names of the numbers on the three ``BOX BOUNDS`` lines, per box kind (LAMMPS ``dump`` documentation).
+_BOUND_NAMES = {
+    "orthogonal": (("xlo", "xhi"), ("ylo", "yhi"), ("zlo", "zhi")),
+    "triclinic": (("xlo_bound", "xhi_bound", "xy"), ("ylo_bound", "yhi_bound", "xz"), ("zlo_bound", "zhi_bound", "yz")),
+    "general": (("ax", "ay", "az", "xlo"), ("bx", "by", "bz", "ylo"), ("cx", "cy", "cz", "zlo")),
+}
+_BOX_HINT = "the simulation probably blew up before this frame: cut the trajectory before it"
+
+
 def _box_to_cell(flags: list[str], rows: list[list[float]]) -> tuple[np.ndarray, np.ndarray]:
-    """Convert the three ``BOX BOUNDS`` lines to cell vectors (rows) and origin."""
+    """Convert the three ``BOX BOUNDS`` lines to cell vectors (rows) and origin.
+
+    Raises
+    ------
+    ValueError
+        For lines with the wrong count of numbers, a bound that is NaN or
+        infinite, an inverted or empty extent (``hi <= lo``), or general
+        triclinic vectors that span no volume; the message names the bound.
+    """
     if flags[:2] == ["abc", "origin"]:
         if any(len(r) != 4 for r in rows):
             raise ValueError("general triclinic BOX BOUNDS lines need 4 numbers (vector + origin)")
+        _check_finite_bounds("general", rows)
         cell = np.array([r[:3] for r in rows], dtype=float)
+        if not abs(np.linalg.det(cell)) > 0:
+            raise ValueError(f"BOX BOUNDS vectors a, b, c {cell.tolist()} span no volume; {_BOX_HINT}")
         return cell, np.array([r[3] for r in rows], dtype=float)
     if flags[:3] == ["xy", "xz", "yz"]:
         if any(len(r) != 3 for r in rows):
             raise ValueError("triclinic BOX BOUNDS lines need 3 numbers (lo_bound hi_bound tilt)")
+        _check_finite_bounds("triclinic", rows)
         (xlob, xhib, xy), (ylob, yhib, xz), (zlo, zhi, yz) = rows
         xlo = xlob - min(0.0, xy, xz, xy + xz)
         xhi = xhib - max(0.0, xy, xz, xy + xz)
         ylo = ylob - min(0.0, yz)
         yhi = yhib - max(0.0, yz)
+        _check_extents("triclinic", ((xlo, xhi), (ylo, yhi), (zlo, zhi)), rows)
         cell = np.array([[xhi - xlo, 0.0, 0.0], [xy, yhi - ylo, 0.0], [xz, yz, zhi - zlo]])
         return cell, np.array([xlo, ylo, zlo])
     if any(len(r) != 2 for r in rows):
         raise ValueError("orthogonal BOX BOUNDS lines need 2 numbers (lo hi)")
+    _check_finite_bounds("orthogonal", rows)
+    _check_extents("orthogonal", [tuple(r) for r in rows], rows)
     lo = np.array([r[0] for r in rows], dtype=float)
     hi = np.array([r[1] for r in rows], dtype=float)
     return np.diag(hi - lo), lo
+
+
+def _check_finite_bounds(kind: str, rows: list[list[float]]) -> None:
+    """Raise ``ValueError`` naming the first NaN or infinite ``BOX BOUNDS`` number."""
+    for names, row in zip(_BOUND_NAMES[kind], rows):
+        for name, value in zip(names, row):
+            if not np.isfinite(value):
+                raise ValueError(f"BOX BOUNDS {name} is {value}; {_BOX_HINT}")
+
+
+def _check_extents(kind: str, extents, rows: list[list[float]]) -> None:
+    """Raise ``ValueError`` for an inverted or empty box extent (``hi <= lo`` along x, y or z)."""
+    for axis, ((lo, hi), names, row) in enumerate(zip(extents, _BOUND_NAMES[kind], rows)):
+        if not hi > lo:
+            tilt = " after removing the tilt factors" if kind == "triclinic" else ""
+            raise ValueError(
+                f"BOX BOUNDS {names[1]} {row[1]:g} is not above {names[0]} {row[0]:g}{tilt}: "
+                f"the box is inverted or empty along {'xyz'[axis]}; {_BOX_HINT}"
+            )
 
 
 def _parse_header(buf: bytes, start: int, limit: int, has_time: bool) -> _Header:
@@ -642,8 +234,8 @@ def _make_layout(columns: tuple[str, ...], velocity_factor: float, force_factor:
     if coords is None:
         raise TrajectoryFormatError(path, f"no position columns (x/xu/xs/xsu y.. z..) among {list(columns)}", frame=0)
     names, scaled, unwrapped, coord_idx = coords
-    col_slot = np.full(len(columns), _SKIP, dtype=np.int64)
-    col_slot[columns.index("id")] = _ID
+    col_slot = np.full(len(columns), kernel.SKIP, dtype=np.int64)
+    col_slot[columns.index("id")] = kernel.ID
     scales: list[float] = []
     groups: dict[str, int] = {}
     plan = [("coords", coord_idx, 1.0)]
@@ -670,7 +262,9 @@ class _Source:
     Plain files are memory-mapped: frames are parsed in place and pages already
     parsed are handed back to the kernel (``MADV_DONTNEED``), so the resident
     memory stays at about one chunk. Gzip files are streamed; reading a range
-    behind the current position restarts decompression.
+    behind the current position restarts decompression. A gzip file cut short
+    reads as if it ended where its data end (:attr:`truncated` is then set);
+    damaged gzip data raise :class:`~mdvib.io._gzip.CorruptGzipError`.
     """
 
     def __init__(self, path: Path):
@@ -680,9 +274,14 @@ class _Source:
             if size == 0:
                 raise TrajectoryFormatError(path, "empty file")
             self.mapped = None if magic == b"\x1f\x8b" else mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-        self.stream = gzip.open(path, "rb") if self.mapped is None else None
+        self.stream = GzipStream(path) if self.mapped is None else None
         self._released = 0
         self._scratch = np.empty(0, dtype=np.uint8)
+
+    @property
+    def truncated(self) -> bool:
+        """Whether a gzip file ended before its end-of-stream marker (plain files: never)."""
+        return self.stream is not None and self.stream.truncated
 
     def read(self, lo: int, hi: int) -> bytes:
         """Bytes ``lo:hi`` (fewer at the end of the file)."""
@@ -747,6 +346,134 @@ def _find_marker(buf: bytes | mmap.mmap, marker: bytes, start: int, stop: int) -
         if q < 0 or (q + len(marker) <= stop and buf[q : q + len(marker)] == marker):
             return q
         start = q + 1
+
+
+class _FrameScanner:
+    """First pass over a dump: the offset and header of every frame.
+
+    Works on the whole mapping of a plain file, or on a sliding window of
+    blocks of a gzip stream (keeping a short last frame in memory for the
+    truncation check at the end).
+
+    Parameters
+    ----------
+    path : Path
+        The file (for messages).
+    source : _Source
+        Its bytes.
+    marker : bytes
+        The first header line of every frame (``ITEM: TIMESTEP`` or ``ITEM: TIME``).
+    preamble : int
+        Bytes before the first frame (``ITEM: UNITS`` lines).
+    """
+
+    def __init__(self, path: Path, source: _Source, marker: bytes, preamble: int):
+        self.path = path
+        self.source = source
+        self.marker = marker
+        self.preamble = preamble
+        self.has_time = marker.strip() == b"ITEM: TIME"
+        #: (frame offset, atom-lines offset, header) of every frame found so far.
+        self.frames: list[tuple[int, int, _Header]] = []
+        self.buf = source.mapped if source.mapped is not None else b""
+        self.base = 0  # file offset of buf[0]
+        self.pos = 0  # where the next marker search starts in buf
+        self.eof = source.mapped is not None
+
+    def scan(self) -> tuple[list[tuple[int, int, _Header]], int, tuple[int, str] | None]:
+        """Find every frame and parse its header.
+
+        Returns
+        -------
+        frames : list of (frame offset, atom-lines offset, header)
+            Complete frames only.
+        size : int
+            Byte offset where the last complete frame ends.
+        truncated : (frame index, reason) or None
+            The incomplete last frame that was dropped.
+
+        Raises
+        ------
+        TrajectoryFormatError
+            For a file that does not start with a frame header, or a
+            malformed or overlong header (naming the frame).
+        """
+        if not self.eof:
+            self.source.stream.seek(0)
+            self._refill(0)
+        if self.buf.find(self.marker) != self.preamble:
+            raise TrajectoryFormatError(self.path, "not a LAMMPS text dump: no frame header at the start")
+        while True:
+            p = self._next_marker()
+            if p < 0:
+                return self._finish()
+            header = self._header_at(p)
+            if header is None:
+                return self.frames, self.base + p, (len(self.frames), "the file ends inside its header")
+            self.frames.append((self.base + p, self.base + p + header.length, header))
+            self.pos = p + header.length
+            self.source.release(self.pos)
+
+    def _refill(self, keep: int) -> None:
+        """Drop ``buf[:keep]`` (less if the last frame's atom lines start there) and append a block."""
+        if self.frames:
+            last = self.frames[-1][1] - self.base
+            if 0 <= last < keep and len(self.buf) - last < _BLOCK:
+                keep = last
+        block = self.source.stream.read(_BLOCK)
+        self.eof = not block
+        self.buf = self.buf[keep:] + block
+        self.base += keep
+        self.pos = max(0, self.pos - keep)
+
+    def _next_marker(self) -> int:
+        """Position in ``buf`` of the next frame header with its bytes loaded; -1 at the end of the file."""
+        while True:
+            p = _find_marker(self.buf, self.marker, self.pos, len(self.buf))
+            if p < 0:
+                if self.eof:
+                    return -1
+                self._refill(max(self.pos, len(self.buf) - len(self.marker) + 1))
+            elif not self.eof and len(self.buf) - p < _HEADER_MAX:
+                self._refill(p)
+            else:
+                return p
+
+    def _header_at(self, p: int) -> _Header | None:
+        """The header starting at ``buf[p]``; ``None`` when the file ends inside it."""
+        limit = _find_marker(self.buf, self.marker, p + len(self.marker), p + _HEADER_MAX)
+        if limit < 0:
+            limit = min(len(self.buf), p + _HEADER_MAX)
+        frame = len(self.frames)
+        try:
+            return _parse_header(self.buf, p, limit, self.has_time)
+        except _IncompleteHeaderError:
+            if self.eof and limit == len(self.buf):
+                return None
+            if limit == p + _HEADER_MAX:
+                raise TrajectoryFormatError(
+                    self.path, f"frame header longer than {_HEADER_MAX} bytes", frame=frame
+                ) from None
+            raise TrajectoryFormatError(
+                self.path, "frame header is cut short by the next frame (truncated write?)", frame=frame
+            ) from None
+        except ValueError as exc:
+            raise TrajectoryFormatError(self.path, f"malformed frame header: {exc}", frame=frame) from None
+
+    def _finish(self) -> tuple[list[tuple[int, int, _Header]], int, tuple[int, str] | None]:
+        """Drop an incomplete last frame (see :meth:`scan` for the return values)."""
+        size = self.base + len(self.buf)
+        if not self.frames:
+            return self.frames, size, None
+        _, data_start, hdr = self.frames[-1]
+        if data_start >= self.base:
+            data = self.buf[data_start - self.base :]
+        else:  # a last frame longer than one block: read it again
+            data = self.source.read(data_start, size)
+        why = _truncation(data, hdr.n_atoms)
+        if why is not None:
+            return self.frames[:-1], self.frames[-1][0], (len(self.frames) - 1, why)
+        return self.frames, size, None
 
 
 def _sniff(head: bytes) -> bool:
@@ -844,93 +571,63 @@ class LammpsDumpReader(TrajectoryReader):
         if not path.exists():
             raise TrajectoryFormatError(path, "file not found")
         source = _Source(path)
+        scanner = None
         try:
             marker, file_units, preamble = self._read_preamble(source.read(0, _HEADER_MAX))
             style = self._resolve_units(file_units)
-            spec = LAMMPS_UNIT_STYLES[style]
-            frames, size, truncated = self._scan_frames(source, marker, preamble)
+            scanner = _FrameScanner(path, source, marker, preamble)
+            frames, size, truncated = scanner.scan()
             if not frames:
                 why = f" (frame 0 is truncated: {truncated[1]})" if truncated else ""
                 raise TrajectoryFormatError(path, f"no complete frame in the file{why}")
             ids, species, masses = self._first_frame_atoms(source, frames, size)
+            gzip_cut = source.truncated
+        except CorruptGzipError as exc:
+            raise _corrupt_gzip_error(path, exc, [] if scanner is None else scanner.frames) from None
         finally:
             source.close()
-        if truncated is not None:
-            frame, why = truncated
-            warnings.warn(
-                f"{path}: frame {frame} is truncated ({why}); it is skipped and the trajectory "
-                f"ends at frame {frame - 1}",
-                TruncatedDumpWarning,
-                stacklevel=3,
-            )
-        columns = frames[0][2].columns
-        for k, (_, _, hdr) in enumerate(frames):
-            if hdr.columns != columns:
-                raise TrajectoryFormatError(
-                    path,
-                    f"ITEM: ATOMS columns changed from {list(columns)} to {list(hdr.columns)}; "
-                    "split the file where the dump command changed",
-                    frame=k,
-                )
-        velocity_factor = VELOCITY_TO_A_PER_FS[str(spec["velocity"])]
-        force_factor = float(spec["force_to_eV_per_A"])
-        layout = _make_layout(columns, velocity_factor, force_factor, path)
-
-        offsets = np.array([f[0] for f in frames] + [size], dtype=np.int64)
-        steps = np.array([f[2].step for f in frames], dtype=np.int64)
-        check_increasing(path, steps, "timestep")
-        times_fs = None
-        if frames[0][2].time is not None:
-            times_fs = np.array([f[2].time for f in frames], dtype=float) * float(spec["time_to_fs"])
-
-        sorted_ids = np.sort(ids)
-        id_base = int(sorted_ids[0])
-        span = int(sorted_ids[-1]) - id_base + 1
-        id_table = np.empty(0, dtype=np.int64)
-        if span <= 4 * len(ids) + (1 << 20):
-            id_table = np.full(span, -1, dtype=np.int64)
-            id_table[sorted_ids - id_base] = np.arange(len(ids))
+        _warn_truncated(path, len(frames), truncated, gzip_cut)
+        _check_columns(path, frames)
+        spec = LAMMPS_UNIT_STYLES[style]
+        self._index = _build_index(path, frames, size, ids, spec)
         order = np.argsort(ids, kind="stable")
+        return self._make_info(style, file_units, len(frames), species[order], masses[order])
 
-        self._index = _Index(
-            offsets=offsets,
-            data_starts=np.array([f[1] for f in frames], dtype=np.int64),
-            header_atoms=np.array([f[2].n_atoms for f in frames], dtype=np.int64),
-            steps=steps,
-            times_fs=times_fs,
-            cells=np.array([f[2].cell for f in frames]),
-            origins=np.array([f[2].origin for f in frames]),
-            columns=columns,
-            layout=layout,
-            sorted_ids=sorted_ids,
-            id_table=id_table,
-            id_base=id_base,
-        )
-        spacing, uniform, step_interval = self._frame_spacing(steps, times_fs)
+    def _make_info(
+        self, style: str, file_units: str | None, n_frames: int, species: np.ndarray, masses: np.ndarray
+    ) -> TrajectoryInfo:
+        """The :class:`TrajectoryInfo` of the scanned file (atoms in ascending-id order)."""
+        index = self._index
+        layout = index.layout
+        spec = LAMMPS_UNIT_STYLES[style]
+        spacing, uneven, step_interval = self._frame_spacing(index.steps, index.times_fs)
         source_units = {
             "style": style,
             "style_from": "ITEM: UNITS" if file_units else ("option" if self.units else "default"),
             "length": "A",
             "velocity": str(spec["velocity"]),
-            "force": "eV/A" if style == "metal" else "kcal/mol/A",
-            "time": ("ps" if style == "metal" else "fs") if times_fs is not None else "step",
+            "force": str(spec["force"]),
+            "time": str(spec["time"]) if index.times_fs is not None else "step",
             "dt_fs": self.dt_fs,
             "positions": " ".join(layout.coords + (("ix", "iy", "iz") if "images" in layout.groups else ())),
-            "uniform_spacing": uniform,
             "step_interval": step_interval,
         }
         return TrajectoryInfo(
-            path=str(path),
+            path=str(self.path),
             format=self.format_name,
-            n_atoms=len(ids),
-            n_frames=len(frames),
-            atom_ids=sorted_ids,
-            species=tuple(str(x) for x in species[order]),
-            masses=masses[order],
+            n_atoms=len(index.sorted_ids),
+            n_frames=n_frames,
+            atom_ids=index.sorted_ids,
+            species=tuple(str(x) for x in species),
+            masses=masses,
             has_velocities="velocities" in layout.groups,
             has_forces="forces" in layout.groups,
             frame_spacing_fs=spacing,
             source_units=source_units,
+            uniform_spacing=uneven is None,
+            uneven_frame=uneven,
+            # with ITEM: UNITS the file fixes the style (a different units= is an error)
+            unit_styles=() if file_units else tuple(LAMMPS_UNIT_STYLES),
         )
 
     def _read_preamble(self, head: bytes) -> tuple[bytes, str | None, int]:
@@ -964,89 +661,6 @@ class LammpsDumpReader(TrajectoryReader):
                 )
             return file_units
         return self.units or "metal"
-
-    def _scan_frames(
-        self, source: _Source, marker: bytes, preamble: int
-    ) -> tuple[list[tuple[int, int, _Header]], int, tuple[int, str] | None]:
-        """Find every frame and parse its header (in the mapping, or streaming blocks of a gzip file).
-
-        Returns
-        -------
-        frames : list of (frame offset, atom-lines offset, header)
-            Complete frames only.
-        size : int
-            Byte offset where the last complete frame ends.
-        truncated : (frame index, reason) or None
-            The incomplete last frame that was dropped.
-        """
-        has_time = marker.strip() == b"ITEM: TIME"
-        frames: list[tuple[int, int, _Header]] = []
-        buf = source.mapped if source.mapped is not None else b""
-        base = 0  # file offset of buf[0]
-        pos = 0  # where the next marker search starts in buf
-        eof = source.mapped is not None
-
-        def refill(keep: int) -> None:
-            nonlocal buf, base, pos, eof
-            if frames:
-                # Keep a short last frame in memory for the truncation check at the end.
-                last = frames[-1][1] - base
-                if 0 <= last < keep and len(buf) - last < _BLOCK:
-                    keep = last
-            block = source.stream.read(_BLOCK)
-            eof = not block
-            buf = buf[keep:] + block
-            base += keep
-            pos = max(0, pos - keep)
-
-        if not eof:
-            source.stream.seek(0)
-            refill(0)
-        if buf.find(marker) != preamble:
-            raise TrajectoryFormatError(self.path, "not a LAMMPS text dump: no frame header at the start")
-        while True:
-            p = _find_marker(buf, marker, pos, len(buf))
-            if p < 0:
-                if eof:
-                    break
-                refill(max(pos, len(buf) - len(marker) + 1))
-                continue
-            if not eof and len(buf) - p < _HEADER_MAX:
-                refill(p)
-                continue
-            limit = _find_marker(buf, marker, p + len(marker), p + _HEADER_MAX)
-            if limit < 0:
-                limit = min(len(buf), p + _HEADER_MAX)
-            frame = len(frames)
-            try:
-                hdr = _parse_header(buf, p, limit, has_time)
-            except _IncompleteHeaderError:
-                if eof and limit == len(buf):
-                    return frames, base + p, (frame, "the file ends inside its header")
-                if limit == p + _HEADER_MAX:
-                    raise TrajectoryFormatError(
-                        self.path, f"frame header longer than {_HEADER_MAX} bytes", frame=frame
-                    ) from None
-                raise TrajectoryFormatError(
-                    self.path, "frame header is cut short by the next frame (truncated write?)", frame=frame
-                ) from None
-            except ValueError as exc:
-                raise TrajectoryFormatError(self.path, f"malformed frame header: {exc}", frame=frame) from None
-            frames.append((base + p, base + p + hdr.length, hdr))
-            pos = p + hdr.length
-            source.release(pos)
-        size = base + len(buf)
-        if not frames:
-            return frames, size, None
-        _, data_start, hdr = frames[-1]
-        if data_start >= base:
-            data = buf[data_start - base :]
-        else:  # a last frame longer than one block: read it again
-            data = source.read(data_start, size)
-        why = _truncation(data, hdr.n_atoms)
-        if why is not None:
-            return frames[:-1], frames[-1][0], (len(frames) - 1, why)
-        return frames, size, None
 
     def _first_frame_atoms(
         self, source: _Source, frames: list[tuple[int, int, _Header]], size: int
@@ -1119,20 +733,24 @@ class LammpsDumpReader(TrajectoryReader):
                 )
         return np.array(symbols)[inverse]
 
-    def _frame_spacing(self, steps: np.ndarray, times_fs: np.ndarray | None) -> tuple[float | None, bool, int | None]:
-        """Return (frame spacing in fs or None, uniform?, step interval or None)."""
+    def _frame_spacing(
+        self, steps: np.ndarray, times_fs: np.ndarray | None
+    ) -> tuple[float | None, int | None, int | None]:
+        """Return (frame spacing in fs or None, first unevenly spaced frame or None, step interval or None)."""
         if steps.size < 2:
-            return None, True, None
+            return None, None, None
         dsteps = np.diff(steps)
         step_interval = int(dsteps[0]) if np.all(dsteps == dsteps[0]) else None
         if times_fs is not None:
             dts = np.diff(times_fs)
-            uniform = bool(np.allclose(dts, dts[0], rtol=1e-6, atol=1e-9))
-            return (float(dts[0]) if uniform else None), uniform, step_interval
-        uniform = step_interval is not None
-        if self.dt_fs is None or not uniform:
-            return None, uniform, step_interval
-        return step_interval * self.dt_fs, uniform, step_interval
+            off = np.flatnonzero(~np.isclose(dts, dts[0], rtol=SPACING_RTOL, atol=1e-9))
+            uneven = int(off[0]) + 1 if off.size else None
+            return (float(dts[0]) if uneven is None else None), uneven, step_interval
+        if step_interval is None:
+            return None, int(np.flatnonzero(dsteps != dsteps[0])[0]) + 1, None
+        if self.dt_fs is None:
+            return None, None, step_interval
+        return step_interval * self.dt_fs, None, step_interval
 
     # ---------------------------------------------------------------- reading
 
@@ -1170,7 +788,7 @@ class LammpsDumpReader(TrajectoryReader):
                 status = np.empty((n, 4), dtype=np.int64)
                 split = np.linspace(0, n, min(n_workers, n) + 1).astype(int)
                 jobs = [
-                    pool.submit(_parse_frames, buf, starts, ends, a, b, *tables, out, seen, vals, status)
+                    pool.submit(kernel.parse_frames, buf, starts, ends, a, b, *tables, out, seen, vals, status)
                     for a, b in zip(split[:-1], split[1:], strict=True)
                 ]
                 for job in jobs:
@@ -1190,7 +808,7 @@ class LammpsDumpReader(TrajectoryReader):
         index = self._index
         n_atoms = index.sorted_ids.shape[0]
         counts = index.header_atoms[first : first + status.shape[0]]
-        bad = np.nonzero((status[:, 0] != _OK) | (counts != n_atoms))[0]
+        bad = np.nonzero((status[:, 0] != kernel.OK) | (counts != n_atoms))[0]
         if bad.size == 0:
             return
         k = int(bad[0])
@@ -1198,7 +816,7 @@ class LammpsDumpReader(TrajectoryReader):
         code, line, atom_id, col = (int(v) for v in status[k])
         columns = index.columns
         note = "" if counts[k] == n_atoms else f" (NUMBER OF ATOMS is {counts[k]}, frame 0 has {n_atoms})"
-        if code == _OK:
+        if code == kernel.OK:
             raise TrajectoryFormatError(
                 self.path, f"NUMBER OF ATOMS is {counts[k]} but frame 0 has {n_atoms} atoms", frame=frame
             )
@@ -1209,14 +827,14 @@ class LammpsDumpReader(TrajectoryReader):
             atom_id = _id_of_line(bad_line, columns.index("id"))
         col_name = columns[col] if 0 <= col < len(columns) else "?"
         messages = {
-            _FEW_FIELDS: f"atom line {line} has fewer than {len(columns)} values (truncated line?): {bad_line!r}",
-            _MANY_FIELDS: f"atom line {line} has more than {len(columns)} values: {bad_line!r}",
-            _BAD_NUMBER: f"cannot read column {col_name!r} of atom line {line} as a number: {bad_line!r}",
-            _BAD_ID: f"id column of atom line {line} is not an integer: {bad_line!r}",
-            _UNKNOWN_ID: "atom id is not in frame 0 (atoms added or the dump group changed?)",
-            _DUPLICATE_ID: "atom id appears more than once in the frame",
-            _NONFINITE: f"non-finite value (nan/inf) in column {col_name!r}: the simulation blew up here",
-            _MISSING: f"atom id missing: only {line} of {n_atoms} atom lines (truncated or atoms lost)",
+            kernel.FEW_FIELDS: f"atom line {line} has fewer than {len(columns)} values (truncated line?): {bad_line!r}",
+            kernel.MANY_FIELDS: f"atom line {line} has more than {len(columns)} values: {bad_line!r}",
+            kernel.BAD_NUMBER: f"cannot read column {col_name!r} of atom line {line} as a number: {bad_line!r}",
+            kernel.BAD_ID: f"id column of atom line {line} is not an integer: {bad_line!r}",
+            kernel.UNKNOWN_ID: "atom id is not in frame 0 (atoms added or the dump group changed?)",
+            kernel.DUPLICATE_ID: "atom id appears more than once in the frame",
+            kernel.NONFINITE: f"non-finite value (nan/inf) in column {col_name!r}: the simulation blew up here",
+            kernel.MISSING: f"atom id missing: only {line} of {n_atoms} atom lines (truncated or atoms lost)",
         }
         raise TrajectoryFormatError(
             self.path, messages[code] + note, frame=frame, atom_id=None if atom_id < 0 else atom_id
@@ -1278,3 +896,103 @@ def _id_of_line(line: str, id_col: int) -> int:
         return int(float(tokens[id_col]))
     except (IndexError, ValueError):
         return -1
+
+
+def _warn_truncated(path: Path, n_frames: int, truncated: tuple[int, str] | None, gzip_cut: bool) -> None:
+    """Warn about a dropped incomplete last frame, or a gzip file cut short after a complete frame."""
+    cut = " (the gzip file is cut short: its data end before the gzip end marker)" if gzip_cut else ""
+    if truncated is not None:
+        frame, why = truncated
+        warnings.warn(
+            f"{path}: frame {frame} is truncated ({why}){cut}; it is skipped and the trajectory "
+            f"ends at frame {frame - 1}",
+            TruncatedDumpWarning,
+            stacklevel=4,
+        )
+    elif gzip_cut:
+        warnings.warn(
+            f"{path}: the gzip file is cut short (its data end before the gzip end marker), right after "
+            f"frame {n_frames - 1}; frames 0 to {n_frames - 1} are complete and read",
+            TruncatedDumpWarning,
+            stacklevel=4,
+        )
+
+
+def _corrupt_gzip_error(path: Path, exc: CorruptGzipError, frames: list[tuple[int, int, _Header]]) -> TrajectoryFormatError:
+    """A :class:`TrajectoryFormatError` for damaged gzip data, naming the last frame complete before the damage."""
+    # frame k is complete when frame k + 1 starts before the damage
+    starts = [f[0] for f in frames]
+    last_good = sum(1 for start in starts if start <= exc.offset) - 2
+    if last_good >= 0:
+        where = f"the last frame decompressed completely before it is frame {last_good}"
+    else:
+        where = "no complete frame comes before it"
+    return TrajectoryFormatError(
+        path,
+        f"the gzip data are corrupt ({exc.reason}) after {exc.offset} decompressed bytes; {where}. "
+        "The file was damaged in writing or copying: check it with 'gzip -t', copy it again from the "
+        "original, or read the part before the damage ('gzip -dc FILE > part.dump' writes it)",
+    )
+
+
+def _check_columns(path: Path, frames: list[tuple[int, int, _Header]]) -> None:
+    """Raise naming the first frame whose ``ITEM: ATOMS`` columns differ from frame 0's."""
+    columns = frames[0][2].columns
+    for k, (_, _, hdr) in enumerate(frames):
+        if hdr.columns != columns:
+            raise TrajectoryFormatError(
+                path,
+                f"ITEM: ATOMS columns changed from {list(columns)} to {list(hdr.columns)}; "
+                "split the file where the dump command changed",
+                frame=k,
+            )
+
+
+def _build_index(
+    path: Path, frames: list[tuple[int, int, _Header]], size: int, ids: np.ndarray, spec: dict
+) -> _Index:
+    """Per-frame offsets and header values, the column layout and the id → row map.
+
+    Parameters
+    ----------
+    path : Path
+        The file (for messages).
+    frames : list of (frame offset, atom-lines offset, header)
+        Complete frames from the scan.
+    size : int
+        Byte offset where the last frame ends.
+    ids : ndarray, shape (n_atoms,)
+        Atom ids of frame 0 in file order.
+    spec : dict
+        The unit style's entry of :data:`mdvib.units.LAMMPS_UNIT_STYLES`.
+    """
+    columns = frames[0][2].columns
+    velocity_factor = VELOCITY_TO_A_PER_FS[str(spec["velocity"])]
+    force_factor = float(spec["force_to_eV_per_A"])
+    layout = _make_layout(columns, velocity_factor, force_factor, path)
+    steps = np.array([f[2].step for f in frames], dtype=np.int64)
+    check_increasing(path, steps, "timestep")
+    times_fs = None
+    if frames[0][2].time is not None:
+        times_fs = np.array([f[2].time for f in frames], dtype=float) * float(spec["time_to_fs"])
+    sorted_ids = np.sort(ids)
+    id_base = int(sorted_ids[0])
+    span = int(sorted_ids[-1]) - id_base + 1
+    id_table = np.empty(0, dtype=np.int64)
+    if span <= 4 * len(ids) + (1 << 20):
+        id_table = np.full(span, -1, dtype=np.int64)
+        id_table[sorted_ids - id_base] = np.arange(len(ids))
+    return _Index(
+        offsets=np.array([f[0] for f in frames] + [size], dtype=np.int64),
+        data_starts=np.array([f[1] for f in frames], dtype=np.int64),
+        header_atoms=np.array([f[2].n_atoms for f in frames], dtype=np.int64),
+        steps=steps,
+        times_fs=times_fs,
+        cells=np.array([f[2].cell for f in frames]),
+        origins=np.array([f[2].origin for f in frames]),
+        columns=columns,
+        layout=layout,
+        sorted_ids=sorted_ids,
+        id_table=id_table,
+        id_base=id_base,
+    )

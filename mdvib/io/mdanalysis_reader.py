@@ -16,11 +16,10 @@ from typing import Iterator
 
 import ase.geometry
 import numpy as np
-import scipy.constants as sc
 
 from mdvib.errors import TrajectoryFormatError
 from mdvib.io._common import (
-    check_finite,
+    check_chunk_finite,
     check_options,
     element_symbol,
     resolve_masses,
@@ -29,11 +28,12 @@ from mdvib.io._common import (
 )
 from mdvib.io.base import FrameChunk, TrajectoryInfo, TrajectoryReader
 from mdvib.io.registry import register_reader
+from mdvib.units import MDANALYSIS_TO_INTERNAL
 
 #: MDAnalysis base units → internal units.
-_PS_TO_FS = 1e3
-_A_PER_PS_TO_A_PER_FS = 1e-3
-_KJ_PER_MOL_A_TO_EV_PER_A = 1e3 / sc.N_A / sc.e
+_PS_TO_FS = MDANALYSIS_TO_INTERNAL["time"]
+_VELOCITY_TO_A_PER_FS = MDANALYSIS_TO_INTERNAL["velocity"]
+_FORCE_TO_EV_PER_A = MDANALYSIS_TO_INTERNAL["force"]
 
 
 def _sniff(head: bytes) -> bool:
@@ -149,7 +149,7 @@ class MDAnalysisReader(TrajectoryReader):
                 stacklevel=3,
             )
         if dt_fs is not None or not file_times or n_frames < 2:
-            _, spacing, _ = time_axis(self.path, n_frames, dt_fs=dt_fs)
+            spacing = time_axis(self.path, n_frames, dt_fs=dt_fs).spacing_fs
         else:
             t0 = universe.trajectory[0].time
             spacing = float(universe.trajectory[1].time - t0) * _PS_TO_FS
@@ -238,9 +238,9 @@ class MDAnalysisReader(TrajectoryReader):
                             frame=first + k,
                         )
                 if velocities is not None:
-                    velocities[k] = ts.velocities[perm] * _A_PER_PS_TO_A_PER_FS
+                    velocities[k] = ts.velocities[perm] * _VELOCITY_TO_A_PER_FS
                 if forces is not None:
-                    forces[k] = ts.forces[perm] * _KJ_PER_MOL_A_TO_EV_PER_A
+                    forces[k] = ts.forces[perm] * _FORCE_TO_EV_PER_A
                 if self._file_times:
                     times[k] = ts.time * _PS_TO_FS
                     if previous_time is not None and not times[k] > previous_time:
@@ -252,10 +252,7 @@ class MDAnalysisReader(TrajectoryReader):
                     previous_time = times[k]
                 elif info.frame_spacing_fs is not None:
                     times[k] = (first + k) * info.frame_spacing_fs
-            for name, values in (("positions", positions), ("velocities", velocities), ("forces", forces)):
-                if values is not None:
-                    check_finite(self.path, name, values, first, info.atom_ids)
-            yield FrameChunk(
+            chunk = FrameChunk(
                 first_frame=first,
                 cells=cells,
                 positions=positions,
@@ -263,3 +260,5 @@ class MDAnalysisReader(TrajectoryReader):
                 velocities=velocities,
                 forces=forces,
             )
+            check_chunk_finite(self.path, chunk, info.atom_ids)
+            yield chunk

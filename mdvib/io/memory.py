@@ -11,6 +11,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from mdvib.errors import SettingsError
+from mdvib.io._common import check_chunk_finite
 from mdvib.io._masses import masses_for_species
 from mdvib.io.base import FrameChunk, TrajectoryInfo, TrajectoryReader
 
@@ -72,9 +73,11 @@ class ArrayReader(TrajectoryReader):
     def _iter_frames(self, frames: range, chunk_frames: int) -> Iterator[FrameChunk]:
         for lo in range(frames.start, frames.stop, chunk_frames):
             hi = min(lo + chunk_frames, frames.stop)
-            yield FrameChunk(
+            chunk = FrameChunk(
                 first_frame=lo, cells=self.cells[lo:hi], positions=self.positions[lo:hi], unwrapped=True,
                 times=np.arange(lo, hi) * self.dt_fs,
                 velocities=None if self.velocities is None else self.velocities[lo:hi],
                 forces=None if self.forces is None else self.forces[lo:hi],
             )
+            check_chunk_finite(self.path, chunk, self.info.atom_ids)
+            yield chunk

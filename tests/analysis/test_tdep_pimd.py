@@ -8,8 +8,6 @@ back the frame, and the fit to it the fit to the frames.
 
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
 import pytest
 from scipy.constants import physical_constants
@@ -96,15 +94,14 @@ def test_fit_to_centroid_equals_fit_to_frames(frames, beads, tmp_path):
     np.testing.assert_allclose(pimd.fc2_tensors, direct.fc2_tensors, atol=1e-7)
     assert "centroid of 10 beads" in pimd.provenance.inputs[0]
 
-    from mdvib.cli import tdep
+    from mdvib.cli.main import build_parser
 
     poscar = tmp_path / "POSCAR"
     reference.to_ase().write(poscar, format="vasp")
-    parser = argparse.ArgumentParser()
-    tdep.register(parser.add_subparsers(dest="command"))
-    tdep.run(parser.parse_args(["tdep", str(beads / "sim.pos_00.xyz"), "--bead-forces", "for", "--dt", "0.5",
-                                "--reference", str(poscar), "--rc2", "5", "--temperature", "50", "--no-plot",
-                                "--quiet", "-o", str(tmp_path / "out")]))
+    parser, runners = build_parser()
+    runners["tdep"](parser.parse_args(["tdep", str(beads / "sim.pos_00.xyz"), "--bead-forces", "for", "--dt", "0.5",
+                                       "--reference", str(poscar), "--rc2", "5", "--temperature", "50", "--no-plot",
+                                       "--quiet", "-o", str(tmp_path / "out")]))
     result = load_result(tmp_path / "out" / "tdep.h5")
     np.testing.assert_allclose(result.fc2_tensors, direct.fc2_tensors, atol=1e-6)  # POSCAR precision, ASE masses
 

@@ -15,7 +15,7 @@ from scipy.constants import physical_constants
 
 from mdvib.errors import SettingsError, TrajectoryFormatError
 from mdvib.io import detect_format, open_reader
-from mdvib.units import VELOCITY_TO_A_PER_FS
+from mdvib.units import BOHR_PER_ATU_TO_A_PER_FS
 
 BOHR_A = physical_constants["Bohr radius"][0] * 1e10
 HARTREE_EV = physical_constants["Hartree energy in eV"][0]
@@ -242,7 +242,7 @@ def test_ipi_atomic_units_with_companions(tmp_path):
     assert info.frame_spacing_fs == pytest.approx(2.0)
     out = read_all(reader)
     np.testing.assert_allclose(out["positions"], q * BOHR_A, rtol=1e-13)
-    np.testing.assert_allclose(out["velocities"], v * VELOCITY_TO_A_PER_FS["bohr/atu"], rtol=1e-10)
+    np.testing.assert_allclose(out["velocities"], v * BOHR_PER_ATU_TO_A_PER_FS, rtol=1e-10)
     np.testing.assert_allclose(out["forces"], f * HARTREE_EV / BOHR_A, rtol=1e-10)
     np.testing.assert_allclose(out["cells"][0], np.diag([20.0, 21.0, 22.0]) * BOHR_A, atol=1e-12)
     np.testing.assert_array_equal(out["steps"], steps)
@@ -335,7 +335,8 @@ def test_uneven_times_leave_spacing_unknown(tmp_path):
     path.write_text("".join(f"1\nTime={t}\nAr 0 0 0\n" for t in (0, 1, 2, 4)))
     with pytest.warns(UserWarning, match="not evenly spaced"):
         info = open_reader(path).info
-    assert info.frame_spacing_fs is None and info.source_units["uniform_spacing"] is False
+    assert info.frame_spacing_fs is None and info.uniform_spacing is False and info.uneven_frame == 3
+    assert info.unit_styles == ()  # the extxyz reader has no units= option
 
 
 def test_unknown_label_needs_type_map(tmp_path):

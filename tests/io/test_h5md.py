@@ -11,7 +11,7 @@ import scipy.constants as sc
 
 from mdvib.errors import TrajectoryFormatError
 from mdvib.io import detect_format, open_reader
-from mdvib.io.h5md import parse_unit, unit_factor
+from mdvib.units import parse_unit, unit_factor
 
 KJ_MOL_NM_TO_EV_A = 1e3 / sc.N_A / sc.e / 10.0
 

@@ -15,9 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mdvib.errors import SettingsError, TrajectoryFormatError
-from mdvib.io.lammps_dump import LammpsDumpReader, TruncatedDumpWarning, parse_floats
+from mdvib.errors import MissingDataError, SettingsError, TrajectoryFormatError
+from mdvib.io.lammps_dump import LammpsDumpReader, TruncatedDumpWarning
 from mdvib.io.registry import detect_format, open_reader
+from mdvib.trajectory import Trajectory
 from mdvib.units import LAMMPS_UNIT_STYLES
 
 KCAL_PER_MOL_A_IN_EV_PER_A = LAMMPS_UNIT_STYLES["real"]["force_to_eV_per_A"]
@@ -113,46 +114,6 @@ def shuffled_copy(src: Path, dst: Path, seed: int = 1) -> Path:
     return dst
 
 
-# --------------------------------------------------------------------------- float parser
-
-
-def test_parse_floats_matches_python_float():
-    rng = np.random.default_rng(42)
-    values = np.concatenate(
-        [
-            rng.normal(size=2000) * 10.0 ** rng.integers(-30, 30, 2000),
-            rng.uniform(-1e3, 1e3, 2000),
-            10.0 ** rng.uniform(-300, 300, 500),
-            [0.0, -0.0, 1.0, 5e-324, 2.2250738585072014e-308, 1.7976931348623157e308],
-        ]
-    )
-    formats = ["%.17g", "%.15g", "%.6g", "%g", "%.10e", "%.3E", "%.16f", "%r"]
-    tokens = [(f % v) if f != "%r" else repr(float(v)) for f in formats for v in values]
-    tokens += ["+.5", "1.", "-0", "12", "-000123", "7E+2", "1e-5"]
-    tokens += ["12345678901234567890123", "0.000000000000000000000001234"]  # more than 19 digits
-    parsed = parse_floats(" ".join(tokens))
-    expected = np.array([float(t) for t in tokens])
-    assert parsed.shape == expected.shape
-    normal = np.isfinite(expected) & (np.abs(expected) >= np.finfo(float).tiny)
-    rel = np.abs(parsed[normal] - expected[normal]) / np.abs(expected[normal])
-    assert rel.max() < 1e-15
-    # away from overflow and underflow the result is correctly rounded (same bits as float())
-    moderate = (np.abs(expected) > 1e-265) & (np.abs(expected) < 1e265)
-    np.testing.assert_array_equal(parsed[moderate], expected[moderate])
-    np.testing.assert_array_equal(parsed[np.isinf(expected)], expected[np.isinf(expected)])
-    subnormal = ~normal & np.isfinite(expected)
-    np.testing.assert_allclose(parsed[subnormal], expected[subnormal], rtol=0, atol=1e-323)
-
-
-def test_parse_floats_special_and_bad_tokens():
-    got = parse_floats("nan -nan inf -inf Infinity 1e400 -1e-400")
-    assert np.isnan(got[:2]).all()
-    np.testing.assert_array_equal(got[2:], [np.inf, -np.inf, np.inf, np.inf, -0.0])
-    for bad in ["1e", "--1", "1.2.3", "abc", "1x", ".", "-", "e5", "0x10"]:
-        with pytest.raises(ValueError, match="not a number"):
-            parse_floats(f"1 {bad} 2")
-
-
 # --------------------------------------------------------------------------- registry
 
 
@@ -181,7 +142,8 @@ def test_atoms_mapped_by_id_and_sorted(tmp_path):
     np.testing.assert_allclose(info.masses, 39.948)
     assert info.has_velocities and not info.has_forces
     assert info.frame_spacing_fs == 20.0
-    assert info.source_units["velocity"] == "A/ps" and info.source_units["uniform_spacing"]
+    assert info.source_units["velocity"] == "A/ps" and info.uniform_spacing
+    assert info.unit_styles == ("metal", "real")
     got = read_all(reader, chunk_frames=3)
     for k, (_, rows) in enumerate(frames):
         rows = rows[np.argsort(rows[:, 0])]
@@ -325,10 +287,16 @@ def test_item_units_and_time(tmp_path):
 def test_non_uniform_spacing_is_recorded(tmp_path):
     frames = [(s, rows) for s, (_, rows) in zip([0, 10, 30], simple_frames(3), strict=True)]
     path = write(tmp_path / "n.dump", dump_text(frames))
-    info = LammpsDumpReader(path, type_map={1: "Si"}, dt_fs=1.0).info
+    reader = LammpsDumpReader(path, type_map={1: "Si"}, dt_fs=1.0)
+    info = reader.info
     assert info.frame_spacing_fs is None
-    assert info.source_units["uniform_spacing"] is False
+    assert info.uniform_spacing is False and info.uneven_frame == 2
     assert info.n_frames == 3
+    with pytest.raises(MissingDataError) as err:
+        Trajectory(reader).frame_spacing_fs()
+    message = str(err.value)
+    assert "not evenly spaced in time" in message and "frame 2" in message and "Split the file" in message
+    assert "start/stop" not in message
 
 
 def test_element_and_mass_columns_and_overrides(tmp_path):
