@@ -297,3 +297,56 @@ def test_structure_from_a_file(tmp_path):
     campaign._prepare()
     assert "64 atoms" in campaign.data_file.read_text()
     assert campaign.md_settings_record(0)["structure"]["sha256"]
+
+
+def test_tdep_analysis_in_a_campaign_equals_the_tdep_command(finished, tmp_path):
+    """[analysis.tdep] on a finished campaign: only the fit runs, and it equals ``mdvib tdep`` on the same dump."""
+    from mdvib.analysis.tdep import TDEPResult
+    from mdvib.cli.main import main
+
+    copy = tmp_path / "run"
+    shutil.copytree(finished, copy)
+    dump = copy / "T_300K" / "production.dump"
+    before = dump.stat().st_mtime_ns
+    path = write_config(tmp_path, temperatures=(300,))
+    path.write_text(path.read_text() + "\n[analysis.tdep]\nrc2 = 4.0\nstride = 2\nplot = false\n")
+    (result,) = Campaign(CampaignConfig.from_toml(path), progress=False).run()
+    assert not result.skipped and dump.stat().st_mtime_ns == before
+    fit = result.results["tdep"]
+    assert isinstance(fit, TDEPResult) and fit.r2 > 0.9 and fit.n_snapshots == N_FRAMES // 2
+    assert isinstance(load_result(copy / "T_300K" / "tdep" / "tdep.h5"), TDEPResult)
+    assert (copy / "tdep_dispersion.png").stat().st_size > 0
+    state = json.loads((copy / "T_300K" / "analyses.json").read_text())
+    assert set(state) == {"dos", "tdep"} and "tdep/phonopy.yaml" in state["tdep"]["files"]
+
+    out = tmp_path / "cli"
+    assert main(["tdep", str(dump), "--types", "1=Si", "--dt", "1", "--reference", str(copy / "structure.data"),
+                 "--rc2", "4.0", "--stride", "2", "--temperature", "300", "--no-plot", "--quiet", "-o", str(out)]) == 0
+    np.testing.assert_array_equal(load_result(out / "tdep.h5").fc2_tensors, fit.fc2_tensors)
+
+    (again,) = Campaign(CampaignConfig.from_toml(path), progress=False).run()
+    assert again.skipped
+
+
+def test_second_campaign_on_the_same_folder_is_refused(tmp_path):
+    import os
+
+    from mdvib.campaign import LOCK_FILE, CampaignLock
+
+    folder = tmp_path / "run"
+    with CampaignLock(folder):
+        assert (folder / LOCK_FILE).read_text().split()[0] == str(os.getpid())
+        with pytest.raises(SettingsError, match=rf"in use by another mdvib campaign \(PID {os.getpid()}"):
+            Campaign(CampaignConfig.from_toml(write_config(tmp_path)), progress=False).run()
+    assert not (folder / LOCK_FILE).exists()
+    (folder / LOCK_FILE).write_text("999999999\n")  # a killed run's stale lock is taken over
+    with CampaignLock(folder):
+        assert (folder / LOCK_FILE).read_text().split()[0] == str(os.getpid())
+
+
+def test_damaged_progress_file_is_named(finished, tmp_path):
+    copy = tmp_path / "run"
+    shutil.copytree(finished, copy)
+    (copy / "T_600K" / "progress.json").write_text("")
+    with pytest.raises(MdvibError, match=r"T_600K/progress.json is damaged .*delete it"):
+        Campaign(CampaignConfig.from_toml(write_config(tmp_path)), progress=False).run()

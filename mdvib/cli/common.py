@@ -40,7 +40,7 @@ PLOT_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg", ".eps")
 def add_parallel_options(parser: argparse.ArgumentParser) -> None:
     """Add ``--workers`` and ``--scheduler`` (every analysis built on the analyser framework has them)."""
     group = parser.add_argument_group("parallel")
-    group.add_argument("--workers", type=_positive_int, default=1, metavar="N",
+    group.add_argument("--workers", type=positive_int, default=1, metavar="N",
                        help="analyse the independent blocks in N processes (default 1); with --scheduler local, "
                        "the workers of a local Dask cluster")
     group.add_argument("--scheduler", metavar="ADDRESS",
@@ -48,13 +48,15 @@ def add_parallel_options(parser: argparse.ArgumentParser) -> None:
                        "or a scheduler address such as tcp://host:8786 (needs mdvib[parallel])")
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str, alternative: str = "") -> int:
+    """argparse type: a positive integer (``alternative`` names other accepted values in the message)."""
+    expected = f"expected a positive integer{' ' + alternative if alternative else ''}"
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"{expected}, got {text!r}") from None
     if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+        raise argparse.ArgumentTypeError(f"{expected}, got {value}")
     return value
 
 

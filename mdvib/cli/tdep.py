@@ -9,7 +9,14 @@ import warnings
 from mdvib.analysis.tdep import FIT_MODES, INVARIANCES, TDEPAnalysis, TDEPWarning, read_reference
 from mdvib.analysis.tdep.centroid import centroid_trajectory
 from mdvib.analysis.tdep.decorrelation import DECORRELATION_SERIES, SOKAL_C
-from mdvib.cli.common import add_trajectory_options, check_output, open_trajectory, parse_type_map, write_provenance
+from mdvib.cli.common import (
+    add_trajectory_options,
+    check_output,
+    open_trajectory,
+    parse_type_map,
+    positive_int,
+    write_provenance,
+)
 from mdvib.errors import SettingsError
 from mdvib.trajectory import Trajectory
 
@@ -120,15 +127,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _stride(text: str) -> int | str:
     """``--stride`` value: a positive integer or ``auto``."""
-    if text == "auto":
-        return text
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer or 'auto', got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer or 'auto', got {value}")
-    return value
+    return text if text == "auto" else positive_int(text, "or 'auto'")
 
 
 def _open(args: argparse.Namespace, path: str) -> Trajectory:
