@@ -25,7 +25,6 @@ chunks are then parsed with NumPy straight from those offsets. Gzipped files
 
 from __future__ import annotations
 
-import gzip
 import io
 import re
 import warnings
@@ -45,6 +44,7 @@ from mdvib.io._common import (
     resolve_species,
     time_axis,
 )
+from mdvib.io._gzip import GzipStream
 from mdvib.io.base import FrameChunk, TrajectoryInfo, TrajectoryReader
 from mdvib.io.registry import register_reader
 from mdvib.units import ASE_VELOCITY_TO_A_PER_FS, EXTXYZ_TIME_UNITS, EXTXYZ_VELOCITY_UNITS, IPI_UNITS, ipi_factor
@@ -158,6 +158,7 @@ class _XyzFile:
     layout: _Layout = field(init=False, repr=False)
     signature: str = field(init=False, default="")
     has_dipoles: bool = field(init=False, default=False)
+    periodic: bool = field(init=False, default=False)
     units: dict[str, str] = field(init=False, default_factory=dict)
     first: _Frame = field(init=False, repr=False)
     _ipi_cell_factor: float = field(init=False, default=1.0, repr=False)
@@ -180,7 +181,7 @@ class _XyzFile:
     def open(self) -> BinaryIO:
         """Open the file for binary reading (gzip-aware)."""
         if self.path.suffix.lower() == ".gz":
-            return gzip.open(self.path, "rb")
+            return GzipStream(self.path)
         return open(self.path, "rb")
 
     # ------------------------------------------------------------ scanning
@@ -342,6 +343,7 @@ class _XyzFile:
             column, label_column, label_is_number, columns, {k: factors[k] for k in columns}
         )
         self.signature = properties
+        self.periodic = "Lattice" in info
         self.has_dipoles = _XYZ_DIPOLE.search(comment) is not None
         time, step = self._quick_time_step(comment)
         self.units = {
@@ -451,9 +453,7 @@ class _XyzFile:
                 "columns in every frame",
                 frame=frame,
             )
-        if "Lattice" in info:
-            # key_val_str_to_dict returns the lattice with vectors as columns
-            out.cell = np.asarray(info["Lattice"], dtype=np.float64).T
+        self._set_cell(info, frame, out)
         if self.has_dipoles:
             dipole = np.asarray(info.get("dipole", np.nan), dtype=np.float64).reshape(-1)
             if dipole.shape != (3,):
@@ -461,6 +461,49 @@ class _XyzFile:
                     self.path, 'frame has no dipole="x y z" although the first frame has one', frame=frame
                 )
             out.dipole = dipole
+
+    def _set_cell(self, info: dict, frame: int, out: _Frame) -> None:
+        """The frame's cell from its ``Lattice``: every frame has one when frame 0 has one, and none otherwise.
+
+        A ``Lattice`` must be finite and, when periodic in x, y and z (``pbc``,
+        default ``T T T``), span a volume.
+        """
+        if "Lattice" not in info:
+            if self.periodic:
+                raise TrajectoryFormatError(
+                    self.path,
+                    'frame has no Lattice="..." although frame 0 has one: every frame needs its cell '
+                    "(a frame written without its box?); cut the file before this frame or add its Lattice",
+                    frame=frame,
+                )
+            return
+        if not self.periodic:
+            raise TrajectoryFormatError(
+                self.path,
+                'frame has a Lattice="..." but frame 0 has none: mdvib needs the cell in every frame or in none',
+                frame=frame,
+            )
+        # key_val_str_to_dict returns the lattice with vectors as columns
+        cell = np.asarray(info["Lattice"], dtype=np.float64).T
+        if not np.isfinite(cell).all():
+            raise TrajectoryFormatError(
+                self.path,
+                f"Lattice holds a non-finite number ({cell.tolist()}); the simulation probably blew up: "
+                "cut the trajectory before this frame",
+                frame=frame,
+            )
+        pbc = np.asarray(info.get("pbc", True), dtype=bool).reshape(-1)
+        lengths = np.linalg.norm(cell, axis=1)
+        if pbc.all() and abs(np.linalg.det(cell)) <= 1e-10 * np.prod(lengths):
+            zero = [name for name, length in zip("abc", lengths) if length == 0]
+            what = f"cell vector(s) {', '.join(zero)} are zero" if zero else "its cell vectors lie in one plane"
+            raise TrajectoryFormatError(
+                self.path,
+                f"Lattice is degenerate ({what}: no volume) although the frame is periodic in x, y and z; "
+                "write the frame's real cell, or pbc=\"T T F\"-style flags for a non-periodic direction",
+                frame=frame,
+            )
+        out.cell = cell
 
 
 def _ipi_field_unit(comment: str, name: str) -> str:

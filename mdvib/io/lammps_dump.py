@@ -779,7 +779,12 @@ class LammpsDumpReader(TrajectoryReader):
                 c1 = min(c0 + chunk_frames, stop)
                 n = c1 - c0
                 lo, hi = int(index.offsets[c0]), int(index.offsets[c1])
-                buf = source.view(lo, hi)
+                try:
+                    buf = source.view(lo, hi)
+                except CorruptGzipError as exc:  # the file changed since the scan read it whole
+                    raise TrajectoryFormatError(
+                        self.path, f"{exc.reason} in the gzip data of frames {c0} to {c1 - 1}", frame=c0
+                    ) from None
                 if buf.size != hi - lo:
                     raise TrajectoryFormatError(self.path, "file is shorter than when it was scanned", frame=c0)
                 starts = index.data_starts[c0:c1] - lo

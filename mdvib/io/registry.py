@@ -10,12 +10,12 @@ they claim disjoint file names and magic bytes) for everything else.
 from __future__ import annotations
 
 import fnmatch
-import gzip
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from mdvib.errors import SettingsError, TrajectoryFormatError
+from mdvib.io._gzip import GzipStream
 from mdvib.io.base import TrajectoryReader
 
 
@@ -69,9 +69,9 @@ def register_reader(
 
 
 def _first_bytes(path: Path, n: int = 4096) -> bytes:
-    opener = gzip.open if path.suffix == ".gz" else open
+    """The first ``n`` (decompressed, for ``*.gz``) bytes; fewer for a short or truncated file."""
     try:
-        with opener(path, "rb") as fh:
+        with GzipStream(path) if path.suffix == ".gz" else open(path, "rb") as fh:
             return fh.read(n)
     except OSError as exc:
         raise TrajectoryFormatError(path, f"cannot read file: {exc}") from exc

