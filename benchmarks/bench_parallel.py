@@ -46,11 +46,14 @@ from _common import (  # noqa: E402
 MD_TIMESTEP_FS = 1.0
 
 
-def _peaks() -> dict:
+def _peaks(job: dict) -> dict:
+    """Peak RSS of this process and of the largest worker process (this process when it ran serially)."""
     import resource
 
-    return {"parent_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "worker_peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
+    parent = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    serial = job["workers"] == 1 and job["scheduler"] is None
+    worker = parent if serial else resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {"parent_peak_mb": parent, "worker_peak_mb": worker}
 
 
 def worker_dos(job: dict) -> None:
@@ -62,7 +65,7 @@ def worker_dos(job: dict) -> None:
     result = DOSAnalysis(window=job["window"], blocks=4).run(trajectory, workers=job["workers"],
                                                             scheduler=job["scheduler"])
     np.save(job["out"], np.stack([result.total, result.total_err]))
-    print(json.dumps({"analysis_s": time.perf_counter() - t0, **_peaks()}))
+    print(json.dumps({"analysis_s": time.perf_counter() - t0, **_peaks(job)}))
 
 
 def worker_tdep(job: dict) -> None:
@@ -75,16 +78,17 @@ def worker_tdep(job: dict) -> None:
     result = TDEPAnalysis(reference, rc2=5.0, rc3=4.0).run(trajectory, workers=job["workers"],
                                                          scheduler=job["scheduler"])
     np.save(job["out"], result.full_fc2())
-    print(json.dumps({"analysis_s": time.perf_counter() - t0, **_peaks()}))
+    print(json.dumps({"analysis_s": time.perf_counter() - t0, **_peaks(job)}))
 
 
 WORKERS = {"dos": worker_dos, "tdep": worker_tdep}
 
 
-def _measure(kind: str, job: dict, repeat: int) -> dict:
+def _measure(kind: str, job: dict, repeat: int, cpus: str | None) -> dict:
     best = None
+    pin = ["taskset", "-c", cpus] if cpus else []
     for _ in range(repeat):
-        m = run_measured([python_exe(), __file__, "--worker", kind, "--job", json.dumps(job)])
+        m = run_measured([*pin, python_exe(), __file__, "--worker", kind, "--job", json.dumps(job)])
         if not m.ok:
             raise RuntimeError(f"{kind} {job}: failed\n{m.tail()}")
         if best is None or m.wall_s < best.wall_s:
@@ -119,16 +123,18 @@ def main(argv: list[str] | None = None) -> int:
 
         data, dump = ensure_md(cache, 100)
         problems["tdep"] = {"input": str(dump), "data": str(data)}
-    configurations = [(1, None), (2, None)] + ([] if args.skip_dask else [(2, "local")])
+    # serial on all cores (numba and the FFT threaded), serial pinned to one core, then 2 processes / Dask workers
+    configurations = [(1, None, None), (1, None, "0"), (2, None, None)] + ([] if args.skip_dask else [(2, "local", None)])
     rows = []
     for kind, problem in problems.items():
         reference = None
-        for workers, scheduler in configurations:
-            out = str(work / f"{kind}_{workers}_{scheduler}.npy")
+        for workers, scheduler, cpus in configurations:
+            out = str(work / f"{kind}_{workers}_{scheduler}_{cpus}.npy")
             job = {**problem, "workers": workers, "scheduler": scheduler, "out": out}
-            print(f"bench_parallel: {kind}, {workers} worker(s), scheduler {scheduler}", flush=True)
+            print(f"bench_parallel: {kind}, {workers} worker(s), scheduler {scheduler}, cores {cpus or 'all'}",
+                  flush=True)
             row = {"analysis": kind, "workers": workers, "scheduler": scheduler or "processes",
-                   **_measure(kind, job, args.repeat)}
+                   "cores": "1 (taskset)" if cpus else str(os.cpu_count()), **_measure(kind, job, args.repeat, cpus)}
             values = np.load(out)
             if reference is None:
                 reference, serial_wall = values, row["wall_s"]
@@ -152,11 +158,14 @@ def main(argv: list[str] | None = None) -> int:
 def render_markdown(result: dict) -> str:
     lines = [f"# bench_parallel ({result['cpus']} CPUs)", "",
              f"DOS: {result['problem']['dos']}; TDEP: {result['problem'].get('tdep', 'skipped')}", "",
-             "| analysis | workers | scheduler | wall (s) | speed-up | parent peak (MB) | largest worker peak (MB) "
-             "| max rel. deviation from serial |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "Speed-up: over the serial run on all cores (first row). Peak memory is the maximum RSS, which includes "
+             "the pages of the memory-mapped dump a process has touched.", "",
+             "| analysis | workers | scheduler | cores | wall (s) | speed-up | parent peak (MB) "
+             "| largest worker peak (MB) | max rel. deviation from serial |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in result["rows"]:
-        lines.append(f"| {r['analysis']} | {r['workers']} | {r['scheduler']} | {r['wall_s']:.2f} | {r['speedup']:.2f} "
+        lines.append(f"| {r['analysis']} | {r['workers']} | {r['scheduler']} | {r['cores']} | {r['wall_s']:.2f} "
+                     f"| {r['speedup']:.2f} "
                      f"| {r['process_peak_mb']:.0f} | {r['worker_peak_mb']:.0f} | {r['max_rel_deviation']:.1e} |")
     return "\n".join(lines) + "\n"
 

@@ -86,7 +86,14 @@ from pathlib import Path
 import yaml
 from tqdm.auto import tqdm
 
-from mdvib.analysis.registry import CampaignStep, campaign_settings, get_analysis, settings_record
+from mdvib.analysis.registry import (
+    CampaignStep,
+    campaign_settings,
+    check_table,
+    get_analysis,
+    settings_record,
+    type_hints,
+)
 from mdvib.engines.lammps import LammpsRun, lammps_version, run_template, template_path
 from mdvib.engines.potentials import (
     PAIR_STYLES,
@@ -97,7 +104,7 @@ from mdvib.engines.potentials import (
 )
 from mdvib.engines.structures import LatticeSpec, read_structure, write_lammps_data
 from mdvib.errors import MdvibError, SettingsError
-from mdvib.results import file_sha256, temperature_dirname, write_text_atomic
+from mdvib.results import file_sha256, process_exists, temperature_dirname, write_text_atomic
 
 #: Equilibration thermostats (config name → template value); both leave the force array alone.
 THERMOSTATS = {"nose-hoover": "nh", "csvr": "csvr"}
@@ -269,24 +276,34 @@ def _check_keys(table: dict, allowed: set[str], where: str) -> None:
         raise SettingsError(f"{where}: unknown setting(s) {', '.join(hints)}; allowed: {sorted(allowed)}")
 
 
+#: Keys of ``[structure]`` and their types.
+_STRUCTURE_KEYS = {"file": str, "lattice": str, "element": str, "a": float, "c": float, "supercell": list[int]}
+
+
 def _structure_from(table: dict, base_dir: Path) -> LatticeSpec | Path:
-    _check_keys(table, {"file", "lattice", "element", "a", "c", "supercell"}, "[structure]")
+    check_table(table, _STRUCTURE_KEYS, set(), "[structure]")
     if "file" in table:
         if len(table) > 1:
             raise SettingsError("[structure]: give either file or a lattice (lattice, element, a, supercell), not both")
         path = Path(table["file"]).expanduser()
-        return (path if path.is_absolute() else base_dir / path).resolve()
+        path = (path if path.is_absolute() else base_dir / path).resolve()
+        if not path.is_file():
+            raise SettingsError(f"[structure]: file {path} not found")
+        return path
     missing = [k for k in ("lattice", "element", "a", "supercell") if k not in table]
     if missing:
         raise SettingsError(f"[structure]: a lattice needs {missing} (or give file = PATH)")
+    if len(table["supercell"]) != 3 or min(table["supercell"]) < 1 or table["a"] <= 0:
+        raise SettingsError(f"[structure]: supercell must be three positive integers and a (Å) positive, got "
+                            f"supercell = {table['supercell']}, a = {table['a']}")
     return LatticeSpec(str(table["element"]), str(table["lattice"]), float(table["a"]),
                        tuple(int(n) for n in table["supercell"]), None if "c" not in table else float(table["c"]))
 
 
 def _md_from(table: dict) -> MDSettings:
-    names = {f.name for f in dataclasses.fields(MDSettings)} | {"seed"}
-    _check_keys(table, names, "[md]")
-    if "temperatures_k" not in table or not table["temperatures_k"]:
+    hints = type_hints(MDSettings) | {"seed": int}
+    check_table(table, hints, {"temperatures_k"}, "[md]")
+    if not table["temperatures_k"]:
         raise SettingsError("[md] needs temperatures_k, e.g. temperatures_k = [300, 600]")
     values = dict(table)
     temps = tuple(float(t) for t in values.pop("temperatures_k"))
@@ -387,7 +404,7 @@ class CampaignLock:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
                 holder = self._holder()
-                if holder is not None and _process_alive(holder):
+                if holder is not None and process_exists(holder):
                     raise SettingsError(f"{self.path.parent} is in use by another mdvib campaign (PID {holder}, "
                                         f"{self.path}); wait for it to finish or use another output folder") from None
                 self.path.unlink(missing_ok=True)  # stale: its process is gone
@@ -407,15 +424,6 @@ class CampaignLock:
         if self._holder() == os.getpid():
             self.path.unlink(missing_ok=True)
 
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class Campaign:
@@ -511,6 +519,8 @@ class Campaign:
 
     def _run(self) -> list[TemperatureResult]:
         temps = self.config.md.temperatures_k
+        for name in ("equilibrate.in", "production.in"):  # a broken install fails before anything runs
+            template_path(name)
         for index in range(len(temps)):  # before anything is written: refuse changed settings up front
             self._check_settings(index)
         self._prepare()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
+import glob
 import hashlib
 import json
 import os
@@ -180,11 +181,23 @@ def temperature_dirname(temperature_k: float) -> str:
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` on success.
 
-    A crash or exception leaves any earlier file at ``path`` untouched.
+    A crash or exception leaves any earlier file at ``path`` untouched and the
+    temporary file removed; temporary files of this name left by a killed
+    process (``.NAME.PID.*.tmp`` whose process is gone) are removed first.
+
+    Raises
+    ------
+    MdvibError
+        If the folder is missing or the file cannot be written (read-only
+        folder, full disk), naming the path.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_temporaries(path)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise MdvibError(f"{path}: cannot write here: {exc.strerror or exc}") from exc
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)
@@ -192,9 +205,30 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield Path(tmp)
         os.replace(tmp, path)
+    except OSError as exc:
+        raise MdvibError(f"{path}: writing failed ({exc.strerror or exc}); any earlier file there is "
+                         "unchanged") from exc
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    for leftover in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        pid = leftover.name[len(path.name) + 2:].split(".", 1)[0]
+        if pid.isdigit() and not process_exists(int(pid)):
+            leftover.unlink(missing_ok=True)
+
+
+def process_exists(pid: int) -> bool:
+    """Whether a process with this PID exists (signal 0)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
@@ -210,6 +244,7 @@ def save_result(result: Any, path: str | os.PathLike) -> None:
     field with attributes ``unit``, ``shape``, ``doc``; tuple-of-str fields as
     string datasets; ``provenance`` as JSON-valued attributes of a group.
     """
+    _refuse_non_finite(result, path)
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as h5:
             h5.attrs["mdvib_schema"] = SCHEMA_VERSION
@@ -232,6 +267,18 @@ def save_result(result: Any, path: str | os.PathLike) -> None:
                 for key in ("unit", "shape", "doc"):
                     if key in field.metadata:
                         dataset.attrs[key] = field.metadata[key]
+
+
+def _refuse_non_finite(result: Any, path) -> None:
+    """Raise instead of writing a result whose arrays hold NaN or infinity (a failed computation)."""
+    for field in dataclasses.fields(result):
+        value = getattr(result, field.name)
+        if isinstance(value, np.ndarray) and value.ndim and np.issubdtype(value.dtype, np.number):
+            bad = ~np.isfinite(value)
+            if bad.any():
+                raise MdvibError(f"{path}: not written: {type(result).__name__}.{field.name} has {int(bad.sum())} "
+                                 f"non-finite value(s) (NaN or inf) of {value.size}; the input or the settings "
+                                 "produced no valid result")
 
 
 def load_result(path: str | os.PathLike) -> Any:

@@ -270,6 +270,13 @@ def test_changed_dos_settings_recompute_only_the_dos(finished, tmp_path):
         (("blocks = 2", "blocks = 2\nwidow = 3"), "unknown setting"),
         (("a = 5.431", "a = 5.431\nfile = \"POSCAR\""), "not both"),
         (("temperatures_k = [300, 600]", "temperatures_k = [300, 300]"), "distinct"),
+        (("temperatures_k = [300, 600]", "temperatures_k = 300"), r"\[md\]: temperatures_k = 300 is not a list of numbers"),
+        (("temperatures_k = [300, 600]", 'temperatures_k = ["300K"]'), r"temperatures_k = \['300K'\] is not a list of num"),
+        (("timestep_fs = 1.0", 'timestep_fs = "1"'), r"\[md\]: timestep_fs = '1' is not a number"),
+        (("dump_stride = 5", "dump_strid = 5"), r"unknown setting 'dump_strid' \(did you mean 'dump_stride'\?\)"),
+        (("supercell = [2, 2, 2]", "supercell = 2"), r"\[structure\]: supercell = 2 is not a list of integers"),
+        (("window = 20", 'window = "20"'), r"\[analysis.dos\]: window = '20' is not an integer"),
+        (("blocks = 2", "blocks = 0"), r"\[analysis.dos\]: blocks must be >= 1"),
     ],
 )
 def test_bad_campaign_files(tmp_path, change, message):
@@ -278,6 +285,15 @@ def test_bad_campaign_files(tmp_path, change, message):
     assert change[0] in text
     path.write_text(text.replace(change[0], change[1]))
     with pytest.raises(SettingsError, match=message):
+        CampaignConfig.from_toml(path)
+
+
+def test_missing_structure_file_is_named_before_any_md(tmp_path):
+    path = write_config(tmp_path)
+    text = path.read_text()
+    path.write_text(text.replace('lattice = "diamond"\nelement = "Si"\na = 5.431\nsupercell = [2, 2, 2]',
+                                 'file = "POSCAR_missing"'))
+    with pytest.raises(SettingsError, match=r"\[structure\]: file .*POSCAR_missing not found"):
         CampaignConfig.from_toml(path)
 
 

@@ -1,7 +1,9 @@
 """The ``mdvib`` command line: help texts, the demo, ``mdvib dos`` outputs and error exits."""
 
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -10,6 +12,8 @@ import pytest
 from mdvib.cli.demo import demo_trajectory
 from mdvib.cli.main import main
 from mdvib.results import load_result
+
+DEMO_DUMP = demo_trajectory()
 
 
 def test_top_level_help_lists_subcommands(capsys):
@@ -95,3 +99,62 @@ def test_dos_reads_extxyz_without_lammps_options(tmp_path):
     write(path, frames, format="extxyz")
     assert main(["dos", str(path), "-o", str(tmp_path / "dos.h5"), "--window", "16"]) == 0
     assert load_result(tmp_path / "dos.h5").frequencies_thz.size > 0
+
+
+@pytest.mark.parametrize("types, message", [
+    ("1=X", r"--types: 'X' \(type 1\) is not a chemical element symbol"),
+    ("1=Xx", r"'Xx' \(type 1\) is not a chemical element"),
+    ("1=Si,1=Ge", r"--types: type 1 is given twice \(Si and Ge\)"),
+])
+def test_bad_type_maps(types, message, capsys):
+    assert main(["dos", str(DEMO_DUMP), "--dt", "1", "--types", types, "-o", "x.h5"]) == 1
+    assert re.search(message, capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["-o", "out.txt"], r"-o out.txt: unknown format '.txt'; use one of .h5, .hdf5, .csv"),
+    (["-o", "missing/dir/out.h5"], r"-o missing/dir/out.h5: the folder missing/dir does not exist"),
+    (["--plot", "dos.bmp"], r"--plot dos.bmp: unknown format '.bmp'"),
+])
+def test_output_paths_are_checked_before_the_analysis(args, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["dos", str(DEMO_DUMP), "--dt", "1", "--types", "1=Si", *args]) == 1
+    assert re.search(message, capsys.readouterr().err)
+
+
+def test_full_disk_keeps_the_earlier_result_and_leaves_no_temporary(tmp_path, monkeypatch):
+    import errno
+
+    import h5py
+
+    from mdvib.errors import MdvibError
+    from mdvib.results import write_text_atomic
+
+    target = tmp_path / "dos.csv"
+    target.write_text("earlier result\n")
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(h5py, "File", full)
+    from mdvib.analysis.dos import DOSAnalysis
+    from mdvib.trajectory import Trajectory
+
+    result = DOSAnalysis(blocks=1).run(Trajectory.open(DEMO_DUMP, dt_fs=1.0, type_map={1: "Si"}), stop=100)
+    with pytest.raises(MdvibError, match=r"dos.h5: writing failed \(No space left on device\)"):
+        result.save(tmp_path / "dos.h5")
+    monkeypatch.setattr(Path, "write_text", full)
+    with pytest.raises(MdvibError, match=r"dos.csv: writing failed"):
+        write_text_atomic(target, "new")
+    monkeypatch.undo()
+    assert target.read_text() == "earlier result\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dos.csv"]
+
+
+def test_temporary_file_of_a_killed_save_is_removed(tmp_path):
+    from mdvib.results import write_text_atomic
+
+    stale = tmp_path / ".dos.csv.999999999.abc.tmp"  # a PID that does not exist
+    stale.write_text("half-written")
+    write_text_atomic(tmp_path / "dos.csv", "ok\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dos.csv"]

@@ -218,26 +218,49 @@ def campaign_settings(spec: AnalysisSpec, table: dict, where: str) -> Any:
     """
     if spec.campaign_settings is None or spec.run_in_campaign is None:
         raise SettingsError(f"{where}: the {spec.name} analysis cannot run in a campaign")
-    if not isinstance(table, dict):
-        raise SettingsError(f"{where} must be a table of settings, got {table!r}")
     signature = inspect.signature(spec.campaign_settings)
     parameters = {name: p for name, p in signature.parameters.items()
                   if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
-    for key in table:
-        if key not in parameters:
-            raise SettingsError(f"{where}: unknown setting {key!r}{_did_you_mean(key, parameters)}; "
-                                f"allowed: {sorted(parameters)}")
-    missing = [name for name, p in parameters.items() if p.default is p.empty and name not in table]
-    if missing:
-        raise SettingsError(f"{where}: missing required setting(s) {missing}")
     hints = _type_hints(spec.campaign_settings)
-    for key, value in table.items():
-        if key in hints and not _matches(value, hints[key]):
-            raise SettingsError(f"{where}: {key} = {value!r} is not {_describe(hints[key])}")
+    required = {name for name, p in parameters.items() if p.default is p.empty}
+    check_table(table, {name: hints.get(name, Any) for name in parameters}, required, where)
     try:
         return spec.campaign_settings(**table)
     except SettingsError as exc:
         raise SettingsError(f"{where}: {exc}") from exc
+
+
+def check_table(table: Any, hints: dict[str, Any], required: set[str], where: str) -> None:
+    """Check a TOML table: only known keys (with a "did you mean"), the required ones present, types right.
+
+    Parameters
+    ----------
+    table : object
+        The parsed value (must be a dict).
+    hints : dict
+        Allowed key → type hint (``float``, ``int | None``, ``list[str]``, ``Literal[...]``, ...).
+    required : set of str
+        Keys that must be present.
+    where : str
+        How to name the table in messages.
+
+    Raises
+    ------
+    SettingsError
+        Naming the table, the key, the value and the type expected.
+    """
+    if not isinstance(table, dict):
+        raise SettingsError(f"{where} must be a table of settings, got {table!r}")
+    for key in table:
+        if key not in hints:
+            raise SettingsError(f"{where}: unknown setting {key!r}{_did_you_mean(key, hints)}; "
+                                f"allowed: {sorted(hints)}")
+    missing = sorted(required - set(table))
+    if missing:
+        raise SettingsError(f"{where}: missing required setting(s) {missing}")
+    for key, value in table.items():
+        if not _matches(value, hints[key]):
+            raise SettingsError(f"{where}: {key} = {value!r} is not {_describe(hints[key])}")
 
 
 def settings_record(settings: Any) -> dict:
@@ -245,6 +268,11 @@ def settings_record(settings: Any) -> dict:
     if dataclasses.is_dataclass(settings):
         return dataclasses.asdict(settings)
     return dict(settings)
+
+
+def type_hints(target: Callable) -> dict:
+    """Type hints of a function, or of a class's ``__init__`` (dataclasses: their fields)."""
+    return _type_hints(target)
 
 
 def _type_hints(target: Callable) -> dict:
@@ -284,8 +312,9 @@ def _describe(hint: Any) -> str:
         return " or ".join(_describe(h) for h in typing.get_args(hint) if h is not type(None))
     if origin is typing.Literal:
         return "one of " + ", ".join(repr(a) for a in typing.get_args(hint))
-    if origin is not None:
+    if origin is not None or hint in (list, tuple):
         args = [a for a in typing.get_args(hint) if a is not Ellipsis]
-        return f"a list of {_describe(args[0])}" if args else "a list"
+        plurals = {float: "numbers", int: "integers", str: "strings", bool: "booleans"}
+        return f"a list of {plurals.get(args[0], _describe(args[0]))}" if args else "a list"
     names = {float: "a number", int: "an integer", str: "a string", bool: "true or false"}
     return names.get(hint, getattr(hint, "__name__", str(hint)))

@@ -101,12 +101,20 @@ def parse_type_map(text: str | None) -> dict[int, str] | None:
     """Parse ``"1=Si,2=O"`` into ``{1: "Si", 2: "O"}``."""
     if not text:
         return None
+    from ase.data import atomic_numbers
+
     mapping = {}
     for item in text.split(","):
         key, sep, value = item.partition("=")
         if not sep or not key.strip().isdigit() or not value.strip():
             raise SettingsError(f"--types: cannot parse {item!r}; expected TYPE=Element, e.g. 1=Si,2=O")
-        mapping[int(key)] = value.strip()
+        number, symbol = int(key), value.strip()
+        if symbol not in atomic_numbers or symbol == "X":
+            raise SettingsError(f"--types: {symbol!r} (type {number}) is not a chemical element symbol "
+                                "(e.g. Si, O)")
+        if number in mapping:
+            raise SettingsError(f"--types: type {number} is given twice ({mapping[number]} and {symbol})")
+        mapping[number] = symbol
     return mapping
 
 
