@@ -17,7 +17,7 @@ from typing import Iterator
 
 import numpy as np
 
-from mdvib.errors import MissingDataError, SettingsError
+from mdvib.errors import MissingDataError, SettingsError, UnitsError
 from mdvib.io.base import FrameChunk, TrajectoryInfo, TrajectoryReader
 from mdvib.io.registry import open_reader
 
@@ -150,14 +150,17 @@ class Trajectory:
         spacing = info.frame_spacing_fs
         if spacing is None:
             if not info.uniform_spacing:
-                where = "" if info.uneven_frame is None else (
-                    f" from frame {info.uneven_frame} on (its distance from frame {info.uneven_frame - 1} "
-                    "differs from that between frames 0 and 1)"
+                k = info.uneven_frame
+                where = "" if k is None else (
+                    f": the spacing changes at frame {k} (frame {k} is not as far from frame {k - 1} as "
+                    "frame 1 is from frame 0)"
                 )
+                at = "" if k is None else f" at frame {k}"
                 raise MissingDataError(
-                    f"{self.path}: frames are not evenly spaced in time{where}; correlation functions "
-                    "need one frame spacing for the whole file. Split the file where the output interval "
-                    "(or the time step) changes and analyse each evenly spaced part on its own"
+                    f"{self.path}: frames are not evenly spaced in time{where}. Correlation functions need "
+                    "one frame spacing, so it is left unknown for the whole file and --start/--stop cannot "
+                    f"pick an even part: split the file{at} (where the dump interval or time step changed) "
+                    "and analyse each evenly spaced part on its own"
                 )
             if info.n_frames < 2:
                 raise MissingDataError(
@@ -170,6 +173,61 @@ class Trajectory:
                 "otherwise the time between frames)"
             )
         return spacing * step
+
+    def check_time_axis(self, selection: FrameSelection, n_frames: int = 16, tolerance: float = 2.0) -> None:
+        """Check the frame spacing against the data: finite differences of positions vs recorded velocities.
+
+        Over the first ``n_frames`` selected frames, central-difference
+        velocities (r(t+lΔ) − r(t−lΔ)) / 2lΔ are regressed on the recorded
+        velocities for lags l = 1 and 2; the ratio k_l is Δ_true / Δ when the
+        motion is well sampled (then k_1 ≈ k_2, both a little below 1 from the
+        damping of fast modes). A wrong ``--dt`` or velocity unit gives
+        k_1 ≈ k_2 far from 1. When k_1 and k_2 differ by more than 20 %, the
+        frames are too far apart for finite differences and nothing is
+        concluded; nothing is checked without velocities, a known spacing or
+        five frames.
+
+        Parameters
+        ----------
+        selection : FrameSelection
+        n_frames : int
+            Frames compared.
+        tolerance : float
+            Refuse when k > tolerance or k < 1 / tolerance.
+
+        Raises
+        ------
+        UnitsError
+            Naming the spacing the data imply and the ``--dt`` that gives it.
+        """
+        spacing = self.info.frame_spacing_fs
+        if not self.info.has_velocities or spacing is None or selection.n_frames < 5:
+            return
+        sub = FrameSelection(selection.start, min(selection.stop, selection.start + n_frames * selection.step),
+                             selection.step)
+        chunk = _concat(list(_unwrapped(self._strided(sub, n_frames))))
+        dt = spacing * selection.step
+        ratios = [_difference_ratio(chunk.positions, chunk.velocities, dt, lag) for lag in (1, 2)]
+        if None in ratios or ratios[0] == 0 or abs(ratios[1] / ratios[0] - 1.0) > 0.2:
+            return
+        ratio = ratios[0]
+        if 1.0 / tolerance <= ratio <= tolerance:
+            return
+        frames = f"frames {sub.start}-{sub.start + (chunk.n_frames - 1) * sub.step}"
+        if not 1e-2 < ratio < 1e2:
+            raise UnitsError(
+                f"{self.path}: the recorded velocities are {1 / ratio:.3g} × what the positions of {frames} imply "
+                f"with {dt:.4g} fs between frames: the velocities are probably in other units than assumed "
+                "(LAMMPS dumps: --units metal for Å/ps, real for Å/fs). Pass --no-time-check if they are right")
+        dt_option = getattr(self.reader, "options", {}).get("dt_fs")
+        suggestion = "" if dt_option is None else f"; --dt {dt_option * ratio:.4g} would give that"
+        step_note = "" if selection.step == 1 else f" (file spacing × step {selection.step})"
+        raise UnitsError(
+            f"{self.path}: the time between frames does not match the data: finite differences of the positions "
+            f"of {frames} are {ratio:.3g} × the recorded velocities, so consecutive frames are about "
+            f"{dt * ratio:.4g} fs apart, not {dt:.4g} fs{step_note}{suggestion} (--dt is the MD time step for files "
+            "that record step numbers, such as LAMMPS dumps, whose frames are dt × the step difference apart). "
+            "Pass --no-time-check if the spacing is right")
 
     # ------------------------------------------------------------------ frames
     def iter_chunks(
@@ -227,6 +285,16 @@ class Trajectory:
             sub.first_frame = out_index
             out_index += sub.n_frames
             yield sub
+
+
+def _difference_ratio(positions: np.ndarray, velocities: np.ndarray, dt_fs: float, lag: int) -> float | None:
+    """Least-squares ratio of central-difference velocities at ``lag`` frames to the recorded ones (None: too few)."""
+    if positions.shape[0] < 2 * lag + 1:
+        return None
+    finite = (positions[2 * lag:] - positions[: -2 * lag]) / (2.0 * lag * dt_fs)
+    recorded = velocities[lag:-lag]
+    norm = float(np.sum(recorded * recorded))
+    return float(np.sum(finite * recorded)) / norm if norm > 0 else None
 
 
 def _slice_chunk(chunk: FrameChunk, index: slice) -> FrameChunk:

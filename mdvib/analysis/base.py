@@ -96,6 +96,9 @@ class AnalysisBase(abc.ABC):
     from_positions: bool = False
     #: Whether chunks must carry velocities.
     needs_velocities: ClassVar[bool] = False
+    #: Check the frame spacing against the data before the analysis
+    #: (:meth:`~mdvib.trajectory.Trajectory.check_time_axis`; set False to skip).
+    check_time_axis: bool = True
 
     # ------------------------------------------------------------------ the lifecycle
     def run(self, trajectory: Trajectory, start: int = 0, stop: int | None = None, step: int | str = 1,
@@ -125,6 +128,8 @@ class AnalysisBase(abc.ABC):
         step = self._pre_pass(trajectory, start, stop, step)
         selection = trajectory.select(start, stop, step)
         self._selection = selection
+        if self.check_time_axis:
+            trajectory.check_time_axis(selection)
         self._prepare(trajectory, selection)
         parts = self._parts(self._stream_length(selection), workers)
         if workers == 1 and scheduler is None:

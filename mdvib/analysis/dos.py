@@ -171,6 +171,10 @@ class DOSAnalysis(AnalysisBase):
     check_temperature : bool
         Raise :class:`~mdvib.errors.UnitsError` when the kinetic temperature is
         implausible (a sign of wrong velocity units).
+    check_time_axis : bool
+        Compare finite-difference velocities with the recorded ones over the
+        first frames and refuse a frame spacing they contradict
+        (:meth:`~mdvib.trajectory.Trajectory.check_time_axis`).
     chunk_frames : int
         Frames read per chunk.
     progress : bool
@@ -191,6 +195,7 @@ class DOSAnalysis(AnalysisBase):
         temperature_k: float | None = None,
         from_positions: bool = False,
         check_temperature: bool = True,
+        check_time_axis: bool = True,
         chunk_frames: int = 64,
         progress: bool = False,
     ):
@@ -219,6 +224,7 @@ class DOSAnalysis(AnalysisBase):
         self.temperature_k = temperature_k
         self.from_positions = from_positions
         self.check_temperature = check_temperature
+        self.check_time_axis = check_time_axis
         self.chunk_frames = chunk_frames
         self.progress = progress
 

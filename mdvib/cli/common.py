@@ -31,6 +31,9 @@ def add_trajectory_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--start", type=int, default=0, help="first frame (default 0)")
     group.add_argument("--stop", type=int, default=None, help="stop before this frame (default: end)")
     group.add_argument("--step", type=int, default=1, help="use every STEP-th frame (default 1)")
+    group.add_argument("--no-time-check", action="store_true",
+                       help="do not compare finite-difference velocities with the recorded ones to check --dt "
+                       "(the check refuses a frame spacing the data contradict by more than a factor 2)")
 
 
 #: Image formats ``--plot`` accepts (matplotlib's Agg and vector backends).

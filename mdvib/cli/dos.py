@@ -72,6 +72,7 @@ def run(args: argparse.Namespace) -> None:
         temperature_k=args.temperature,
         from_positions=args.from_positions,
         check_temperature=not args.no_temperature_check,
+        check_time_axis=not args.no_time_check,
         progress=not args.quiet,
     )
     result = analysis.run(trajectory, start=args.start, stop=args.stop, step=args.step, workers=args.workers,

@@ -162,6 +162,7 @@ def run(args: argparse.Namespace) -> None:
                             temperature_k=temperatures[0] if temperatures else None, tolerance=args.tolerance,
                             decorrelation_series=args.decorrelation_series, remove_drift=not args.keep_drift,
                             invariances=args.invariances, progress=not args.quiet)
+    analysis.check_time_axis = not args.no_time_check
     outdir = Path(args.output)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", TDEPWarning)  # they are in result.warnings and printed below

@@ -320,7 +320,7 @@ def test_shuffled_wrapped_dump_gives_same_constants(md_dumps):
 
 
 def test_cli_writes_phonopy_files(md_dumps, tmp_path):
-    import argparse
+    from mdvib.cli.main import build_parser
 
     import h5py
     import phonopy
@@ -328,8 +328,7 @@ def test_cli_writes_phonopy_files(md_dumps, tmp_path):
     from mdvib.cli import tdep
 
     sorted_dump, _, data = md_dumps
-    parser = argparse.ArgumentParser()
-    tdep.register(parser.add_subparsers(dest="command"))
+    parser = build_parser()[0]
     outdir = tmp_path / "out"
     args = parser.parse_args(["tdep", str(sorted_dump), "--types", "1=Si", "--dt", "1", "--reference", str(data),
                               "--rc2", "5", "--rc3", "4", "--temperature", "50", "--stride", "2", "--cv", "2",
@@ -366,7 +365,7 @@ def test_cli_automatic_stride_on_md(reference, phonopy_reference, tmp_path, caps
 
     Measured: τ_int ≈ 5.2 frames (26 fs) of the squared displacements, stride 11, 73 snapshots.
     """
-    import argparse
+    from mdvib.cli.main import build_parser
 
     from mdvib.cli import tdep
 
@@ -386,8 +385,7 @@ def test_cli_automatic_stride_on_md(reference, phonopy_reference, tmp_path, caps
         ])
     finally:
         lmp.close()
-    parser = argparse.ArgumentParser()
-    tdep.register(parser.add_subparsers(dest="command"))
+    parser = build_parser()[0]
     outdir = tmp_path / "out"
     tdep.run(parser.parse_args(["tdep", str(dump), "--types", "1=Si", "--dt", "1", "--reference", str(data),
                                 "--rc2", "5", "--rc3", "4", "--temperature", "50", "--stride", "auto",
@@ -433,16 +431,15 @@ def test_cli_temperature_series(reference, tmp_path, capsys):
     17.69 THz at 300 K). Measured here: Γ 17.78 → 17.55, X 6.62/12.97/15.60 → 6.41/12.80/15.49,
     L 4.68/11.73/13.39/16.73 → 4.55/11.52/13.31/16.54 THz.
     """
-    import argparse
     import csv
 
     from mdvib.analysis.tdep import TemperatureSeries
     from mdvib.cli import tdep
+    from mdvib.cli.main import build_parser
 
     cold, data = _md_dump(tmp_path, reference, 100.0, seed=101)
     hot, _ = _md_dump(tmp_path, reference, 600.0, seed=601)
-    parser = argparse.ArgumentParser()
-    tdep.register(parser.add_subparsers(dest="command"))
+    parser = build_parser()[0]
     outdir = tmp_path / "series"
     common = ["--types", "1=Si", "--dt", "1", "--reference", str(data), "--rc2", "5", "--rc3", "4", "-o", str(outdir)]
     tdep.run(parser.parse_args(["tdep", str(hot), str(cold), "--temperature", "600", "100", *common]))

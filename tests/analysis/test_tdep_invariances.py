@@ -421,7 +421,7 @@ def _write_triclinic_dump(path, cell: np.ndarray, positions: np.ndarray, forces:
 
 def test_cli_invariances(hexagonal, tmp_path, capsys):
     """``mdvib tdep ... --invariances born-huang huang`` on a triclinic LAMMPS dump; a bad name is refused."""
-    import argparse
+    from mdvib.cli.main import build_parser
 
     from ase.io import write
 
@@ -430,8 +430,7 @@ def test_cli_invariances(hexagonal, tmp_path, capsys):
     reference, positions, forces = hexagonal
     _write_triclinic_dump(tmp_path / "rattled.dump", reference.cell, positions, forces)
     write(tmp_path / "ideal.xyz", reference.to_ase(), format="extxyz")
-    parser = argparse.ArgumentParser()
-    tdep.register(parser.add_subparsers(dest="command"))
+    parser = build_parser()[0]
     outdir = tmp_path / "out"
     tdep.run(parser.parse_args(["tdep", str(tmp_path / "rattled.dump"), "--types", "1=Si", "--dt", "1",
                                 "--reference", str(tmp_path / "ideal.xyz"), "--rc2", str(RC2),
