@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +50,9 @@ WEIGHTS = ("mass", "neutron", "none")
 #: spectrum and peak positions better than the 1/(2WΔt) spacing.
 OVERSAMPLE = 4
 
+#: Fewer lags than this give a spectrum too coarse to show phonons (a warning).
+MIN_USEFUL_WINDOW = 16
+
 #: Kinetic temperatures outside this range (K) are taken as a units mistake.
 PLAUSIBLE_TEMPERATURE_K = (0.1, 1.0e5)
 
@@ -78,6 +82,8 @@ class DOSResult:
     temperature_err_k: float = quantity("K", "()", "standard error of temperature_k over blocks", optional=True)
     resolution_fwhm_thz: float = quantity("THz", "()", "FWHM the lag window imposes on a sharp line", optional=True)
     nyquist_thz: float = quantity("THz", "()", "highest frequency, 1/(2Δt)", optional=True)
+    warnings: tuple[str, ...] = quantity("", "(n_warnings,)", "warnings about the statistics of the spectrum",
+                                         optional=True)
     provenance: Provenance = dataclasses.field(default=None)
 
     def save(self, path) -> None:
@@ -135,6 +141,7 @@ class DOSResult:
         ]
         for nu in self.peaks():
             lines.append(f"  {nu:8.3f} THz  {nu * THZ_TO_MEV:8.2f} meV  {nu * THZ_TO_INV_CM:8.1f} cm-1")
+        lines += [f"warning: {text}" for text in self.warnings or ()]
         return "\n".join(lines)
 
 
@@ -143,6 +150,10 @@ class _BlockCorrelation:
     """Partial result of some blocks: correlator (while streaming) or C_b, shape (sets, species, window)."""
 
     blocks: dict
+
+
+class SpectrumWarning(UserWarning):
+    """A spectrum that was computed but rests on too few lags or time origins to be trusted."""
 
 
 class DOSAnalysis(AnalysisBase):
@@ -264,6 +275,7 @@ class DOSAnalysis(AnalysisBase):
         n_frames = self._stream_length(selection)
         self._window = self.window or min(1000, max(2, n_frames // self.blocks // 2))
         check_window(n_frames, self._window, self.blocks)
+        self._warnings = _statistics_warnings(n_frames, self._window, self.blocks, self._dt_fs)
         self._species = trajectory.unique_species()
         self._species_of_atom = trajectory.species_index()
         self._masses = trajectory.masses
@@ -331,6 +343,8 @@ class DOSAnalysis(AnalysisBase):
             err = blocks.std(axis=0, ddof=1) / math.sqrt(blocks.shape[0]) if blocks.shape[0] > 1 else None
             return blocks.mean(axis=0), err
 
+        for text in self._warnings:
+            warnings.warn(f"{path}: {text}", SpectrumWarning, stacklevel=4)
         total_mean, total_err = mean_err(total)
         partial_mean, partial_err = mean_err(partial)
         raw_mean, raw_err = mean_err(raw)
@@ -351,6 +365,7 @@ class DOSAnalysis(AnalysisBase):
             temperature_err_k=None if temp_err is None else float(temp_err),
             resolution_fwhm_thz=resolution_fwhm_thz(window, dt_fs, self.window_function),
             nyquist_thz=float(freqs[-1]),
+            warnings=tuple(self._warnings),
             provenance=provenance,
         )
 
@@ -367,6 +382,21 @@ class DOSAnalysis(AnalysisBase):
             f"{path}: the kinetic temperature from the velocities is {temperature:.3g} K, which is implausible; "
             f"{hint} (or pass --no-temperature-check if it is right)"
         )
+
+
+def _statistics_warnings(n_frames: int, window: int, blocks: int, dt_fs: float) -> list[str]:
+    """Warnings for spectra on too few lags (coarse) or time origins (noisy)."""
+    out = []
+    if window < MIN_USEFUL_WINDOW:
+        out.append(f"the spectrum rests on a window of only {window} lags ({window + 1} frequencies, resolution about "
+                   f"{1e3 / (window * dt_fs):.3g} THz): it cannot resolve phonons; use a longer trajectory or "
+                   "fewer --blocks")
+    block = n_frames // blocks
+    if block < 2 * window:
+        out.append(f"each of the {blocks} blocks has {block} frames for a window of {window} lags, so the longest "
+                   "lags are averaged over few time origins and the spectrum is noisy; use a shorter --window or "
+                   "fewer --blocks")
+    return out
 
 
 # ----------------------------------------------------------------------------- registry: CLI, campaigns, plots

@@ -118,3 +118,23 @@ def test_failed_write_keeps_previous_file(tmp_path):
             raise RuntimeError("crash while writing")
     assert path.read_text() == "previous"
     assert [p.name for p in tmp_path.iterdir()] == ["dos.csv"]
+
+
+def test_degenerate_spectra_are_flagged(tmp_path):
+    """Two frames, or blocks of two frames: computed, but with warnings in the result and on stderr."""
+    import gzip
+    import subprocess
+    import sys
+
+    from mdvib.analysis.dos import SpectrumWarning
+    from mdvib.cli.demo import demo_trajectory
+
+    lines = gzip.decompress(demo_trajectory().read_bytes()).decode().splitlines(keepends=True)
+    path = tmp_path / "ten.dump"
+    path.write_text("".join(lines[: 225 * 10]))
+    with pytest.warns(SpectrumWarning, match=r"window of only 2 lags \(3 frequencies"):
+        result = DOSAnalysis(blocks=5).run(Trajectory.open(path, dt_fs=1.0, type_map={1: "Si"}))
+    assert any("few time origins" in text for text in result.warnings)
+    out = subprocess.run([sys.executable, "-m", "mdvib.cli.main", "dos", str(path), "--dt", "1", "--types", "1=Si",
+                          "--blocks", "5", "--quiet", "-o", str(tmp_path / "dos.h5")], capture_output=True, text=True)
+    assert out.returncode == 0 and "mdvib dos: warning: the spectrum rests on a window of only 2 lags" in out.stderr
