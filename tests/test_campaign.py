@@ -366,3 +366,44 @@ def test_damaged_progress_file_is_named(finished, tmp_path):
     (copy / "T_600K" / "progress.json").write_text("")
     with pytest.raises(MdvibError, match=r"T_600K/progress.json is damaged .*delete it"):
         Campaign(CampaignConfig.from_toml(write_config(tmp_path)), progress=False).run()
+
+
+def test_sigkill_mid_segment_then_rerun_gives_the_uninterrupted_dump(tmp_path):
+    """SIGKILL of the whole campaign process (LAMMPS in it) mid-segment: the rerun takes over the stale lock,
+    truncates the dump to its last complete segment and ends with the dump of an uninterrupted campaign."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from mdvib.campaign import LOCK_FILE
+
+    def config(name: str) -> Path:
+        path = write_config(tmp_path, output=name, temperatures=(300,))
+        text = path.read_text().replace("supercell = [2, 2, 2]", "supercell = [3, 3, 3]")
+        text = text.replace("production_ps = 0.4", "production_ps = 4.0").replace("segment_ps = 0.2", "segment_ps = 2.0")
+        path.write_text(text.replace("dump_stride = 5", "dump_stride = 20"))
+        return path
+
+    Campaign(CampaignConfig.from_toml(config("reference")), progress=False).run()
+    path = config("killed")
+    tdir = tmp_path / "killed" / "T_300K"
+    script = "import sys; from mdvib.cli import main as m; sys.exit(m.main(['campaign', sys.argv[1], '--quiet']))"
+    proc = subprocess.Popen([sys.executable, "-c", script, str(path)], start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not (tdir / "progress.json").exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.3)  # into the second segment
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    assert (tmp_path / "killed" / LOCK_FILE).exists()  # left behind by the killed run
+    assert json.loads((tdir / "progress.json").read_text())["segments_done"] == 1
+    assert not (tdir / "done").exists()
+
+    (result,) = Campaign(CampaignConfig.from_toml(path), progress=False).run()
+    reference = tmp_path / "reference" / "T_300K"
+    assert (tdir / "production.dump").read_bytes() == (reference / "production.dump").read_bytes()
+    np.testing.assert_array_equal(result.dos.total, load_result(reference / "dos.h5").total)
+    assert not (tmp_path / "killed" / LOCK_FILE).exists()
