@@ -407,3 +407,34 @@ def test_sigkill_mid_segment_then_rerun_gives_the_uninterrupted_dump(tmp_path):
     assert (tdir / "production.dump").read_bytes() == (reference / "production.dump").read_bytes()
     np.testing.assert_array_equal(result.dos.total, load_result(reference / "dos.h5").total)
     assert not (tmp_path / "killed" / LOCK_FILE).exists()
+
+
+def test_ctrl_c_during_the_dos_then_rerun(finished, tmp_path, monkeypatch):
+    """Ctrl-C inside the DOS of a finished MD: nothing half-written; the rerun computes only the DOS."""
+    from mdvib.analysis.dos import DOSAnalysis
+
+    copy = tmp_path / "run"
+    shutil.copytree(finished, copy)
+    tdir = copy / "T_300K"
+    for name in ("dos.h5", "dos.csv", "analyses.json", "done"):
+        (tdir / name).unlink()
+    dump_mtime = (tdir / "production.dump").stat().st_mtime_ns
+    original = DOSAnalysis._accumulate
+    calls = []
+
+    def interrupted(self, accumulator, chunk):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        original(self, accumulator, chunk)
+
+    monkeypatch.setattr(DOSAnalysis, "_accumulate", interrupted)
+    config = CampaignConfig.from_toml(write_config(tmp_path, temperatures=(300,)))
+    with pytest.raises(KeyboardInterrupt):
+        Campaign(config, progress=False).run()
+    assert not (tdir / "dos.h5").exists() and not (tdir / "done").exists()
+    assert not list(tdir.glob(".*.tmp")) and not (copy / "campaign.lock").exists()
+    monkeypatch.undo()
+    (result,) = Campaign(config, progress=False).run()
+    assert (tdir / "production.dump").stat().st_mtime_ns == dump_mtime
+    np.testing.assert_array_equal(result.dos.total, load_result(finished / "T_300K" / "dos.h5").total)
