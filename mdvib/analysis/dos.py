@@ -457,6 +457,12 @@ def plot_series(directories, labels, path, title: str | None = None) -> None:
     plot_dos_series([load_result(Path(d) / "dos.h5") for d in directories], labels, path, title=title)
 
 
+def headline(result: DOSResult) -> str:
+    """One line for a campaign summary: kinetic temperature and the main peaks."""
+    peaks = ", ".join(f"{nu:.2f}" for nu in result.peaks(max_peaks=4))
+    return f"T_kin = {result.temperature_k:.1f} K, DOS peaks {peaks} THz"
+
+
 ANALYSIS = register_analysis(AnalysisSpec(
     name="dos",
     help="phonon DOS from the VACF",
@@ -466,4 +472,5 @@ ANALYSIS = register_analysis(AnalysisSpec(
     result_file="dos.h5",
     plot_series=plot_series,
     series_file="dos_series.png",
+    headline=headline,
 ))

@@ -126,6 +126,8 @@ class AnalysisSpec:
         ``(results, labels, path, title)``: one figure of the whole series.
     series_file : str, optional
         File name of that figure in the campaign folder.
+    headline : callable, optional
+        ``result -> str``: one line for the campaign summary.
     """
 
     name: str
@@ -136,6 +138,7 @@ class AnalysisSpec:
     result_file: str | None = None
     plot_series: Callable[..., None] | None = None
     series_file: str | None = None
+    headline: Callable[[Any], str] | None = None
 
     def command_module(self) -> types.ModuleType:
         """The imported CLI front-end module."""
@@ -221,7 +224,7 @@ def campaign_settings(spec: AnalysisSpec, table: dict, where: str) -> Any:
     signature = inspect.signature(spec.campaign_settings)
     parameters = {name: p for name, p in signature.parameters.items()
                   if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
-    hints = _type_hints(spec.campaign_settings)
+    hints = type_hints(spec.campaign_settings)
     required = {name for name, p in parameters.items() if p.default is p.empty}
     check_table(table, {name: hints.get(name, Any) for name in parameters}, required, where)
     try:
@@ -272,10 +275,6 @@ def settings_record(settings: Any) -> dict:
 
 def type_hints(target: Callable) -> dict:
     """Type hints of a function, or of a class's ``__init__`` (dataclasses: their fields)."""
-    return _type_hints(target)
-
-
-def _type_hints(target: Callable) -> dict:
     function = target.__init__ if isinstance(target, type) else target
     try:
         return typing.get_type_hints(function)

@@ -8,8 +8,9 @@ HELP = """\
 Run a temperature series of LAMMPS simulations described by a TOML file:
 for every temperature an NVT equilibration (Nosé–Hoover or CSVR), a production
 run (NVE or NVT) dumping ids, types, unwrapped positions, velocities and
-potential forces, and the phonon DOS of the production (dos.h5, dos.csv);
-finally dos_series.png with every temperature on one figure.
+potential forces, then every analysis listed as [analysis.<name>] (default:
+the phonon DOS: dos.h5, dos.csv; tdep: T_<T>K/tdep/); finally each analysis's
+series figure (dos_series.png, tdep_dispersion.png) in OUTPUT.
 
 Each temperature runs in OUTPUT/T_<value>K/ with its LAMMPS logs, restart
 files and provenance.yaml (configuration, LAMMPS version, seed, commands).
@@ -34,6 +35,10 @@ minimal CONFIG.toml:
   temperatures_k = [300, 600]
   equilibration_ps = 5
   production_ps = 20
+  [analysis.dos]
+  window = 400
+  [analysis.tdep]
+  rc2 = 5.0
 
 see mdvib.campaign for every setting and its default.
 """
@@ -41,7 +46,7 @@ see mdvib.campaign for every setting and its default.
 
 def register(subparsers) -> None:
     """Add the ``campaign`` subcommand."""
-    parser = subparsers.add_parser("campaign", help="LAMMPS temperature series → DOS (resumable)", description=HELP,
+    parser = subparsers.add_parser("campaign", help="LAMMPS temperature series → DOS, TDEP, ... (resumable)", description=HELP,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("config", metavar="CONFIG.toml", help="campaign description (TOML)")
     parser.add_argument("-o", "--output-dir", metavar="DIR",
@@ -51,6 +56,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> None:
     """Run or resume the campaign of ``args.config``."""
+    from mdvib.analysis.registry import get_analysis
     from mdvib.campaign import Campaign, CampaignConfig
 
     config = CampaignConfig.from_toml(args.config, output_dir=args.output_dir)
@@ -59,8 +65,13 @@ def run(args: argparse.Namespace) -> None:
         return
     print(f"campaign folder: {config.output_dir}")
     for result in results:
-        peaks = ", ".join(f"{nu:.2f}" for nu in result.dos.peaks(max_peaks=4))
         state = "already done" if result.skipped else "ran"
-        print(f"  {result.temperature_k:g} K ({state}): T_kin = {result.dos.temperature_k:.1f} K, "
-              f"DOS peaks {peaks} THz -> {result.directory.name}/dos.h5")
-    print(f"wrote {config.output_dir / 'dos_series.png'}")
+        print(f"  {result.temperature_k:g} K ({state}), {result.directory.name}/:")
+        for name, value in result.results.items():
+            spec = get_analysis(name)
+            line = spec.headline(value) if spec.headline else type(value).__name__
+            print(f"    {name}: {line} -> {spec.result_file}")
+    for name in config.analyses:
+        spec = get_analysis(name)
+        if spec.series_file:
+            print(f"wrote {config.output_dir / spec.series_file}")

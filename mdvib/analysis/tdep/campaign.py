@@ -100,6 +100,12 @@ def plot_series(directories, labels, path, title: str | None = None) -> None:
                      for d, label in zip(directories, labels)], path)
 
 
+def headline(result) -> str:
+    """One line for a campaign summary: the fit's quality."""
+    return (f"R² = {result.r2:.4f}, force RMSE {result.rmse:.3g} eV/Å, {result.n_snapshots} snapshots "
+            f"(stride {result.stride})")
+
+
 ANALYSIS = register_analysis(AnalysisSpec(
     name="tdep",
     help="effective force constants (TDEP) from MD snapshots",
@@ -109,4 +115,5 @@ ANALYSIS = register_analysis(AnalysisSpec(
     result_file=f"{TDEP_FOLDER}/tdep.h5",
     plot_series=plot_series,
     series_file="tdep_dispersion.png",
+    headline=headline,
 ))
