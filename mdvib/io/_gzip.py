@@ -63,11 +63,13 @@ class GzipStream:
     -----
     Seeking forward decompresses and discards; seeking backward restarts from
     the beginning (as :class:`gzip.GzipFile` does). Damaged data raise
-    :class:`CorruptGzipError` from the read that meets them.
+    :class:`CorruptGzipError` from the first read that has no good bytes left
+    to return: a read returns what decompressed before the damage, the next
+    one raises.
     """
 
-    #: Compressed bytes read from the file per step.
-    INPUT_BLOCK = 1 << 20
+    #: Compressed bytes read from the file per step (also the granularity of error offsets).
+    INPUT_BLOCK = 1 << 18
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -76,10 +78,13 @@ class GzipStream:
 
     def _rewind(self) -> None:
         self._fh.seek(0)
-        self._decomp = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        self._input = b""  # compressed bytes not yet given to the decompressor
+        self._input = b""  # compressed bytes read from the file, not yet given to the decompressor
+        self._decomp = None  # raw-deflate decompressor of the current member, None between members
+        self._crc = 0
+        self._size = 0
         self._pos = 0  # decompressed offset of the next byte returned
         self._eof = False
+        self._error: CorruptGzipError | None = None  # raised by the next read (after the data before it)
         self.truncated = False
 
     # ------------------------------------------------------------ decompression
@@ -87,55 +92,129 @@ class GzipStream:
         """At most ``limit`` (0: any number of) new decompressed bytes; ``b""`` at the end of the data.
 
         ``delivered`` counts bytes of the current read already decompressed (for error offsets).
+        Members are inflated as raw deflate streams and their CRC-32 and length
+        checked here, so that every byte before a damaged trailer is delivered
+        before the error is raised.
         """
-        while not self._eof:
-            if self._decomp.eof and not self._next_member(delivered):
-                break
+        while True:
+            if self._error is not None:
+                raise self._error
+            if self._eof:
+                return b""
+            if self._decomp is None and not self._start_member(delivered):
+                self._eof = True
+                return b""
             data = self._decomp.unconsumed_tail or self._input or self._fh.read(self.INPUT_BLOCK)
             self._input = b""
             if not data:
                 self.truncated = True  # the file ends inside a member
                 self._eof = True
-                break
+                return b""
+            saved = self._decomp.copy()
             try:
                 out = self._decomp.decompress(data, limit)
             except zlib.error as exc:
-                raise CorruptGzipError(self.path, self._pos + delivered, _reason(exc)) from None
+                good = _salvage(saved, data)
+                self._error = CorruptGzipError(self.path, self._pos + delivered + len(good), _reason(exc))
+                self._eof = True
+                if limit:
+                    good = good[:limit]
+                if not good:
+                    raise self._error from None
+                return good
+            self._crc = zlib.crc32(out, self._crc)
+            self._size += len(out)
+            if self._decomp.eof:
+                self._input = self._decomp.unused_data
+                self._decomp = None
+                self._check_trailer(delivered + len(out))
             if out:
                 return out
-        return b""
 
-    def _next_member(self, delivered: int) -> bool:
-        """After a member's end: start the next one; ``False`` at the end of the file."""
-        rest = self._decomp.unused_data
-        while True:
-            rest = rest.lstrip(b"\x00")  # gzip files may be padded with zeros
-            if len(rest) >= 2:
-                break
+    def _fill(self, n: int) -> bool:
+        """Make ``self._input`` hold at least ``n`` bytes; ``False`` if the file ends first."""
+        while len(self._input) < n:
             more = self._fh.read(self.INPUT_BLOCK)
             if not more:
-                if rest:
-                    break
-                self._eof = True
                 return False
-            rest += more
-        if rest[:2] != _MAGIC:
-            raise CorruptGzipError(self.path, self._pos + delivered, "data after the end of the gzip stream")
-        self._decomp = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        self._input = rest
+            self._input += more
         return True
+
+    def _start_member(self, delivered: int) -> bool:
+        """Parse the next member's gzip header; ``False`` at the end of the file (or inside a header)."""
+        while True:  # gzip files may be padded with zeros after a member
+            self._input = self._input.lstrip(b"\x00")
+            if self._input or not self._fill(1):
+                break
+        if not self._input:
+            return False
+        offset = self._pos + delivered
+        if not self._fill(2) or self._input[:2] != _MAGIC:
+            if self._input[:1] == _MAGIC[:1] and len(self._input) < 2:
+                self.truncated = True
+                return False
+            what = "not a gzip file" if offset == 0 else "data after the end of the gzip stream"
+            raise CorruptGzipError(self.path, offset, what)
+        if not self._fill(10):
+            self.truncated = True
+            return False
+        method, flags = self._input[2], self._input[3]
+        if method != 8:
+            raise CorruptGzipError(self.path, offset, f"unknown compression method {method}")
+        end = 10
+        if flags & 4:  # FEXTRA
+            if not self._fill(end + 2):
+                self.truncated = True
+                return False
+            end += 2 + int.from_bytes(self._input[end : end + 2], "little")
+        for flag in (8, 16):  # FNAME, FCOMMENT: zero-terminated
+            if flags & flag:
+                while (zero := self._input.find(b"\x00", end)) < 0:
+                    if not self._fill(len(self._input) + 1):
+                        self.truncated = True
+                        return False
+                end = zero + 1
+        if flags & 2:  # FHCRC
+            end += 2
+        if not self._fill(end):
+            self.truncated = True
+            return False
+        self._input = self._input[end:]
+        self._decomp = zlib.decompressobj(-zlib.MAX_WBITS)
+        self._crc = 0
+        self._size = 0
+        return True
+
+    def _check_trailer(self, delivered: int) -> None:
+        """Check the CRC-32 and length after a member; a mismatch is raised by the next read."""
+        if not self._fill(8):
+            self.truncated = True  # the file ends inside the trailer
+            self._eof = True
+            return
+        crc = int.from_bytes(self._input[:4], "little")
+        size = int.from_bytes(self._input[4:8], "little")
+        self._input = self._input[8:]
+        if crc != self._crc & 0xFFFFFFFF:
+            self._error = CorruptGzipError(self.path, self._pos + delivered, "CRC check failed")
+        elif size != self._size & 0xFFFFFFFF:
+            self._error = CorruptGzipError(self.path, self._pos + delivered, "length check failed")
 
     # ------------------------------------------------------------ file interface
     def read(self, size: int = -1) -> bytes:
         """Up to ``size`` bytes (all that remain for ``size < 0``)."""
         parts = []
         have = 0
-        while size < 0 or have < size:
-            block = self._decompress(size - have if size >= 0 else 0, have)
-            if not block:
-                break
-            parts.append(block)
-            have += len(block)
+        try:
+            while size < 0 or have < size:
+                block = self._decompress(size - have if size >= 0 else 0, have)
+                if not block:
+                    break
+                parts.append(block)
+                have += len(block)
+        except CorruptGzipError as exc:
+            if not parts:
+                raise
+            self._error = exc  # deliver the good bytes first; the next read raises
         data = b"".join(parts)
         self._pos += len(data)
         return data
@@ -176,13 +255,20 @@ class GzipStream:
         self.close()
 
 
+def _salvage(decomp, data: bytes, piece: int = 64) -> bytes:
+    """What ``decomp`` outputs from ``data`` before the error, feeding it ``piece`` bytes at a time."""
+    out = []
+    for start in range(0, len(data), piece):
+        try:
+            out.append(decomp.decompress(data[start : start + piece]))
+        except zlib.error:
+            break
+    return b"".join(out)
+
+
 def _reason(exc: zlib.error) -> str:
-    text = str(exc)
-    if "incorrect data check" in text:
-        return "CRC check failed"
-    if "incorrect length check" in text:
-        return "length check failed"
-    return text.split(": ", 1)[-1]
+    """zlib's message without its error-code prefix (``invalid distance too far back``)."""
+    return str(exc).split(": ", 1)[-1]
 
 
 def is_gzip(path: str | Path) -> bool:

@@ -57,6 +57,7 @@ class TruncatedDumpWarning(UserWarning):
 
 _BLOCK = 1 << 24  # bytes read per step of the scan
 _HEADER_MAX = 8192  # longest frame header accepted (bytes)
+_FRAME_MARKERS = (b"ITEM: TIMESTEP\n", b"ITEM: TIME\n")  # first line of every frame
 
 
 class _IncompleteHeaderError(Exception):
@@ -571,19 +572,18 @@ class LammpsDumpReader(TrajectoryReader):
         if not path.exists():
             raise TrajectoryFormatError(path, "file not found")
         source = _Source(path)
-        scanner = None
+        marker = _FRAME_MARKERS[0]
         try:
             marker, file_units, preamble = self._read_preamble(source.read(0, _HEADER_MAX))
             style = self._resolve_units(file_units)
-            scanner = _FrameScanner(path, source, marker, preamble)
-            frames, size, truncated = scanner.scan()
+            frames, size, truncated = _FrameScanner(path, source, marker, preamble).scan()
+            gzip_cut = source.truncated  # before _first_frame_atoms rewinds the stream
             if not frames:
                 why = f" (frame 0 is truncated: {truncated[1]})" if truncated else ""
                 raise TrajectoryFormatError(path, f"no complete frame in the file{why}")
             ids, species, masses = self._first_frame_atoms(source, frames, size)
-            gzip_cut = source.truncated
         except CorruptGzipError as exc:
-            raise _corrupt_gzip_error(path, exc, [] if scanner is None else scanner.frames) from None
+            raise _corrupt_gzip_error(path, exc, marker) from None
         finally:
             source.close()
         _warn_truncated(path, len(frames), truncated, gzip_cut)
@@ -905,11 +905,11 @@ def _id_of_line(line: str, id_col: int) -> int:
 
 def _warn_truncated(path: Path, n_frames: int, truncated: tuple[int, str] | None, gzip_cut: bool) -> None:
     """Warn about a dropped incomplete last frame, or a gzip file cut short after a complete frame."""
-    cut = " (the gzip file is cut short: its data end before the gzip end marker)" if gzip_cut else ""
+    cut = "; the gzip file is cut short before its end marker" if gzip_cut else ""
     if truncated is not None:
         frame, why = truncated
         warnings.warn(
-            f"{path}: frame {frame} is truncated ({why}){cut}; it is skipped and the trajectory "
+            f"{path}: frame {frame} is truncated ({why}{cut}); it is skipped and the trajectory "
             f"ends at frame {frame - 1}",
             TruncatedDumpWarning,
             stacklevel=4,
@@ -923,21 +923,44 @@ def _warn_truncated(path: Path, n_frames: int, truncated: tuple[int, str] | None
         )
 
 
-def _corrupt_gzip_error(path: Path, exc: CorruptGzipError, frames: list[tuple[int, int, _Header]]) -> TrajectoryFormatError:
+def _corrupt_gzip_error(path: Path, exc: CorruptGzipError, marker: bytes) -> TrajectoryFormatError:
     """A :class:`TrajectoryFormatError` for damaged gzip data, naming the last frame complete before the damage."""
-    # frame k is complete when frame k + 1 starts before the damage
-    starts = [f[0] for f in frames]
-    last_good = sum(1 for start in starts if start <= exc.offset) - 2
-    if last_good >= 0:
-        where = f"the last frame decompressed completely before it is frame {last_good}"
+    starts = _frame_starts_before(path, marker, exc.offset)
+    if exc.reason in ("CRC check failed", "length check failed"):  # detected after the last byte
+        return TrajectoryFormatError(
+            path,
+            f"the gzip data are corrupt ({exc.reason}): frames 0 to {starts - 1} decompress, but their bytes "
+            "are not the ones that were compressed, so some frame holds damaged numbers. The file was damaged "
+            "in writing or copying: check it with 'gzip -t' and copy it again from the original",
+        )
+    if starts >= 2:  # frame k is whole when frame k + 1 starts before the damage
+        where = f"the last frame complete before it is frame {starts - 2}"
     else:
-        where = "no complete frame comes before it"
+        where = "no frame is complete before it"
     return TrajectoryFormatError(
         path,
         f"the gzip data are corrupt ({exc.reason}) after {exc.offset} decompressed bytes; {where}. "
-        "The file was damaged in writing or copying: check it with 'gzip -t', copy it again from the "
-        "original, or read the part before the damage ('gzip -dc FILE > part.dump' writes it)",
+        "The file was damaged in writing or copying: copy it again from the original, or keep the part "
+        "before the damage ('gzip -dc FILE > part.dump' writes it; mdvib drops its cut last frame)",
     )
+
+
+def _frame_starts_before(path: Path, marker: bytes, offset: int) -> int:
+    """Frame headers (``marker`` lines) that start in the first ``offset`` decompressed bytes of a gzip file."""
+    count, tail, pos = 0, b"", 0
+    with GzipStream(path) as stream:
+        try:
+            while pos < offset:
+                block = stream.read(min(_BLOCK, offset - pos))
+                if not block:
+                    break
+                data = tail + block
+                count += data.count(marker)
+                tail = data[len(data) - len(marker) + 1 :]  # too short to hold a whole marker
+                pos += len(block)
+        except CorruptGzipError:
+            pass
+    return count
 
 
 def _check_columns(path: Path, frames: list[tuple[int, int, _Header]]) -> None:

@@ -7,6 +7,7 @@ forces from LAMMPS (``Si.sw``), and a short LAMMPS MD run at 50 K dumped twice
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import numpy as np
@@ -22,12 +23,13 @@ from mdvib.errors import MissingDataError, SettingsError, TrajectoryFormatError 
 from mdvib.results import load_result  # noqa: E402
 from mdvib.trajectory import Trajectory  # noqa: E402
 from tests.lammps_helpers import (  # noqa: E402
-    SI_MASS_AMU,
-    diamond_si_supercell,
     get_forces,
+    rattle_sw_si,
     set_positions,
+    si_trajectory,
     sw_si_lammps,
     sw_si_phonopy,
+    sw_si_reference,
 )
 
 REPS = 3
@@ -37,10 +39,9 @@ N_SNAPSHOTS = 30
 QPOINTS = np.array([[0.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.5, 0.5, 0.5]])
 
 
-def _reference(reps: int = REPS) -> Reference:
-    cell, positions = diamond_si_supercell(reps)
-    n = len(positions)
-    return Reference(cell=cell, positions=positions, species=("Si",) * n, masses=np.full(n, SI_MASS_AMU))
+#: Shared SW-Si helpers (tests.lammps_helpers), under the names the other TDEP test modules import from here.
+_reference, _trajectory = sw_si_reference, si_trajectory
+_rattle = functools.partial(rattle_sw_si, sigma=SIGMA)
 
 
 @pytest.fixture(scope="module")
@@ -52,10 +53,6 @@ def reference() -> Reference:
 def rattled(reference):
     """(positions, forces) of N_SNAPSHOTS rattled supercells, Å and eV/Å, shape (n, N, 3)."""
     return _rattle(reference, N_SNAPSHOTS, seed=20261123)
-
-
-def _trajectory(positions, forces, cell) -> Trajectory:
-    return Trajectory.from_arrays(positions, ["Si"] * positions.shape[1], 1.0, forces=forces, cells=cell)
 
 
 @pytest.fixture(scope="module")
@@ -140,23 +137,6 @@ def test_fit_diagnostics(fit):
     assert np.abs(fc2.sum(axis=1)).max() < 1e-12 * np.abs(fc2).max()
     fc3 = fit.fc3_rows(fit.p2s)
     assert np.abs(fc3.sum(axis=2)).max() < 1e-12 * np.abs(fc3).max()
-
-
-def _rattle(reference: Reference, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(positions, forces) of ``n`` rattled copies of ``reference`` with LAMMPS SW forces."""
-    rng = np.random.default_rng(seed)
-    lmp = sw_si_lammps(reference.cell, reference.positions)
-    positions, forces = [], []
-    try:
-        for _ in range(n):
-            p = reference.positions + rng.normal(0.0, SIGMA, reference.positions.shape)
-            set_positions(lmp, p)
-            lmp.command("run 0")
-            positions.append(p)
-            forces.append(get_forces(lmp))
-    finally:
-        lmp.close()
-    return np.array(positions), np.array(forces)
 
 
 def test_agrees_with_hiphive():

@@ -19,7 +19,7 @@ from mdvib.analysis.tdep import TDEPAnalysis, centroid_trajectory  # noqa: E402
 from mdvib.io.ipi_beads import bead_files  # noqa: E402
 from mdvib.errors import SettingsError, TrajectoryFormatError  # noqa: E402
 from mdvib.results import load_result  # noqa: E402
-from tests.analysis.test_tdep import _rattle, _reference, _trajectory  # noqa: E402
+from tests.lammps_helpers import rattle_sw_si, si_trajectory, sw_si_reference  # noqa: E402
 
 BOHR_A = physical_constants["Bohr radius"][0] * 1e10
 HARTREE_PER_BOHR_IN_EV_PER_A = physical_constants["Hartree energy in eV"][0] / BOHR_A
@@ -27,27 +27,16 @@ N_BEADS = 10  # i-PI pads to two digits: sim.pos_00.xyz ... sim.pos_09.xyz
 STEPS = 20  # i-PI steps between frames
 
 
-def _write_ipi(path, bead, values, cell_bohr, quantity, steps):
-    """i-PI xyz trajectory of one bead in atomic units (values in bohr or hartree/bohr)."""
-    a = float(cell_bohr[0, 0])
-    with open(path, "w") as fh:
-        for step, frame in zip(steps, values):
-            fh.write(f"{frame.shape[0]}\n# CELL(abcABC): {a!r} {a!r} {a!r} 90.0 90.0 90.0  Step: {int(step):10d}  "
-                     f"Bead: {bead:5d}  {quantity}{{atomic_unit}}  cell{{atomic_unit}}\n")
-            for x, y, z in frame.tolist():
-                fh.write(f"      Si {x!r} {y!r} {z!r}\n")
-
-
 @pytest.fixture(scope="module")
 def frames():
     """(reference, positions Å, forces eV/Å) of 12 rattled 216-atom SW-Si snapshots."""
-    reference = _reference()
-    positions, forces = _rattle(reference, 12, seed=77)
+    reference = sw_si_reference()
+    positions, forces = rattle_sw_si(reference, 12, seed=77)
     return reference, positions, forces
 
 
 @pytest.fixture(scope="module")
-def beads(frames, tmp_path_factory):
+def beads(frames, tmp_path_factory, write_ipi_xyz):
     """Directory with sim.pos_XX.xyz and sim.for_XX.xyz for N_BEADS beads."""
     reference, positions, forces = frames
     directory = tmp_path_factory.mktemp("ipi")
@@ -58,12 +47,14 @@ def beads(frames, tmp_path_factory):
     df -= df.mean(axis=0)
     length = reference.cell[0, 0]
     steps = STEPS * np.arange(len(positions))
+    cellpar = np.tile([length / BOHR_A] * 3 + [90.0] * 3, (len(positions), 1))  # atomic units
+    symbols = list(reference.species)
     for k in range(N_BEADS):
         folded = np.mod(positions + dx[k], length)  # each bead folded on its own
-        _write_ipi(directory / f"sim.pos_{k:02d}.xyz", k, folded / BOHR_A, reference.cell / BOHR_A, "positions",
-                   steps)
-        _write_ipi(directory / f"sim.for_{k:02d}.xyz", k, (forces + df[k]) / HARTREE_PER_BOHR_IN_EV_PER_A,
-                   reference.cell / BOHR_A, "forces", steps)
+        write_ipi_xyz(directory / f"sim.pos_{k:02d}.xyz", folded / BOHR_A, cellpar, "positions", "atomic_unit",
+                      "atomic_unit", steps, symbols, bead=k)
+        write_ipi_xyz(directory / f"sim.for_{k:02d}.xyz", (forces + df[k]) / HARTREE_PER_BOHR_IN_EV_PER_A, cellpar,
+                      "forces", "atomic_unit", "atomic_unit", steps, symbols, bead=k)
     return directory
 
 
@@ -89,7 +80,7 @@ def test_centroid_recovers_the_frames(frames, beads):
 
 def test_fit_to_centroid_equals_fit_to_frames(frames, beads, tmp_path):
     reference, positions, forces = frames
-    direct = TDEPAnalysis(reference, rc2=5.0).run(_trajectory(positions, forces, reference.cell))
+    direct = TDEPAnalysis(reference, rc2=5.0).run(si_trajectory(positions, forces, reference.cell))
     pimd = TDEPAnalysis(reference, rc2=5.0).run(centroid_trajectory(beads / "sim.pos_00.xyz", "for"))
     np.testing.assert_allclose(pimd.fc2_tensors, direct.fc2_tensors, atol=1e-7)
     assert "centroid of 10 beads" in pimd.provenance.inputs[0]

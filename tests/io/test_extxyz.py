@@ -21,18 +21,6 @@ BOHR_A = physical_constants["Bohr radius"][0] * 1e10
 HARTREE_EV = physical_constants["Hartree energy in eV"][0]
 
 
-def read_all(reader, chunk_frames=2, **kwargs):
-    """Concatenate every chunk of a reader into dict of arrays."""
-    chunks = list(reader.iter_chunks(chunk_frames=chunk_frames, **kwargs))
-    out = {}
-    for name in ("positions", "velocities", "forces", "cells", "times", "steps", "dipoles"):
-        values = [getattr(c, name) for c in chunks]
-        out[name] = None if values[0] is None else np.concatenate(values)
-    out["first_frames"] = [c.first_frame for c in chunks]
-    out["unwrapped"] = chunks[0].unwrapped
-    return out
-
-
 # ---------------------------------------------------------------- ASE files
 def ase_frames(n_frames=4, masses=None, seed=0):
     rng = np.random.default_rng(seed)
@@ -51,7 +39,7 @@ def ase_frames(n_frames=4, masses=None, seed=0):
 
 
 @pytest.mark.parametrize("masses", [None, [28.0, 17.0, 29.0, 18.0]])
-def test_ase_written_extxyz_roundtrip(tmp_path, masses):
+def test_ase_written_extxyz_roundtrip(tmp_path, masses, read_all):
     path = tmp_path / "ase.extxyz"
     ase.io.write(path, ase_frames(masses=masses))
     expected = ase.io.read(path, ":")  # what the file holds (8 decimals)
@@ -76,7 +64,7 @@ def test_ase_written_extxyz_roundtrip(tmp_path, masses):
     np.testing.assert_allclose(data["times"], [0.0, 2.5, 5.0, 7.5])
 
 
-def test_masses_option_overrides_file_but_not_momentum_conversion(tmp_path):
+def test_masses_option_overrides_file_but_not_momentum_conversion(tmp_path, read_all):
     path = tmp_path / "ase.extxyz"
     ase.io.write(path, ase_frames(n_frames=2))
     expected = ase.io.read(path, ":")
@@ -132,7 +120,7 @@ def write_gpumd(path, n_frames=3, n_atoms=5, seed=1, extra="", dipole=False, unw
 
 
 @pytest.mark.parametrize("gz", [False, True])
-def test_gpumd_dump_xyz_exact(tmp_path, gz):
+def test_gpumd_dump_xyz_exact(tmp_path, gz, read_all):
     path = tmp_path / ("dump.xyz.gz" if gz else "dump.xyz")
     data = write_gpumd(path, opener=gzip.open if gz else open, dipole=True)
     assert detect_format(path) == "extxyz"
@@ -152,7 +140,7 @@ def test_gpumd_dump_xyz_exact(tmp_path, gz):
     assert out["steps"] is None and not out["unwrapped"]
 
 
-def test_gpumd_unwrapped_positions_preferred(tmp_path):
+def test_gpumd_unwrapped_positions_preferred(tmp_path, read_all):
     path = tmp_path / "dump.xyz"
     data = write_gpumd(path, unwrapped=True)
     out = read_all(open_reader(path))
@@ -160,7 +148,7 @@ def test_gpumd_unwrapped_positions_preferred(tmp_path):
     np.testing.assert_array_equal(out["positions"], data["unwrapped"])
 
 
-def test_velocity_unit_option(tmp_path):
+def test_velocity_unit_option(tmp_path, read_all):
     path = tmp_path / "dump.xyz"
     data = write_gpumd(path)
     out = read_all(open_reader(path, velocity_unit="A/ps"))
@@ -169,7 +157,7 @@ def test_velocity_unit_option(tmp_path):
         open_reader(path, velocity_unit="furlong/fortnight").info
 
 
-def test_start_stop_and_chunks_agree(tmp_path):
+def test_start_stop_and_chunks_agree(tmp_path, read_all):
     path = tmp_path / "dump.xyz"
     data = write_gpumd(path, n_frames=7)
     reader = open_reader(path)
@@ -179,7 +167,7 @@ def test_start_stop_and_chunks_agree(tmp_path):
     assert list(reader.iter_chunks(start=7)) == []
 
 
-def test_step_numbers_and_dt(tmp_path):
+def test_step_numbers_and_dt(tmp_path, read_all):
     path = tmp_path / "steps.xyz"
     with open(path, "w") as fh:
         for step in (0, 10, 20):
@@ -194,7 +182,7 @@ def test_step_numbers_and_dt(tmp_path):
     np.testing.assert_allclose(out["times"], [0.0, 20.0, 40.0])
 
 
-def test_plain_xyz_and_dt_as_frame_spacing(tmp_path):
+def test_plain_xyz_and_dt_as_frame_spacing(tmp_path, read_all):
     path = tmp_path / "plain.xyz"
     path.write_text("2\nframe one\nAr 0 0 0\nAr 1 1 1\n2\nframe two\nAr 0 0 0.5\nAr 1 1 1.5\n")
     reader = open_reader(path, dt_fs=4.0)
@@ -206,17 +194,7 @@ def test_plain_xyz_and_dt_as_frame_spacing(tmp_path):
 
 
 # ----------------------------------------------------------------------- i-PI
-def write_ipi(path, values, cellpar, name, unit, cell_unit, steps, symbols):
-    with open(path, "w") as fh:
-        for f, step in enumerate(steps):
-            unit_text = f" {name}{{{unit}}}  cell{{{cell_unit}}}" if name else ""
-            fh.write(f"{len(symbols)}\n# CELL(abcABC): " + "  ".join(repr(float(x)) for x in cellpar[f]))
-            fh.write(f"  Step: {step:10d}  Bead: 0{unit_text}\n")
-            for i, s in enumerate(symbols):
-                fh.write(f"{s:>8s} " + " ".join(repr(float(x)) for x in values[f, i]) + "\n")
-
-
-def test_ipi_atomic_units_with_companions(tmp_path):
+def test_ipi_atomic_units_with_companions(tmp_path, read_all, write_ipi_xyz):
     rng = np.random.default_rng(3)
     symbols = ["O", "H", "H"]
     steps = [0, 4, 8]
@@ -224,13 +202,13 @@ def test_ipi_atomic_units_with_companions(tmp_path):
     q = rng.normal(size=(3, 3, 3))
     v = rng.normal(scale=1e-3, size=(3, 3, 3))
     f = rng.normal(scale=1e-2, size=(3, 3, 3))
-    write_ipi(
+    write_ipi_xyz(
         tmp_path / "sim.pos_0.xyz", q, cellpar, "positions", "atomic_unit", "atomic_unit", steps, symbols
     )
-    write_ipi(
+    write_ipi_xyz(
         tmp_path / "sim.vel_0.xyz", v, cellpar, "velocities", "atomic_unit", "atomic_unit", steps, symbols
     )
-    write_ipi(tmp_path / "sim.for_0.xyz", f, cellpar, "forces", "atomic_unit", "atomic_unit", steps, symbols)
+    write_ipi_xyz(tmp_path / "sim.for_0.xyz", f, cellpar, "forces", "atomic_unit", "atomic_unit", steps, symbols)
     reader = open_reader(
         tmp_path / "sim.pos_0.xyz",
         velocities_file=tmp_path / "sim.vel_0.xyz",
@@ -252,12 +230,12 @@ def test_ipi_atomic_units_with_companions(tmp_path):
         open_reader(tmp_path / "sim.vel_0.xyz").info
 
 
-def test_ipi_angstrom_triclinic_cell(tmp_path):
+def test_ipi_angstrom_triclinic_cell(tmp_path, read_all, write_ipi_xyz):
     symbols = ["Cu", "Cu"]
     q = np.arange(12, dtype=float).reshape(2, 2, 3) / 7
     cellpar = np.array([[5.0, 6.0, 7.0, 80.0, 95.0, 100.0]] * 2)
     path = tmp_path / "pos.xyz"
-    write_ipi(path, q, cellpar, "x_centroid", "angstrom", "angstrom", [0, 1], symbols)
+    write_ipi_xyz(path, q, cellpar, "x_centroid", "angstrom", "angstrom", [0, 1], symbols)
     out = read_all(open_reader(path))
     np.testing.assert_array_equal(out["positions"], q)
     cell = ase.geometry.cellpar_to_cell(cellpar[0])
@@ -265,17 +243,17 @@ def test_ipi_angstrom_triclinic_cell(tmp_path):
     np.testing.assert_allclose(ase.geometry.cell_to_cellpar(out["cells"][1]), cellpar[1])
 
 
-def test_ipi_mismatched_companion_steps(tmp_path):
+def test_ipi_mismatched_companion_steps(tmp_path, write_ipi_xyz):
     q = np.zeros((2, 1, 3))
     cellpar = np.array([[10.0, 10, 10, 90, 90, 90]] * 2)
-    write_ipi(tmp_path / "p.xyz", q, cellpar, "positions", "angstrom", "angstrom", [0, 10], ["Ar"])
-    write_ipi(tmp_path / "v.xyz", q, cellpar, "velocities", "atomic_unit", "angstrom", [0, 20], ["Ar"])
+    write_ipi_xyz(tmp_path / "p.xyz", q, cellpar, "positions", "angstrom", "angstrom", [0, 10], ["Ar"])
+    write_ipi_xyz(tmp_path / "v.xyz", q, cellpar, "velocities", "atomic_unit", "angstrom", [0, 20], ["Ar"])
     with pytest.raises(TrajectoryFormatError, match=r"v\.xyz, frame 1: step 20"):
         open_reader(tmp_path / "p.xyz", velocities_file=tmp_path / "v.xyz").info
 
 
 # ------------------------------------------------------------------ bad input
-def test_nan_names_file_frame_and_atom(tmp_path):
+def test_nan_names_file_frame_and_atom(tmp_path, read_all):
     path = tmp_path / "nan.xyz"
     write_gpumd(path)
     lines = path.read_text().splitlines()
@@ -296,7 +274,7 @@ def test_changing_atom_count(tmp_path):
 
 
 @pytest.mark.parametrize("cut", ["mid_frame", "mid_line"])
-def test_truncated_last_frame_is_dropped(tmp_path, cut):
+def test_truncated_last_frame_is_dropped(tmp_path, cut, read_all):
     path = tmp_path / "trunc.xyz"
     write_gpumd(path, n_frames=3)
     lines = path.read_text().splitlines()
@@ -310,7 +288,7 @@ def test_truncated_last_frame_is_dropped(tmp_path, cut):
     assert read_all(reader)["positions"].shape == (2, 5, 3)
 
 
-def test_malformed_line_names_frame_and_atom(tmp_path):
+def test_malformed_line_names_frame_and_atom(tmp_path, read_all):
     path = tmp_path / "bad.xyz"
     write_gpumd(path)
     lines = path.read_text().splitlines()
@@ -320,7 +298,7 @@ def test_malformed_line_names_frame_and_atom(tmp_path):
         read_all(open_reader(path))
 
 
-def test_reordered_species_and_non_increasing_time(tmp_path):
+def test_reordered_species_and_non_increasing_time(tmp_path, read_all):
     path = tmp_path / "order.xyz"
     path.write_text("2\nTime=0\nAr 0 0 0\nKr 1 1 1\n2\nTime=1\nKr 0 0 0\nAr 1 1 1\n")
     with pytest.raises(TrajectoryFormatError, match=r"order\.xyz, frame 1, atom id 0: species 'Kr'"):
@@ -345,3 +323,53 @@ def test_unknown_label_needs_type_map(tmp_path):
     with pytest.raises(TrajectoryFormatError, match="type_map"):
         open_reader(path).info
     assert open_reader(path, type_map={1: "Ga", 2: "N"}).info.species == ("Ga", "N")
+
+
+# ----------------------------------------------------------------- cells (Lattice) frame by frame
+def lattice_frames(lattices, pbc='pbc="T T T" '):
+    """Two-atom extxyz text, one frame per ``Lattice`` string (``None``: no Lattice key)."""
+    out = []
+    for k, lattice in enumerate(lattices):
+        key = "" if lattice is None else f'Lattice="{lattice}" {pbc}'
+        out.append(f"2\n{key}Properties=species:S:1:pos:R:3 Time={k}\nSi 0 0 0\nSi 1.3 1.3 1.3\n")
+    return "".join(out)
+
+
+CUBE = "5 0 0 0 5 0 0 0 5"
+
+
+@pytest.mark.parametrize(
+    "lattices, frame, message",
+    [
+        ([CUBE, CUBE, None, CUBE], 2, 'frame has no Lattice="..." although frame 0 has one'),
+        ([CUBE, "5 0 0 0 0 0 0 0 5", CUBE], 1, r"Lattice is degenerate \(cell vector\(s\) b are zero: no volume\)"),
+        ([CUBE, CUBE, "5 0 0 5 0 0 0 0 5"], 2, r"Lattice is degenerate \(its cell vectors lie in one plane"),
+        ([CUBE, "nan 0 0 0 5 0 0 0 5"], 1, "Lattice holds a non-finite number"),
+        ([None, CUBE], 1, 'frame has a Lattice="..." but frame 0 has none'),
+    ],
+)
+def test_missing_or_degenerate_lattice_names_the_frame(tmp_path, read_all, lattices, frame, message):
+    path = tmp_path / "cells.xyz"
+    path.write_text(lattice_frames(lattices))
+    with pytest.raises(TrajectoryFormatError, match=rf"cells\.xyz, frame {frame}: {message}"):
+        read_all(open_reader(path), chunk_frames=1)
+
+
+def test_no_lattice_anywhere_and_non_periodic_slab_are_fine(tmp_path, read_all):
+    molecule = tmp_path / "molecule.xyz"
+    molecule.write_text(lattice_frames([None, None]))
+    assert not read_all(open_reader(molecule))["cells"].any()  # all-zero cells: no cell
+    slab = tmp_path / "slab.xyz"  # zero c vector along a non-periodic z
+    slab.write_text(lattice_frames(["5 0 0 0 5 0 0 0 0"] * 2, pbc='pbc="T T F" '))
+    np.testing.assert_array_equal(read_all(open_reader(slab))["cells"][1], np.diag([5.0, 5.0, 0.0]))
+
+
+def test_truncated_gzip_drops_the_cut_frame(tmp_path, read_all):
+    path = tmp_path / "cut.xyz.gz"
+    text = lattice_frames([CUBE] * 400).encode()
+    path.write_bytes(gzip.compress(text)[:-200])
+    with pytest.warns(UserWarning, match="truncated|ends inside frame"):
+        reader = open_reader(path)
+        n_frames = reader.info.n_frames
+    assert 300 < n_frames < 400
+    assert read_all(reader)["positions"].shape == (n_frames, 2, 3)

@@ -21,15 +21,6 @@ mda = pytest.importorskip("MDAnalysis")
 KJ_MOL_A_TO_EV_A = 1e3 / sc.N_A / sc.e
 
 
-def read_all(reader, chunk_frames=2, **kwargs):
-    chunks = list(reader.iter_chunks(chunk_frames=chunk_frames, **kwargs))
-    out = {"first_frames": [c.first_frame for c in chunks]}
-    for name in ("positions", "velocities", "forces", "cells", "times", "dipoles"):
-        values = [getattr(c, name) for c in chunks]
-        out[name] = None if values[0] is None else np.concatenate(values)
-    return out
-
-
 # ------------------------------------------------------------------ MDAnalysis
 N_ATOMS = 4
 DIMENSIONS = [10.0, 11.0, 12.0, 90.0, 90.0, 90.0]
@@ -65,7 +56,7 @@ def mda_trajectory(tmp_path, ext, n_frames=5, seed=0, names=("Si1", "Si2", "O1",
     return tmp_path / f"traj.{ext}", tmp_path / "top.pdb", data
 
 
-def test_netcdf_velocities_forces_units(tmp_path):
+def test_netcdf_velocities_forces_units(tmp_path, read_all):
     path, top, data = mda_trajectory(tmp_path, "nc")
     assert detect_format(path) == "mdanalysis"
     reader = open_reader(path, topology=top)
@@ -83,7 +74,7 @@ def test_netcdf_velocities_forces_units(tmp_path):
     np.testing.assert_allclose(out["times"], data["times"] * 1e3, rtol=1e-6)
 
 
-def test_dcd_with_dt_and_type_map(tmp_path):
+def test_dcd_with_dt_and_type_map(tmp_path, read_all):
     path, top, data = mda_trajectory(tmp_path, "dcd", names=("A", "A", "B", "B"), elements=False)
     reader = open_reader(path, topology=top, dt_fs=2.0, type_map={"A": "Ge", "B": "Se"})
     info = reader.info
@@ -120,7 +111,7 @@ def test_mdanalysis_sniffs_renamed_dcd(tmp_path):
     assert detect_format(renamed) == "mdanalysis"
 
 
-def test_mdanalysis_nan_names_frame_and_atom(tmp_path):
+def test_mdanalysis_nan_names_frame_and_atom(tmp_path, read_all):
     path, top, data = mda_trajectory(tmp_path, "nc", n_frames=3)
     data["positions"][1, 2, 0] = np.nan
     u = mda.Universe(str(top), str(path))
@@ -150,7 +141,7 @@ def ase_frames(n_frames=5, n_atoms=3, seed=0):
     return frames
 
 
-def test_ase_traj_roundtrip(tmp_path):
+def test_ase_traj_roundtrip(tmp_path, read_all):
     path = tmp_path / "md.traj"
     frames = ase_frames()
     ase.io.write(path, frames)
@@ -172,7 +163,7 @@ def test_ase_traj_roundtrip(tmp_path):
     np.testing.assert_allclose(out["times"], [5.0, 10.0, 15.0, 20.0])
 
 
-def test_ase_xdatcar_and_sniffed_traj(tmp_path):
+def test_ase_xdatcar_and_sniffed_traj(tmp_path, read_all):
     frames = ase_frames(n_frames=3)
     path = tmp_path / "XDATCAR"
     ase.io.write(path, frames, format="vasp-xdatcar")
@@ -188,7 +179,7 @@ def test_ase_xdatcar_and_sniffed_traj(tmp_path):
     assert detect_format(renamed) == "ase"
 
 
-def test_ase_changing_atom_count_and_nan(tmp_path):
+def test_ase_changing_atom_count_and_nan(tmp_path, read_all):
     frames = ase_frames(n_frames=3)
     frames[2] = ase_frames(n_frames=1, n_atoms=2)[0]
     ase.io.write(tmp_path / "count.traj", frames)

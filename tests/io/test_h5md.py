@@ -16,15 +16,6 @@ from mdvib.units import parse_unit, unit_factor
 KJ_MOL_NM_TO_EV_A = 1e3 / sc.N_A / sc.e / 10.0
 
 
-def read_all(reader, chunk_frames=2, **kwargs):
-    chunks = list(reader.iter_chunks(chunk_frames=chunk_frames, **kwargs))
-    out = {"unwrapped": chunks[0].unwrapped, "first_frames": [c.first_frame for c in chunks]}
-    for name in ("positions", "velocities", "forces", "cells", "times", "steps"):
-        values = [getattr(c, name) for c in chunks]
-        out[name] = None if values[0] is None else np.concatenate(values)
-    return out
-
-
 def element(group, name, value, unit=None, step=None, time=None, time_unit="ps"):
     """Write a time-dependent H5MD element."""
     g = group.create_group(name)
@@ -69,7 +60,7 @@ def gromacs_like_file(path, n_frames=5, seed=0, ids=None):
     return data
 
 
-def test_hand_written_h5md_units_ids_species(tmp_path):
+def test_hand_written_h5md_units_ids_species(tmp_path, read_all):
     path = tmp_path / "traj.h5md"
     data = gromacs_like_file(path)
     assert detect_format(path) == "h5md"
@@ -99,7 +90,7 @@ def test_species_needed(tmp_path):
         open_reader(path).info  # species numbers are not elements
 
 
-def test_interval_steps_triclinic_box_image_and_moving_ids(tmp_path):
+def test_interval_steps_triclinic_box_image_and_moving_ids(tmp_path, read_all):
     rng = np.random.default_rng(1)
     n_frames, n = 4, 3
     cells = (
@@ -138,7 +129,7 @@ def test_interval_steps_triclinic_box_image_and_moving_ids(tmp_path):
         np.testing.assert_allclose(out["positions"][k], expected[order], rtol=1e-14)
 
 
-def test_mdanalysis_h5md_writer_layout(tmp_path):
+def test_mdanalysis_h5md_writer_layout(tmp_path, read_all):
     mda = pytest.importorskip("MDAnalysis")
     rng = np.random.default_rng(2)
     n = 5
@@ -174,7 +165,7 @@ def test_mdanalysis_h5md_writer_layout(tmp_path):
             assert out["times"][k] == pytest.approx(ts.time * 1e3)
 
 
-def test_missing_units_need_option(tmp_path):
+def test_missing_units_need_option(tmp_path, read_all):
     path = tmp_path / "nounits.h5md"
     with h5py.File(path, "w") as f:
         f.create_group("h5md")
@@ -191,7 +182,7 @@ def test_missing_units_need_option(tmp_path):
     np.testing.assert_array_equal(out["cells"], 0.0)  # no box
 
 
-def test_nan_and_non_increasing_steps(tmp_path):
+def test_nan_and_non_increasing_steps(tmp_path, read_all):
     path = tmp_path / "bad.h5md"
     positions = np.zeros((3, 2, 3))
     positions[2, 1, 0] = np.nan

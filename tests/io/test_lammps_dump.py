@@ -8,6 +8,7 @@ units, times); and every kind of bad input.
 from __future__ import annotations
 
 import gzip
+import re
 import shutil
 import warnings
 from pathlib import Path
@@ -20,29 +21,12 @@ from mdvib.io.lammps_dump import LammpsDumpReader, TruncatedDumpWarning
 from mdvib.io.registry import detect_format, open_reader
 from mdvib.trajectory import Trajectory
 from mdvib.units import LAMMPS_UNIT_STYLES
+from tests.lammps_helpers import dump_text
 
 KCAL_PER_MOL_A_IN_EV_PER_A = LAMMPS_UNIT_STYLES["real"]["force_to_eV_per_A"]
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def dump_text(
-    frames: list[tuple[int, np.ndarray]],
-    columns: str = "id type x y z vx vy vz",
-    box: str = "ITEM: BOX BOUNDS pp pp pp\n0 10\n0 10\n0 10\n",
-    times: list[float] | None = None,
-    units: str | None = None,
-) -> str:
-    """LAMMPS dump text for ``frames`` = [(step, rows)] with rows in file order."""
-    out = [] if units is None else [f"ITEM: UNITS\n{units}\n"]
-    for k, (step, rows) in enumerate(frames):
-        if times is not None:
-            out.append(f"ITEM: TIME\n{times[k]!r}\n")
-        out.append(f"ITEM: TIMESTEP\n{step}\nITEM: NUMBER OF ATOMS\n{len(rows)}\n{box}ITEM: ATOMS {columns}\n")
-        for row in rows:
-            out.append(" ".join(f"{int(v)}" if i < 2 else f"{v:.17g}" for i, v in enumerate(row)) + "\n")
-    return "".join(out)
 
 
 def simple_frames(n_frames: int = 3, n_atoms: int = 5, seed: int = 0, shuffle: bool = True) -> list:
@@ -71,17 +55,6 @@ def replace_field(text: str, frame: int, atom_id: int, column: int, token: str) 
 def write(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
-
-
-def read_all(reader: LammpsDumpReader, chunk_frames: int = 64, **kw) -> dict[str, np.ndarray]:
-    """Concatenate all chunks of a reader."""
-    chunks = list(reader.iter_chunks(chunk_frames=chunk_frames, **kw))
-    out = {}
-    for name in ("positions", "velocities", "forces", "cells", "steps", "times"):
-        parts = [getattr(c, name) for c in chunks]
-        out[name] = None if parts[0] is None else np.concatenate(parts)
-    out["unwrapped"] = chunks[0].unwrapped
-    return out
 
 
 def reference_parse(path: Path) -> list[dict]:
@@ -131,7 +104,7 @@ def test_registry_detects_by_name_and_content(tmp_path):
 # --------------------------------------------------------------------------- hand-written dumps
 
 
-def test_atoms_mapped_by_id_and_sorted(tmp_path):
+def test_atoms_mapped_by_id_and_sorted(tmp_path, read_all):
     frames = simple_frames(n_frames=4, n_atoms=7)
     path = write(tmp_path / "a.dump", dump_text(frames, columns="id type xu yu zu vx vy vz"))
     reader = LammpsDumpReader(path, type_map={1: "Ar"}, dt_fs=2.0)
@@ -155,7 +128,7 @@ def test_atoms_mapped_by_id_and_sorted(tmp_path):
     assert got["unwrapped"]
 
 
-def test_chunking_and_frame_ranges(tmp_path):
+def test_chunking_and_frame_ranges(tmp_path, read_all):
     path = write(tmp_path / "a.dump", dump_text(simple_frames(n_frames=10), columns="id type xu yu zu vx vy vz"))
     reader = LammpsDumpReader(path, type_map={1: "Si"})
     full = read_all(reader)
@@ -171,7 +144,7 @@ def test_chunking_and_frame_ranges(tmp_path):
         next(reader.iter_chunks(start=-1))
 
 
-def test_gzip_equals_plain(tmp_path):
+def test_gzip_equals_plain(tmp_path, read_all):
     path = write(tmp_path / "a.dump", dump_text(simple_frames(n_frames=5), columns="id type xu yu zu vx vy vz"))
     gz = tmp_path / "a.dump.gz"
     with open(path, "rb") as src, gzip.open(gz, "wb") as dst:
@@ -248,7 +221,7 @@ def test_image_flags_unwrap_cartesian(tmp_path):
     assert not chunk.unwrapped
 
 
-def test_units_real_versus_metal(tmp_path):
+def test_units_real_versus_metal(tmp_path, read_all):
     rows = np.array([[1, 1, 0.0, 0.0, 0.0, 1.5, -2.0, 3.0, 10.0, -20.0, 30.0]])
     text = dump_text([(0, rows), (100, rows)], columns="id type xu yu zu vx vy vz fx fy fz")
     path = write(tmp_path / "u.dump", text)
@@ -266,7 +239,7 @@ def test_units_real_versus_metal(tmp_path):
         LammpsDumpReader(path, units="lj")
 
 
-def test_item_units_and_time(tmp_path):
+def test_item_units_and_time(tmp_path, read_all):
     frames = simple_frames(n_frames=3)
     text = dump_text(frames, columns="id type xu yu zu vx vy vz", times=[0.0, 0.025, 0.05], units="metal")
     path = write(tmp_path / "t.dump", text)
@@ -295,8 +268,9 @@ def test_non_uniform_spacing_is_recorded(tmp_path):
     with pytest.raises(MissingDataError) as err:
         Trajectory(reader).frame_spacing_fs()
     message = str(err.value)
-    assert "not evenly spaced in time" in message and "frame 2" in message and "Split the file" in message
-    assert "start/stop" not in message
+    assert "not evenly spaced in time: the spacing changes at frame 2" in message
+    assert "split the file at frame 2" in message
+    assert "select an evenly spaced part" not in message  # the old advice, useless here
 
 
 def test_element_and_mass_columns_and_overrides(tmp_path):
@@ -425,7 +399,7 @@ def test_missing_position_columns(tmp_path):
         (lambda t: t[: t.rindex("ITEM: NUMBER")], "the file ends inside its header"),
     ],
 )
-def test_truncated_last_frame_is_dropped_with_warning(tmp_path, cut, why):
+def test_truncated_last_frame_is_dropped_with_warning(tmp_path, cut, why, read_all):
     frames, text = frames_text(n_frames=4)
     path = write(tmp_path / "t.dump", cut(text))
     reader = LammpsDumpReader(path, type_map={1: "Si"})
@@ -531,7 +505,7 @@ def lammps_si(tmp_path_factory):
     return d, final
 
 
-def test_real_lammps_dump_matches_lammps_arrays(lammps_si):
+def test_real_lammps_dump_matches_lammps_arrays(lammps_si, read_all):
     d, final = lammps_si
     reader = LammpsDumpReader(d / "exact.dump", type_map={1: "Si"}, dt_fs=2.0)
     info = reader.info
@@ -548,7 +522,7 @@ def test_real_lammps_dump_matches_lammps_arrays(lammps_si):
     assert np.abs(final["image"]).max() > 0
 
 
-def test_real_lammps_dump_matches_reference_parser(lammps_si, tmp_path):
+def test_real_lammps_dump_matches_reference_parser(lammps_si, tmp_path, read_all):
     d, final = lammps_si
     src = d / "plain.lammpstrj"
     reader = LammpsDumpReader(src, type_map={1: "Si"})
@@ -646,3 +620,110 @@ def test_real_lammps_triclinic_all_position_styles(tmp_path):
         np.testing.assert_allclose(results[names], results["xu yu zu"], atol=1e-9, err_msg=names)
     np.testing.assert_allclose(results["xs ys zs"], results["x y z"], atol=1e-9)
     assert np.abs(results["x y z"] - results["xu yu zu"]).max() > 1.0  # images were non-zero
+
+
+# --------------------------------------------------------------------------- damaged gzip, bad boxes, one frame
+
+
+def gzip_dump(tmp_path, n_frames: int = 30) -> tuple[bytes, bytes]:
+    """(dump text, its gzip bytes) of ``n_frames`` frames of 5 atoms."""
+    _, text = frames_text(n_frames=n_frames)
+    return text.encode(), gzip.compress(text.encode())
+
+
+def test_truncated_gzip_drops_the_cut_frame_like_a_plain_dump(tmp_path, read_all):
+    text, raw = gzip_dump(tmp_path)
+    path = tmp_path / "cut.dump.gz"
+    path.write_bytes(raw[: int(len(raw) * 0.6)])
+    reader = LammpsDumpReader(path, type_map={1: "Si"})
+    with pytest.warns(TruncatedDumpWarning, match=r"cut\.dump\.gz: frame (\d+) is truncated \(.*; the gzip file is "
+                                                  r"cut short before its end marker\); it is skipped") as record:
+        n_frames = reader.info.n_frames
+    assert f"frame {n_frames} is truncated" in str(record[0].message)
+    plain = write(tmp_path / "plain.dump", text.decode())
+    expected = read_all(LammpsDumpReader(plain, type_map={1: "Si"}), stop=n_frames)
+    np.testing.assert_array_equal(read_all(reader)["positions"], expected["positions"])
+
+
+def test_gzip_cut_after_a_complete_frame_warns(tmp_path):
+    _, raw = gzip_dump(tmp_path, n_frames=3)
+    path = tmp_path / "trailer.dump.gz"
+    path.write_bytes(raw[:-4])  # the data are whole, the CRC/length trailer is cut
+    with pytest.warns(TruncatedDumpWarning, match=r"the gzip file is cut short .* right after frame 2; frames 0 to 2 "
+                                                  r"are complete and read"):
+        assert LammpsDumpReader(path, type_map={1: "Si"}).info.n_frames == 3
+
+
+def test_gzip_with_a_bad_crc_is_a_format_error(tmp_path):
+    _, raw = gzip_dump(tmp_path)
+    bad = bytearray(raw)
+    bad[-6] ^= 0xFF
+    path = tmp_path / "crc.dump.gz"
+    path.write_bytes(bytes(bad))
+    with pytest.raises(TrajectoryFormatError) as err:
+        LammpsDumpReader(path, type_map={1: "Si"}).info
+    assert str(err.value) == (
+        f"{path}: the gzip data are corrupt (CRC check failed): frames 0 to 29 decompress, but their bytes are not "
+        "the ones that were compressed, so some frame holds damaged numbers. The file was damaged in writing or "
+        "copying: check it with 'gzip -t' and copy it again from the original")
+
+
+def test_damaged_gzip_names_the_last_good_frame(tmp_path, stored_gzip):
+    text, _ = gzip_dump(tmp_path)
+    starts = [m.start() for m in re.finditer(b"ITEM: TIMESTEP", text)]
+    block = 100
+    bad_block = (starts[10] + starts[11]) // 2 // block  # damage in the middle of frame 10
+    assert bad_block * block - 64 > starts[10] and (bad_block + 1) * block < starts[11]
+    path = tmp_path / "damaged.dump.gz"
+    path.write_bytes(stored_gzip(text, block=block, bad_block=bad_block))
+    with pytest.raises(TrajectoryFormatError) as err:
+        LammpsDumpReader(path, type_map={1: "Si"}).info
+    message = str(err.value)
+    assert message.startswith(f"{path}: the gzip data are corrupt (invalid stored block lengths) after ")
+    assert "the last frame complete before it is frame 9." in message
+    assert "'gzip -dc FILE > part.dump'" in message
+
+
+@pytest.mark.parametrize(
+    "box, message",
+    [
+        ("ITEM: BOX BOUNDS pp pp pp\n0 10\n0 nan\n0 10\n", "BOX BOUNDS yhi is nan"),
+        ("ITEM: BOX BOUNDS pp pp pp\n0 10\n0 10\n10 0\n",
+         "BOX BOUNDS zhi 0 is not above zlo 10: the box is inverted or empty along z"),
+        ("ITEM: BOX BOUNDS pp pp pp\n3 3\n0 10\n0 10\n",
+         "BOX BOUNDS xhi 3 is not above xlo 3: the box is inverted or empty along x"),
+        ("ITEM: BOX BOUNDS xy xz yz pp pp pp\n0 10 inf\n0 10 0\n0 10 0\n", "BOX BOUNDS xy is inf"),
+        ("ITEM: BOX BOUNDS xy xz yz pp pp pp\n0 10 0\n5 4 0\n0 10 0\n",
+         "BOX BOUNDS yhi_bound 4 is not above ylo_bound 5 after removing the tilt factors"),
+        ("ITEM: BOX BOUNDS abc origin pp pp pp\n10 0 0 0\n20 0 0 0\n0 0 10 0\n",
+         "BOX BOUNDS vectors a, b, c [[10.0, 0.0, 0.0], [20.0, 0.0, 0.0], [0.0, 0.0, 10.0]] span no volume"),
+    ],
+)
+def test_nan_or_inverted_box_names_the_frame_and_the_bound(tmp_path, box, message):
+    good = "ITEM: BOX BOUNDS pp pp pp\n0 10\n0 10\n0 10\n"
+    frames = simple_frames(n_frames=4)
+    text = dump_text(frames[:2], box=good) + dump_text(frames[2:3], box=box) + dump_text(frames[3:], box=good)
+    path = write(tmp_path / "box.dump", text)
+    with pytest.raises(TrajectoryFormatError) as err:
+        LammpsDumpReader(path, type_map={1: "Si"}).info
+    assert str(err.value).startswith(f"{path}, frame 2: malformed frame header: {message}")
+    assert str(err.value).endswith("the simulation probably blew up before this frame: cut the trajectory before it")
+
+
+def test_single_frame_dump_says_so_instead_of_asking_for_dt(tmp_path):
+    path = write(tmp_path / "one.dump", dump_text(simple_frames(n_frames=1)))
+    trajectory = Trajectory.open(path, type_map={1: "Si"}, dt_fs=1.0)
+    assert trajectory.n_frames == 1 and trajectory.info.frame_spacing_fs is None
+    with pytest.raises(MissingDataError) as err:
+        trajectory.frame_spacing_fs()
+    assert str(err.value) == (f"{path}: the file holds a single frame, so there is no time between frames; "
+                              "a correlation analysis needs a trajectory of many frames")
+    assert "--dt" not in str(err.value)
+
+
+def test_unit_styles_say_whether_units_applies(tmp_path):
+    frames = simple_frames(n_frames=2)
+    plain = LammpsDumpReader(write(tmp_path / "a.dump", dump_text(frames)), type_map={1: "Si"})
+    stated = LammpsDumpReader(write(tmp_path / "b.dump", dump_text(frames, units="real")), type_map={1: "Si"})
+    assert plain.info.unit_styles == ("metal", "real")
+    assert stated.info.unit_styles == ()  # ITEM: UNITS fixes the style
