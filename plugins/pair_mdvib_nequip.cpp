@@ -24,6 +24,12 @@
  * own atoms and 1/nprocs of the virial: correct with domain decomposition,
  * but without a parallel speed-up of the model (replicated data).
  *
+ * Before libtorch sees the model, every stored member of the archive is checked
+ * against the CRC-32 its zip central directory records (verify_archive): libtorch
+ * extracts and dlopens the compiled library without looking, so a damaged copy
+ * would otherwise run.  Errors from libtorch are reported as one LAMMPS error
+ * with the first line of the exception's message (the rest is its C++ stack).
+ *
  * Positions, cell and shifts are passed as float64 whatever the model's own
  * dtype: compiled models given float32 inputs silently return NaN.  Per-atom
  * energies are supported, per-atom virials are not.
@@ -51,7 +57,10 @@
 #include <torch/csrc/inductor/aoti_package/model_package_loader.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <cstdint>
+#include <fstream>
 #include <sstream>
 
 using namespace LAMMPS_NS;
@@ -65,6 +74,128 @@ std::vector<std::string> split_words(const std::string &text)
   std::string word;
   while (stream >> word) words.push_back(word);
   return words;
+}
+
+// The first line of an exception's message: c10::Error::what() appends "Exception raised
+// from ..." and a dozen frames of C++ stack trace, which a LAMMPS error must not print.
+std::string first_line(const std::exception &exc)
+{
+  const std::string text = exc.what();
+  const auto end = text.find_first_of("\r\n");
+  return end == std::string::npos ? text : text.substr(0, end);
+}
+
+std::uint32_t crc32_update(std::uint32_t crc, const unsigned char *data, std::size_t n)
+{
+  static const auto table = [] {
+    std::array<std::uint32_t, 256> t{};
+    for (std::uint32_t k = 0; k < 256; k++) {
+      std::uint32_t c = k;
+      for (int b = 0; b < 8; b++) c = (c & 1u) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+      t[k] = c;
+    }
+    return t;
+  }();
+  crc = ~crc;
+  for (std::size_t i = 0; i < n; i++) crc = table[(crc ^ data[i]) & 0xFFu] ^ (crc >> 8);
+  return ~crc;
+}
+
+std::uint64_t little_endian(const unsigned char *p, int bytes)
+{
+  std::uint64_t value = 0;
+  for (int b = bytes - 1; b >= 0; b--) value = (value << 8) | p[b];
+  return value;
+}
+
+// Check every stored (uncompressed) member of a zip archive against the CRC-32 of its central
+// directory entry (ZIP64 records included, as torch writes them).  Returns "" if all match or
+// the file is not a zip archive at all (libtorch then says so), else what is wrong, naming the
+// member.  Compressed members are left to libtorch (nequip-compile stores everything).
+std::string verify_archive(const std::string &path)
+{
+  std::ifstream file(path, std::ios::binary);
+  if (!file) return "";
+  file.seekg(0, std::ios::end);
+  const std::uint64_t size = static_cast<std::uint64_t>(file.tellg());
+  auto read_at = [&](std::uint64_t offset, std::size_t n, std::vector<unsigned char> &out) {
+    if (n > size || offset > size - n) return false;
+    out.assign(n, 0);
+    file.seekg(static_cast<std::streamoff>(offset));
+    file.read(reinterpret_cast<char *>(out.data()), static_cast<std::streamsize>(n));
+    return static_cast<bool>(file);
+  };
+  // end of central directory record: within the last 22 + 65535 bytes
+  const std::uint64_t tail_size = std::min<std::uint64_t>(size, 22 + 65535);
+  std::vector<unsigned char> tail;
+  if (tail_size < 22 || !read_at(size - tail_size, tail_size, tail)) return "";
+  long eocd = -1;
+  for (long i = static_cast<long>(tail_size) - 22; i >= 0; i--)
+    if (little_endian(&tail[i], 4) == 0x06054b50u) {
+      eocd = i;
+      break;
+    }
+  if (eocd < 0) return "";
+  std::uint64_t entries = little_endian(&tail[eocd + 10], 2);
+  std::uint64_t cd_size = little_endian(&tail[eocd + 12], 4);
+  std::uint64_t cd_offset = little_endian(&tail[eocd + 16], 4);
+  std::vector<unsigned char> record;
+  const std::uint64_t eocd_at = size - tail_size + static_cast<std::uint64_t>(eocd);
+  if (eocd_at >= 20 && read_at(eocd_at - 20, 20, record) && little_endian(&record[0], 4) == 0x07064b50u) {
+    const std::uint64_t zip64_at = little_endian(&record[8], 8);
+    if (!read_at(zip64_at, 56, record) || little_endian(&record[0], 4) != 0x06064b50u)
+      return "its ZIP64 end of central directory record is damaged";
+    entries = little_endian(&record[32], 8);
+    cd_size = little_endian(&record[40], 8);
+    cd_offset = little_endian(&record[48], 8);
+  }
+  std::vector<unsigned char> cd;
+  if (!read_at(cd_offset, cd_size, cd)) return "its central directory lies outside the file";
+  std::vector<unsigned char> local, buffer(1 << 20);
+  std::size_t at = 0;
+  for (std::uint64_t e = 0; e < entries; e++) {
+    if (at + 46 > cd.size() || little_endian(&cd[at], 4) != 0x02014b50u)
+      return "its central directory is damaged (entry " + std::to_string(e) + ")";
+    const unsigned method = little_endian(&cd[at + 10], 2);
+    const std::uint32_t crc = little_endian(&cd[at + 16], 4);
+    std::uint64_t compressed = little_endian(&cd[at + 20], 4);
+    std::uint64_t uncompressed = little_endian(&cd[at + 24], 4);
+    const std::size_t name_len = little_endian(&cd[at + 28], 2), extra_len = little_endian(&cd[at + 30], 2),
+                      comment_len = little_endian(&cd[at + 32], 2);
+    std::uint64_t header = little_endian(&cd[at + 42], 4);
+    if (at + 46 + name_len + extra_len > cd.size())
+      return "its central directory is damaged (entry " + std::to_string(e) + ")";
+    const std::string name(reinterpret_cast<const char *>(&cd[at + 46]), name_len);
+    for (std::size_t x = at + 46 + name_len; x + 4 <= at + 46 + name_len + extra_len;) {
+      const unsigned id = little_endian(&cd[x], 2), len = little_endian(&cd[x + 2], 2);
+      if (id == 0x0001) {    // ZIP64 sizes and offset, those that are 0xFFFFFFFF above
+        std::size_t y = x + 4;
+        for (std::uint64_t *field : {&uncompressed, &compressed, &header})
+          if (*field == 0xFFFFFFFFu && y + 8 <= x + 4 + len) {
+            *field = little_endian(&cd[y], 8);
+            y += 8;
+          }
+      }
+      x += 4 + len;
+    }
+    at += 46 + name_len + extra_len + comment_len;
+    if (method != 0) continue;
+    if (!read_at(header, 30, local) || little_endian(&local[0], 4) != 0x04034b50u)
+      return "member '" + name + "' has a damaged local header";
+    std::uint64_t offset = header + 30 + little_endian(&local[26], 2) + little_endian(&local[28], 2);
+    if (offset > size || compressed > size - offset) return "member '" + name + "' is cut short";
+    file.seekg(static_cast<std::streamoff>(offset));
+    std::uint32_t sum = 0;
+    for (std::uint64_t left = compressed; left > 0;) {
+      const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(left, buffer.size()));
+      file.read(reinterpret_cast<char *>(buffer.data()), static_cast<std::streamsize>(n));
+      if (!file) return "member '" + name + "' cannot be read";
+      sum = crc32_update(sum, buffer.data(), n);
+      left -= n;
+    }
+    if (sum != crc) return "member '" + name + "' does not match the CRC-32 recorded in the archive";
+  }
+  return "";
 }
 
 std::string metadata_value(const std::unordered_map<std::string, std::string> &metadata,
@@ -156,12 +287,16 @@ void PairMdvibNequip::load_model(const std::string &path)
 {
   if (!platform::file_is_readable(path))
     error->all(FLERR, "pair mdvib/nequip: cannot read model file '{}'", path);
+  const std::string damage = verify_archive(path);
+  if (!damage.empty())
+    error->all(FLERR, "pair mdvib/nequip: model '{}' is damaged: {}; copy the model again or "
+               "recompile it with nequip-compile", path, damage);
   std::unordered_map<std::string, std::string> metadata;
   try {
     metadata = torch::inductor::AOTIModelPackageLoader::load_metadata_from_package(path, "model");
   } catch (const std::exception &exc) {
     error->all(FLERR, "pair mdvib/nequip: '{}' is not an AOTInductor model package: {}", path,
-               exc.what());
+               first_line(exc));
   }
   std::string compiled_for = "cpu";
   auto device_it = metadata.find("AOTI_DEVICE_KEY");
@@ -172,18 +307,19 @@ void PairMdvibNequip::load_model(const std::string &path)
     error->all(FLERR, "pair mdvib/nequip: model '{}' was compiled for {} but device {} was asked "
                "for; recompile it with nequip-compile --device {}", path, compiled_for,
                device_name_, device_name_);
-  try {
-    model_ = std::make_unique<torch::inductor::AOTIModelPackageLoader>(path, "model", false, 1,
-                                                                       -1);
-  } catch (const std::exception &exc) {
-    error->all(FLERR, "pair mdvib/nequip: loading '{}' failed: {}", path, exc.what());
-  }
   const auto inputs = split_words(metadata_value(metadata, "nequip_aoti_inputs", path, error));
   const auto outputs = split_words(metadata_value(metadata, "nequip_aoti_outputs", path, error));
   const std::vector<std::string> nequip_inputs = {"pos", "edge_index", "atom_types", "cell",
                                                   "edge_cell_shift"};
   const std::vector<std::string> allegro_inputs = {"pos", "edge_index", "atom_types"};
   const std::vector<std::string> lammps_outputs = {"atomic_energy", "forces", "virial"};
+  const std::vector<std::string> batch_inputs = {"pos", "edge_index", "atom_types", "cell",
+                                                 "edge_cell_shift", "batch", "num_atoms"};
+  const std::vector<std::string> ase_outputs = {"atomic_energy", "total_energy", "forces", "stress"};
+  if (outputs == ase_outputs && (inputs == nequip_inputs || inputs == batch_inputs))
+    error->all(FLERR, "pair mdvib/nequip: model '{}' was compiled with nequip-compile --target {} "
+               "(for Python, not LAMMPS); compile it with --target pair_nequip or --target "
+               "pair_allegro", path, inputs == nequip_inputs ? "ase" : "batch");
   if (inputs == nequip_inputs)
     target_ = Target::PairNequip;
   else if (inputs == allegro_inputs)
@@ -200,7 +336,13 @@ void PairMdvibNequip::load_model(const std::string &path)
   if (cutoffs != metadata.end() && !cutoffs->second.empty())
     error->all(FLERR, "pair mdvib/nequip: model '{}' uses per-edge-type cutoffs, which this pair "
                "style does not support yet", path);
-  r_max_ = std::stod(metadata_value(metadata, "r_max", path, error));
+  try {    // extracts the package and dlopens its compiled library
+    model_ = std::make_unique<torch::inductor::AOTIModelPackageLoader>(path, "model", false, 1,
+                                                                       -1);
+  } catch (const std::exception &exc) {
+    error->all(FLERR, "pair mdvib/nequip: loading '{}' failed: {}", path, first_line(exc));
+  }
+  r_max_ = utils::numeric(FLERR, metadata_value(metadata, "r_max", path, error), false, lmp);
   model_type_names_ = split_words(metadata_value(metadata, "type_names", path, error));
   model_path_ = path;
   virial_from_model_ = (target_ == Target::PairNequip);
@@ -286,8 +428,8 @@ void PairMdvibNequip::compute_ghost_graph(int eflag, int vflag)
     outputs = model_->run({to_device(pos, device_name_), to_device(edge_index, device_name_),
                            to_device(atom_types, device_name_)});
   } catch (const std::exception &exc) {
-    error->one(FLERR, "pair mdvib/nequip: model evaluation failed at step {}: {}",
-               update->ntimestep, exc.what());
+    error->one(FLERR, "pair mdvib/nequip: model '{}' failed at step {}: {}", model_path_,
+               update->ntimestep, first_line(exc));
   }
   torch::Tensor energy = outputs[0].to(torch::kCPU, torch::kFloat64).contiguous();
   torch::Tensor force = outputs[1].to(torch::kCPU, torch::kFloat64).contiguous();
@@ -391,8 +533,8 @@ void PairMdvibNequip::compute_periodic_graph(int eflag, int vflag)
                            to_device(atom_types, device_name_), to_device(cell_tensor, device_name_),
                            to_device(shift_tensor, device_name_)});
   } catch (const std::exception &exc) {
-    error->one(FLERR, "pair mdvib/nequip: model evaluation failed at step {}: {}",
-               update->ntimestep, exc.what());
+    error->one(FLERR, "pair mdvib/nequip: model '{}' failed at step {}: {}", model_path_,
+               update->ntimestep, first_line(exc));
   }
   torch::Tensor energy = outputs[0].to(torch::kCPU, torch::kFloat64).contiguous();
   torch::Tensor force = outputs[1].to(torch::kCPU, torch::kFloat64).contiguous();
