@@ -2,12 +2,11 @@
 
 * :func:`read_all` — every chunk of a reader or :class:`~mdvib.trajectory.Trajectory`
   concatenated into one dict of arrays;
-* :func:`write_lammps_dump` — a LAMMPS text dump file from per-frame rows
-  (the text itself: :func:`tests.lammps_helpers.dump_text`);
-* :func:`write_ipi_xyz` — an i-PI xyz trajectory (``# CELL(abcABC): ... Step: ... Bead: ...``).
+* :func:`write_ipi_xyz` — an i-PI xyz trajectory (``# CELL(abcABC): ... Step: ... Bead: ...``);
+* :func:`stored_gzip` — a gzip file of uncompressed deflate blocks, optionally damaged at a known block.
 
 Plain helpers that are not fixtures (SW-Si supercells and snapshots with
-LAMMPS forces, the dump text) live in :mod:`tests.lammps_helpers`.
+LAMMPS forces, LAMMPS dump text) live in :mod:`tests.lammps_helpers`.
 """
 
 from __future__ import annotations
@@ -46,18 +45,6 @@ def read_all():
         return concatenate_chunks(source.iter_chunks(chunk_frames=chunk_frames, **kwargs))
 
     return read
-
-
-@pytest.fixture(scope="session")
-def write_lammps_dump():
-    """``write_lammps_dump(path, frames, **kw)``: write :func:`tests.lammps_helpers.dump_text` to ``path``."""
-    from tests.lammps_helpers import dump_text
-
-    def write(path: Path, frames, **kwargs) -> Path:
-        Path(path).write_text(dump_text(frames, **kwargs))
-        return Path(path)
-
-    return write
 
 
 @pytest.fixture(scope="session")

@@ -2,19 +2,24 @@
 
 The file is read in two passes with bounded memory. Plain files are
 memory-mapped (pages already parsed are dropped from the resident set); gzip
-files are decompressed as a stream.
+files are decompressed as a stream (:class:`mdvib.io._gzip.GzipStream`).
 
-1. :meth:`LammpsDumpReader._scan` finds each frame by its first header line
-   (``ITEM: TIMESTEP``, or ``ITEM: TIME`` with ``dump_modify time yes``) and
-   parses only the small per-frame headers (step, time, atom count, box).
-   Frame 0's atom lines are parsed once in Python for ids, species and masses.
-   An incomplete last frame (interrupted run) is dropped with a warning.
+1. :meth:`LammpsDumpReader._scan` (with :class:`_FrameScanner`) finds each
+   frame by its first header line (``ITEM: TIMESTEP``, or ``ITEM: TIME`` with
+   ``dump_modify time yes``) and parses only the small per-frame headers
+   (step, time, atom count, box; a NaN, infinite or inverted box bound is an
+   error naming the frame and the bound). Frame 0's atom lines are parsed
+   once in Python for ids, species and masses. An incomplete last frame
+   (interrupted run, or a gzip file cut short) is dropped with a
+   :class:`TruncatedDumpWarning`; damaged gzip data are an error naming the
+   last frame complete before the damage.
 2. :meth:`LammpsDumpReader.iter_chunks` hands the bytes of a block of frames
-   to a numba kernel that parses the numbers byte by byte (no ``str.split``;
-   results are correctly rounded like ``float()``), checks every line, and
-   scatters each atom to its row in ascending-id order; the frames of a block
-   are split between threads (``numba.get_num_threads()``, i.e.
-   ``NUMBA_NUM_THREADS``), the kernel running without the GIL.
+   to the numba kernel :func:`mdvib.kernels.text_parsing.parse_frames`, which
+   parses the numbers byte by byte (no ``str.split``; results are correctly
+   rounded like ``float()``), checks every line, and scatters each atom to its
+   row in ascending-id order; the frames of a block are split between threads
+   (``numba.get_num_threads()``, i.e. ``NUMBA_NUM_THREADS``), the kernel
+   running without the GIL.
 
 Box conversion follows the LAMMPS ``dump`` documentation (restricted triclinic):
 ``xlo = xlo_bound - min(0, xy, xz, xy+xz)``, ``xhi = xhi_bound - max(0, xy, xz, xy+xz)``,

@@ -73,6 +73,7 @@ def test_hand_written_h5md_units_ids_species(tmp_path, read_all):
     assert info.has_velocities and info.has_forces
     assert info.frame_spacing_fs == pytest.approx(50.0, rel=1e-12)
     assert info.source_units["velocity"] == "nm ps-1"
+    assert info.unit_styles == ()  # the file states its units
     out = read_all(reader)
     np.testing.assert_allclose(out["positions"], data["positions"][:, order] * 10.0, rtol=1e-14)
     np.testing.assert_allclose(out["velocities"], data["velocities"][:, order] * 1e-2, rtol=1e-14)
@@ -177,6 +178,7 @@ def test_missing_units_need_option(tmp_path, read_all):
         open_reader(path).info
     reader = open_reader(path, units="metal", dt_fs=2.0)
     assert reader.info.frame_spacing_fs == 2.0
+    assert reader.info.unit_styles == ("metal", "real")  # units= decides the velocity unit here
     out = read_all(reader)
     np.testing.assert_allclose(out["velocities"], 1e-3)  # Å/ps → Å/fs
     np.testing.assert_array_equal(out["cells"], 0.0)  # no box

@@ -132,7 +132,7 @@ def test_parse_frames_errors_match_reference(edit, code):
 
 
 def test_parse_frames_duplicate_id_matches_reference():
-    text, starts, ends, ids = frame_block(n_frames=1)
+    text, starts, _, ids = frame_block(n_frames=1)
     lines = text.split(b"\n")
     dup = lines[0].split()[0]
     lines[1] = dup + b" " + b" ".join(lines[1].split()[1:])
