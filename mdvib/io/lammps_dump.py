@@ -62,7 +62,6 @@ class TruncatedDumpWarning(UserWarning):
 
 _BLOCK = 1 << 24  # bytes read per step of the scan
 _HEADER_MAX = 8192  # longest frame header accepted (bytes)
-_FRAME_MARKERS = (b"ITEM: TIMESTEP\n", b"ITEM: TIME\n")  # first line of every frame
 
 
 class _IncompleteHeaderError(Exception):
@@ -577,7 +576,7 @@ class LammpsDumpReader(TrajectoryReader):
         if not path.exists():
             raise TrajectoryFormatError(path, "file not found")
         source = _Source(path)
-        marker = _FRAME_MARKERS[0]
+        marker = b"ITEM: TIMESTEP\n"  # first line of every frame, until the preamble says otherwise
         try:
             marker, file_units, preamble = self._read_preamble(source.read(0, _HEADER_MAX))
             style = self._resolve_units(file_units)
