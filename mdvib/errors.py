@@ -54,3 +54,7 @@ class UnitsError(MdvibError):
 
 class SettingsError(MdvibError, ValueError):
     """An analyser or reader option is invalid."""
+
+
+class FitError(MdvibError):
+    """A fit whose result would be meaningless: too few data for its parameters, or forces it does not describe."""

@@ -9,6 +9,8 @@ import warnings
 from mdvib.analysis.tdep import FIT_MODES, INVARIANCES, TDEPAnalysis, TDEPWarning, read_reference
 from mdvib.analysis.tdep.centroid import centroid_trajectory
 from mdvib.analysis.tdep.decorrelation import DECORRELATION_SERIES, SOKAL_C
+from mdvib.analysis.tdep.fit import FAILED_R2, LOW_R2, MIN_DATA_PER_PARAMETER
+from mdvib.analysis.tdep.reference import CELL_STRAIN_TOLERANCE, is_lammps_data, lammps_data_type_map
 from mdvib.cli.common import (
     add_trajectory_options,
     check_output,
@@ -59,6 +61,17 @@ the squared mass-weighted displacements (or forces: --decorrelation-series),
 per atom and direction, summed, with Sokal's self-consistent window
 (M ≥ {SOKAL_C:g} τ_int); the stride is ⌈2 τ_int⌉ frames. τ_int and the stride are
 printed and stored in tdep.h5.
+
+Checks (before anything is written): the reference cell must be the
+trajectory's up to a rotation (a POSCAR against LAMMPS's lower-triangular
+cell is fine: forces are turned into the reference's frame) and a strain of
+at most {100 * CELL_STRAIN_TOLERANCE:g} % (a wrong lattice constant is refused); the cutoffs must
+include a pair (above the nearest-neighbour distance), rc3 at most half the
+shortest supercell width (rc2 beyond it warns); there must be at least
+{MIN_DATA_PER_PARAMETER} independent force components (3N - 3 per snapshot) per free parameter.
+After the fit, R² below {LOW_R2:g} warns and below {FAILED_R2:g} is an error unless --force.
+Species: without --types, a LAMMPS data file REF names the types, by its
+Atom Type Labels or by its Masses (the element of nearest standard mass).
 
 Rotational invariances: --invariances born-huang huang imposes on FC2, exactly
 (least squares within the parameters that obey them), the Born–Huang
@@ -119,6 +132,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        "distance)")
     group.add_argument("--keep-drift", action="store_true",
                        help="do not remove the centre-of-mass shift and mean force of each snapshot")
+    group.add_argument("--force", action="store_true",
+                       help=f"keep a fit whose R² is below {FAILED_R2:g} (an error otherwise), with a warning")
     out = parser.add_argument_group("output")
     out.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output directory")
     out.add_argument("--no-plot", action="store_true", help="do not draw the dispersion figures")
@@ -155,13 +170,19 @@ def run(args: argparse.Namespace) -> None:
     if len(paths) > 1 or len(temperatures) > 1:
         check_temperatures(temperatures, len(paths))
     type_map = parse_type_map(args.types)
+    if type_map is None and is_lammps_data(args.reference, args.reference_format):
+        type_map = lammps_data_type_map(args.reference)  # atoms are matched by id: the data file's types name them
+        if type_map:
+            args = argparse.Namespace(**{**vars(args), "types": ",".join(f"{t}={s}" for t, s in type_map.items())})
+            if not args.quiet:
+                print(f"species from {args.reference}: " + ", ".join(f"type {t} = {s}" for t, s in type_map.items()))
     reference = read_reference(args.reference, format=args.reference_format, type_map=type_map)
     unitcell = read_reference(args.unitcell, type_map=type_map) if args.unitcell else None
     trajectories = [_open(args, path) for path in paths]
     analysis = TDEPAnalysis(reference, rc2=args.rc2, rc3=args.rc3, fit=args.fit, cv_folds=args.cv,
                             temperature_k=temperatures[0] if temperatures else None, tolerance=args.tolerance,
                             decorrelation_series=args.decorrelation_series, remove_drift=not args.keep_drift,
-                            invariances=args.invariances, progress=not args.quiet)
+                            invariances=args.invariances, progress=not args.quiet, force=args.force)
     analysis.check_time_axis = not args.no_time_check
     outdir = Path(args.output)
     with warnings.catch_warnings():

@@ -456,6 +456,56 @@ class ForceConstantBasis:
         return out
 
 
+def check_cutoffs(reference: Reference, rc2: float, rc3: float | None = None) -> list[str]:
+    """Refuse cutoffs that give no cluster or an ill-defined basis; warnings for the doubtful ones.
+
+    With d_nn the nearest-neighbour distance and W the shortest supercell
+    width (distance between opposite faces):
+
+    * rc ≤ d_nn includes no pair of distinct atoms (clusters need every distance
+      strictly below the cutoff): only on-site terms, which the acoustic sum
+      rules set to zero, so there is nothing to fit (error);
+    * rc3 > W/2: a triplet's distances are then not all minimum-image ones
+      (the j–k distance is measured between the images nearest to i), so the
+      set of triplets is not closed under the space group and the FC3 basis
+      breaks the crystal's symmetry (error);
+    * rc2 > W/2: pairs are still well defined (minimum image), but periodic
+      images of a pair overlap and the constants mix them (warning).
+
+    Returns
+    -------
+    list of str
+        Warnings (rc2 beyond W/2).
+
+    Raises
+    ------
+    SettingsError
+        For the errors above, naming the valid range d_nn < rc ≤ W/2.
+    """
+    where = f" of {reference.path}" if reference.path else ""
+    nn = reference.nearest_neighbour_distance() if reference.n_atoms > 1 else np.inf
+    half = 0.5 * float(reference.widths().min())
+    valid = f"give a cutoff above {nn:.3f} Å (nearest neighbours) and at most {half:.3f} Å (half the shortest " \
+            "supercell width)"
+    for name, rc, what in (("rc2", rc2, "pair"), ("rc3", rc3, "triplet")):
+        if rc is not None and rc <= nn:
+            raise SettingsError(f"{name} = {rc:g} Å includes no pair of distinct atoms: the nearest-neighbour "
+                                f"distance{where} is {nn:.3f} Å and every distance in a {what} must be below the "
+                                f"cutoff, so only on-site terms remain, which the acoustic sum rules set to zero; "
+                                f"{valid}")
+    if rc3 is not None and rc3 > half * (1.0 + 1e-9):
+        raise SettingsError(f"rc3 = {rc3:g} Å exceeds half the shortest supercell width ({half:.3f} Å): the distances "
+                            "of a triplet are then not all minimum-image ones, so its periodic images break the "
+                            f"crystal's symmetry and the FC3 basis is ill-defined; {valid}, or use a larger "
+                            "supercell")
+    out = []
+    if rc2 > half:
+        out.append(f"rc2 = {rc2:g} Å exceeds half the shortest supercell width ({half:.3f} Å): periodic images of a "
+                   "cluster overlap and the fitted constants mix them; use a larger supercell or a smaller cutoff "
+                   f"(at most {half:.3f} Å)")
+    return out
+
+
 def build_basis(reference: Reference, rc2: float, rc3: float | None = None, symprec: float = 1e-3) -> ForceConstantBasis:
     """Symmetry-adapted FC2 (and FC3) parametrisation with exact acoustic sum rules.
 
@@ -467,9 +517,15 @@ def build_basis(reference: Reference, rc2: float, rc3: float | None = None, symp
         Cutoffs, Å: a cluster is kept when all its pair distances are below the cutoff.
     symprec : float
         spglib tolerance, Å.
+
+    Raises
+    ------
+    SettingsError
+        For cutoffs that include no pair, or an rc3 beyond half the supercell width (:func:`check_cutoffs`).
     """
     if rc2 <= 0 or (rc3 is not None and rc3 <= 0):
         raise SettingsError(f"cutoffs must be positive, got rc2={rc2}, rc3={rc3}")
+    check_cutoffs(reference, rc2, rc3)
     symmetry = supercell_symmetry(reference, symprec)
     fc2 = build_order_basis(reference, symmetry, 2, rc2)
     z2 = _null_space(fc2.sum_rule_matrix(), 1e-10)

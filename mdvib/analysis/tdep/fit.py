@@ -56,7 +56,7 @@ from functools import reduce
 
 import numpy as np
 from mdvib.analysis.base import AnalysisBase, Part
-from mdvib.analysis.tdep.basis import ForceConstantBasis, build_basis
+from mdvib.analysis.tdep.basis import ForceConstantBasis, build_basis, check_cutoffs
 from mdvib.analysis.tdep.decorrelation import DECORRELATION_SERIES, Decorrelation, estimate_decorrelation
 from mdvib.analysis.tdep.invariances import (
     check_invariances,
@@ -66,7 +66,7 @@ from mdvib.analysis.tdep.invariances import (
     violations,
 )
 from mdvib.analysis.tdep.reference import AtomMap, Reference, map_atoms, snapshot_displacements
-from mdvib.errors import MissingDataError, SettingsError, TrajectoryFormatError
+from mdvib.errors import FitError, MissingDataError, SettingsError, TrajectoryFormatError
 from mdvib.results import Provenance, quantity, result_type, save_result
 from mdvib.io.base import FrameChunk
 from mdvib.trajectory import FrameSelection, Trajectory
@@ -75,8 +75,15 @@ from mdvib.trajectory import FrameSelection, Trajectory
 FIT_MODES = ("sequential", "joint")
 
 #: R² below this means the forces are not described by force constants
-#: (thermostat forces, wrong reference, a diffusing or melting system).
+#: (thermostat forces, wrong reference, a diffusing or melting system): a warning.
 LOW_R2 = 0.8
+
+#: R² below this is a failed fit: an error (FitError) unless ``force=True``.
+FAILED_R2 = 0.5
+
+#: The independent force components must number at least this many times the
+#: free parameters; fewer is an underdetermined (or nearly so) fit, refused.
+MIN_DATA_PER_PARAMETER = 2
 
 #: Memory for one batch of design-matrix rows, bytes.
 _BATCH_BYTES = 64 * 2**20
@@ -315,11 +322,22 @@ class TDEPAnalysis(AnalysisBase):
         (module docstring). Needs rc2 below half the shortest supercell width.
     progress : bool
         Show a progress bar.
+    force : bool
+        Return a fit whose R² is below :data:`FAILED_R2` (with a warning) instead of raising.
 
     Raises
     ------
     SettingsError
-        For invalid settings (non-positive cutoffs, unknown fit mode or invariance, ...).
+        For invalid settings (non-positive cutoffs, unknown fit mode or invariance, ...); in
+        :meth:`run`, before any frame is fitted, for cutoffs that include no pair or an rc3
+        beyond half the supercell width (:func:`~mdvib.analysis.tdep.basis.check_cutoffs`).
+    TrajectoryFormatError
+        In :meth:`run`: a reference of another size, or whose cell is not the trajectory's
+        up to a rotation and 1 % strain (:func:`~mdvib.analysis.tdep.reference.align_cell`).
+    FitError
+        In :meth:`run`: fewer than :data:`MIN_DATA_PER_PARAMETER` independent force
+        components per free parameter (before fitting), or R² below :data:`FAILED_R2`
+        without ``force``.
     """
 
     progress_label = "TDEP"
@@ -329,7 +347,7 @@ class TDEPAnalysis(AnalysisBase):
     def __init__(self, reference: Reference, rc2: float, rc3: float | None = None, fit: str = "sequential",
                  cv_folds: int = 0, temperature_k: float | None = None, tolerance: float | None = None,
                  decorrelation_series: str = "displacements", remove_drift: bool = True, symprec: float = 1e-3,
-                 invariances: Sequence[str] = (), progress: bool = False):
+                 invariances: Sequence[str] = (), progress: bool = False, force: bool = False):
         if rc2 <= 0:
             raise SettingsError(f"rc2 must be positive, got {rc2} Å")
         if rc3 is not None and rc3 <= 0:
@@ -357,16 +375,11 @@ class TDEPAnalysis(AnalysisBase):
         self.symprec = symprec
         self.invariances = check_invariances(invariances)
         self.progress = progress
+        self.force = bool(force)
 
     def _cutoff_warnings(self) -> list[str]:
-        half = 0.5 * float(self.reference.widths().min())
-        out = []
-        for name, rc in (("rc2", self.rc2), ("rc3", self.rc3)):
-            if rc is not None and rc > half:
-                out.append(f"{name} = {rc:g} Å exceeds half the shortest supercell width ({half:.3f} Å): "
-                           "periodic images of a cluster overlap and the fitted constants mix them; "
-                           "use a larger supercell or a smaller cutoff")
-        return out
+        """Refuse cutoffs without pairs or an ill-defined FC3 basis; warnings for rc2 beyond half the cell."""
+        return check_cutoffs(self.reference, self.rc2, self.rc3)
 
     def _check(self, trajectory: Trajectory) -> None:
         if not trajectory.info.has_forces:
@@ -386,7 +399,7 @@ class TDEPAnalysis(AnalysisBase):
         finally:
             chunks.close()
         return map_atoms(self.reference, trajectory.info.atom_ids, trajectory.species, first.positions[0],
-                         first.cells[0], trajectory.path, self.tolerance)
+                         first.cells[0], trajectory.path, self.tolerance, frame=selection.start)
 
     def _snapshots(self, trajectory: Trajectory, selection: FrameSelection, atom_map: AtomMap, batch: int):
         """Yield (u, f) of the selected frames in chunks of ``batch``: displacements Å, forces eV/Å, (n, N, 3)."""
@@ -438,6 +451,7 @@ class TDEPAnalysis(AnalysisBase):
         if self.cv_folds and n_snap < self.cv_folds:
             raise SettingsError(f"{self.cv_folds}-fold cross-validation needs at least {self.cv_folds} snapshots, "
                                 f"got {n_snap}")
+        self._atom_map = self._map_atoms(trajectory, selection)  # cells and atoms first: cheaper than the basis
         basis = build_basis(ref, self.rc2, self.rc3, self.symprec)
         self._free_basis = basis
         if self.invariances:
@@ -447,11 +461,30 @@ class TDEPAnalysis(AnalysisBase):
             self._pair_vectors = pair_vectors(ref, basis.symmetry, basis.fc2.clusters, self.rc2)
         self._basis = basis
         self._n_snapshots = n_snap
+        self._check_determined(basis, n_snap)
         self.chunk_frames = max(1, min(64, _BATCH_BYTES // (8 * 3 * ref.n_atoms * max(basis.n_x, 1))))
-        self._atom_map = self._map_atoms(trajectory, selection)
         self._atom_ids = trajectory.info.atom_ids
         self._path = trajectory.path
         self._file_spacing_fs = trajectory.info.frame_spacing_fs
+
+    def _check_determined(self, basis: ForceConstantBasis, n_snapshots: int) -> None:
+        """Refuse fits with fewer than MIN_DATA_PER_PARAMETER independent force components per free parameter."""
+        n_atoms = self.reference.n_atoms
+        per_snapshot = 3 * n_atoms - (3 if self.remove_drift else 0)  # the mean force of each snapshot is removed
+        n_free = sum(basis.n_free)
+        components = per_snapshot * n_snapshots
+        if components >= MIN_DATA_PER_PARAMETER * n_free:
+            return
+        needed = -(-MIN_DATA_PER_PARAMETER * n_free // per_snapshot)
+        orders = f"FC2 {basis.n_free[0]}" + (f" + FC3 {basis.n_free[1]}" if basis.fc3 is not None else "")
+        raise FitError(
+            f"{n_snapshots} snapshot{'s' if n_snapshots != 1 else ''} of {n_atoms} atoms give {components} "
+            f"independent force components ({per_snapshot} per snapshot"
+            + (", 3N − 3 after removing the mean force" if self.remove_drift else "")
+            + f") for {n_free} free parameters ({orders}): the fit is underdetermined or nearly so (R² would be "
+            f"close to 1 whatever the forces); at least {MIN_DATA_PER_PARAMETER} components per parameter are "
+            f"needed, i.e. at least {needed} snapshots: use more frames (a smaller --stride or a longer "
+            "trajectory), smaller cutoffs or a larger supercell")
 
     def _new_accumulator(self, part: Part) -> list[_Normal]:
         """Normal equations of each cross-validation fold (one set without cross-validation)."""
@@ -480,7 +513,7 @@ class TDEPAnalysis(AnalysisBase):
                 "temperature_k": self.temperature_k, "tolerance": self.tolerance,
                 "decorrelation_series": self.decorrelation_series,
                 "remove_drift": self.remove_drift, "symprec": self.symprec,
-                "invariances": list(self.invariances), "reference": self.reference.path}
+                "invariances": list(self.invariances), "reference": self.reference.path, "force": self.force}
 
     def _extra_inputs(self) -> tuple[str, ...]:
         return (self.reference.path,) if self.reference.path else ()
@@ -494,11 +527,16 @@ class TDEPAnalysis(AnalysisBase):
         ss_harm = total.residual(np.concatenate([x[:n2], np.zeros(basis.n_x - n2)]))
         ff = max(total.ff, np.finfo(float).tiny)
         r2 = 1.0 - ss / ff
+        causes = ("Are they pure potential forces (LAMMPS fix langevin adds its random and friction forces into f)? "
+                  "Does the reference match the MD cell? Has the system diffused or melted?")
+        if r2 < FAILED_R2 and not self.force:
+            raise FitError(
+                f"{self._path}: the fit failed: R² = {r2:.3f} is below {FAILED_R2:g}, the forces are not described "
+                f"by force constants. {causes} Are the forces in eV/Å and the positions in Å (units)? To keep the "
+                "fit anyway, pass force=True (mdvib tdep --force)")
         if r2 < LOW_R2:
-            messages.append(
-                f"R² = {r2:.3f} is low: the forces are not described by force constants. Are they pure potential "
-                "forces (LAMMPS fix langevin adds its random and friction forces into f)? Does the reference match "
-                "the MD cell? Has the system diffused or melted?")
+            messages.append(f"R² = {r2:.3f} is low: the forces are not described by force constants. {causes}"
+                            + (f" (below {FAILED_R2:g}: kept because it was forced)" if r2 < FAILED_R2 else ""))
         for text in messages:
             warnings.warn(text, TDEPWarning, stacklevel=4)
         cv_rmse = None

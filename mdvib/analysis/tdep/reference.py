@@ -9,10 +9,21 @@ that check fails the atoms are matched by nearest site instead (files whose
 atom order differs from the reference), and an error names the atom and the
 distance when no one-to-one match exists.
 
+Before the pairing, the reference cell is compared with the trajectory's
+(:func:`align_cell`): the two must be the same lattice, up to a rotation
+(LAMMPS turns every cell into its lower-triangular form, so a POSCAR and the
+data file LAMMPS writes from it differ by one) and a strain of at most
+:data:`CELL_STRAIN_TOLERANCE`. The rotation is applied to the forces, so the
+fit is done in the reference's frame.
+
 Displacements are minimum-image in fractional coordinates of each frame's
 cell, mapped back with the reference cell, so wrapped coordinates, drift
 across the boundary and (small) cell fluctuations are handled alike. Per
 snapshot the centre-of-mass shift and the mean force are removed.
+
+Species: a LAMMPS data file names its types by number only;
+:func:`lammps_data_type_map` gives them elements from the ``Atom Type Labels``
+section or, failing that, from the masses (:func:`species_from_masses`).
 """
 
 from __future__ import annotations
@@ -29,6 +40,20 @@ from mdvib.io.lammps_data import read_lammps_data
 #: A snapshot atom farther than this fraction of the nearest-neighbour distance
 #: from its reference site is an error (wrong reference, diffusion, melting).
 DEFAULT_TOLERANCE_FRACTION = 0.4
+
+#: Largest principal strain between the reference cell and the trajectory's
+#: (after removing a rotation): beyond it the reference is another lattice
+#: (a wrong lattice constant shifts every frequency without lowering R²).
+#: An NPT box fluctuates by well under this.
+CELL_STRAIN_TOLERANCE = 0.01
+
+#: A rotation closer than this to the identity (largest element of Q − 1) is not applied.
+_ROTATION_EPS = 1e-10
+
+#: A mass names an element when that element's standard atomic mass is within
+#: this (amu) and at least :data:`MASS_MARGIN_AMU` nearer than any other element's.
+MASS_TOLERANCE_AMU = 0.5
+MASS_MARGIN_AMU = 0.1
 
 
 @dataclass(frozen=True)
@@ -123,8 +148,7 @@ def read_reference(path: str | Path, format: str | None = None, type_map: dict[i
     path = Path(path)
     if not path.exists():
         raise SettingsError(f"{path}: reference structure not found")
-    is_lammps = format == "lammps-data" or (format is None and path.suffix in (".data", ".lmp"))
-    if is_lammps:
+    if is_lammps_data(path, format):
         data = read_lammps_data(path, type_map)
         reference = Reference(cell=data.cell, positions=data.positions, species=data.species, masses=data.masses,
                               atom_ids=data.atom_ids, path=str(path))
@@ -140,6 +164,110 @@ def read_reference(path: str | Path, format: str | None = None, type_map: dict[i
     if abs(np.linalg.det(reference.cell)) < 1e-6:
         raise SettingsError(f"{path}: the reference structure has no periodic cell")
     return reference
+
+
+def is_lammps_data(path: str | Path, format: str | None = None) -> bool:
+    """Whether :func:`read_reference` reads ``path`` as a LAMMPS data file."""
+    return format == "lammps-data" or (format is None and Path(path).suffix in (".data", ".lmp"))
+
+
+def species_from_masses(masses: dict[int, float], path: str | Path = "") -> dict[int, str]:
+    """Element of each LAMMPS type from its mass: the element of nearest standard atomic mass.
+
+    A mass names an element when that element's standard atomic mass (ASE's
+    table) is within :data:`MASS_TOLERANCE_AMU` and at least
+    :data:`MASS_MARGIN_AMU` nearer than any other element's.
+
+    Parameters
+    ----------
+    masses : dict
+        ``{type: mass in amu}``.
+    path : str or Path
+        The file the masses come from (for messages).
+
+    Raises
+    ------
+    SettingsError
+        If a mass is near no element (an isotope, a coarse-grained bead) or
+        near several (e.g. 40.0: Ar 39.948 or Ca 40.078); the message asks for ``--types``.
+    """
+    from ase.data import atomic_masses, chemical_symbols
+
+    table = np.asarray(atomic_masses[1:], float)  # without the dummy element X
+    symbols = chemical_symbols[1:]
+    out = {}
+    for atom_type, mass in sorted(masses.items()):
+        distance = np.abs(table - float(mass))
+        first, second = np.argsort(distance)[:2]
+        where = f"{path}: " if path else ""
+        if distance[first] > MASS_TOLERANCE_AMU:
+            raise SettingsError(
+                f"{where}the mass {mass:g} amu of type {atom_type} is {distance[first]:.3g} amu from the nearest "
+                f"element ({symbols[first]}, {table[first]:g} amu): cannot tell the element (an isotope?); give "
+                "the elements with --types (e.g. --types 1=Si)")
+        if distance[second] - distance[first] < MASS_MARGIN_AMU:
+            raise SettingsError(
+                f"{where}the mass {mass:g} amu of type {atom_type} is ambiguous: {symbols[first]} "
+                f"({table[first]:g} amu) or {symbols[second]} ({table[second]:g} amu); give the elements with "
+                "--types (e.g. --types 1=Si)")
+        out[int(atom_type)] = symbols[first]
+    return out
+
+
+def lammps_data_type_map(path: str | Path) -> dict[int, str] | None:
+    """``{type: element}`` of a LAMMPS data file, from its ``Atom Type Labels`` or its ``Masses``.
+
+    Labels that are element symbols win; the other types get the element of
+    their mass (:func:`species_from_masses`).
+
+    Returns
+    -------
+    dict or None
+        ``None`` when the file has neither section (or is not readable as text).
+
+    Raises
+    ------
+    SettingsError
+        If a type has neither an element label nor a mass, or its mass names no element unambiguously.
+    """
+    from ase.data import atomic_numbers
+
+    path = Path(path)
+    try:
+        lines = path.read_text().splitlines()[1:]  # the first line is a title
+    except (OSError, UnicodeDecodeError):
+        return None
+    sections: dict[str, dict[int, str]] = {}
+    section = None
+    for raw in lines:
+        line = raw.split("#")[0].strip()
+        if not line:
+            continue
+        words = line.split()
+        if words[0][0].isalpha():
+            section = line if line in ("Masses", "Atom Type Labels") else None
+            if section is not None:
+                sections[section] = {}
+            continue
+        if section is not None and len(words) >= 2 and words[0].isdigit():
+            sections[section][int(words[0])] = words[1]
+    labels, masses = sections.get("Atom Type Labels", {}), sections.get("Masses", {})
+    if not labels and not masses:
+        return None
+    out = {t: label for t, label in labels.items() if label in atomic_numbers and label != "X"}
+    rest = {}
+    for t in sorted(set(labels) | set(masses)):
+        if t in out:
+            continue
+        if t not in masses:
+            raise SettingsError(f"{path}: type {t} has no mass and its label {labels[t]!r} is not an element; "
+                                "give the elements with --types (e.g. --types 1=Si)")
+        try:
+            rest[t] = float(masses[t])
+        except ValueError:
+            raise SettingsError(f"{path}: cannot read the mass {masses[t]!r} of type {t}") from None
+    out.update(species_from_masses(rest, path))
+    return dict(sorted(out.items()))
 
 
 class PeriodicSites:
@@ -207,12 +335,17 @@ class AtomMap:
         Largest atom–site distance in the frame used for the pairing, Å.
     tolerance : float
         Distance above which an atom is reported, Å.
+    rotation : ndarray, shape (3, 3), or None
+        Orthogonal Q taking reference-frame vectors to the trajectory's frame
+        (``v_traj = v_ref @ Q``); forces are turned back with ``f @ Q.T``.
+        ``None`` when the frames coincide.
     """
 
     order: np.ndarray
     method: str
     max_distance: float
     tolerance: float
+    rotation: np.ndarray | None = None
 
 
 def _mic_distances(frac_a: np.ndarray, frac_b: np.ndarray, cell: np.ndarray) -> np.ndarray:
@@ -222,9 +355,78 @@ def _mic_distances(frac_a: np.ndarray, frac_b: np.ndarray, cell: np.ndarray) -> 
     return np.linalg.norm(delta @ cell, axis=-1)
 
 
+def cell_parameters(cell: np.ndarray) -> str:
+    """``a, b, c = … Å; α, β, γ = …°`` of a cell (rows)."""
+    lengths = np.linalg.norm(cell, axis=1)
+    a, b, c = cell
+    angles = [np.degrees(np.arccos(np.clip(x @ y / (np.linalg.norm(x) * np.linalg.norm(y)), -1.0, 1.0)))
+              for x, y in ((b, c), (a, c), (a, b))]
+    return ("a, b, c = " + ", ".join(f"{x:.4f}" for x in lengths) + " Å; α, β, γ = "
+            + ", ".join(f"{x:.2f}" for x in angles) + "°")
+
+
+def align_cell(reference: Reference, cell: np.ndarray, path: str, frame: int | None = None,
+               tolerance: float = CELL_STRAIN_TOLERANCE) -> np.ndarray | None:
+    """Rotation between the reference's frame and a trajectory cell of the same lattice.
+
+    The cells (rows) are related by L_traj = L_ref · M. M's polar decomposition
+    M = S·Q (SVD) gives the stretch S, whose principal values λ are compared with
+    1, and the orthogonal Q (a reflection too, for a left-handed reference).
+
+    Parameters
+    ----------
+    reference : Reference
+    cell : ndarray, shape (3, 3)
+        The trajectory's cell (rows), Å.
+    path : str
+        Trajectory file (for messages).
+    frame : int, optional
+        Index of that cell's frame in the file (for messages).
+    tolerance : float
+        Largest accepted principal strain max|λ − 1|.
+
+    Returns
+    -------
+    ndarray, shape (3, 3), or None
+        Q with ``v_traj = v_ref @ Q``; ``None`` when the frames coincide.
+
+    Raises
+    ------
+    TrajectoryFormatError
+        If the strain exceeds ``tolerance`` (another lattice constant, shape or
+        choice of cell vectors); the message gives both cells and the strain.
+    """
+    ref_cell = np.asarray(reference.cell, float)
+    cell = np.asarray(cell, float)
+    m = np.linalg.solve(ref_cell, cell)
+    w, stretch, vt = np.linalg.svd(m)
+    strain = float(np.abs(stretch - 1.0).max())
+    if strain > tolerance:
+        name = reference.path or "structure"
+        volume_ratio = abs(np.linalg.det(cell) / np.linalg.det(ref_cell))
+        if abs(volume_ratio - 1.0) <= tolerance:
+            cause = ("the volumes agree, so the cell vectors are chosen differently or the cell is sheared: give the "
+                     "reference with the trajectory's cell vectors, in the same order (LAMMPS: its write_data file)")
+        else:
+            cause = (f"the volumes differ by a factor {volume_ratio:.4f} (lattice constants by "
+                     f"{volume_ratio ** (1 / 3):.4f}): the displacements, hence the force constants and every "
+                     "frequency, would refer to the wrong lattice without lowering R²; give the ideal supercell at "
+                     "the MD's cell (its mean cell for NPT), e.g. the structure LAMMPS ran (write_data) or the "
+                     "reference rescaled to the trajectory's lattice constant")
+        raise TrajectoryFormatError(
+            path, f"the cell of the trajectory ({cell_parameters(cell)}) and of the reference {name} "
+            f"({cell_parameters(ref_cell)}) differ by a strain of {100 * strain:.2f} % (principal stretches "
+            + ", ".join(f"{x:.4f}" for x in stretch) + f"; at most {100 * tolerance:g} % is accepted, up to a "
+            f"rotation): {cause}", frame=frame)
+    rotation = w @ vt
+    if np.abs(rotation - np.eye(3)).max() < _ROTATION_EPS:
+        return None
+    return rotation
+
+
 def map_atoms(reference: Reference, traj_ids: np.ndarray, traj_species: tuple[str, ...],
               positions: np.ndarray, cell: np.ndarray, path: str,
-              tolerance: float | None = None) -> AtomMap:
+              tolerance: float | None = None, frame: int | None = None) -> AtomMap:
     """Pair trajectory atoms (id-sorted) with reference sites using one frame.
 
     Parameters
@@ -242,11 +444,14 @@ def map_atoms(reference: Reference, traj_ids: np.ndarray, traj_species: tuple[st
         Trajectory file (for messages).
     tolerance : float, optional
         Largest allowed atom–site distance, Å; default 0.4 × nearest-neighbour distance.
+    frame : int, optional
+        Index of the frame in the file (for messages).
 
     Raises
     ------
     TrajectoryFormatError
-        If the atom counts differ, or no one-to-one pairing within ``tolerance``
+        If the atom counts differ, the cells are not the same lattice
+        (:func:`align_cell`), or no one-to-one pairing within ``tolerance``
         exists (names the atom and its distance).
     """
     n = reference.n_atoms
@@ -254,6 +459,7 @@ def map_atoms(reference: Reference, traj_ids: np.ndarray, traj_species: tuple[st
         raise TrajectoryFormatError(
             path, f"the trajectory has {positions.shape[0]} atoms but the reference {reference.path or 'structure'} "
             f"has {n}; give the ideal supercell the MD was run in (same size and atoms)")
+    rotation = align_cell(reference, cell, path, frame)
     if tolerance is None:
         tolerance = DEFAULT_TOLERANCE_FRACTION * reference.nearest_neighbour_distance()
     ref_frac = reference.scaled_positions
@@ -270,7 +476,8 @@ def map_atoms(reference: Reference, traj_ids: np.ndarray, traj_species: tuple[st
         dist = _mic_distances(frac[order], ref_frac, reference.cell)
         if dist.max() <= tolerance:
             _check_species(reference, traj_species, order, traj_ids, path)
-            return AtomMap(order=order, method="id", max_distance=float(dist.max()), tolerance=tolerance)
+            return AtomMap(order=order, method="id", max_distance=float(dist.max()), tolerance=tolerance,
+                           rotation=rotation)
 
     # 2. nearest reference site of every atom, one-to-one
     from scipy.spatial import cKDTree
@@ -298,7 +505,8 @@ def map_atoms(reference: Reference, traj_ids: np.ndarray, traj_species: tuple[st
     order = np.empty(n, dtype=np.int64)
     order[site] = np.arange(n)
     _check_species(reference, traj_species, order, traj_ids, path)
-    return AtomMap(order=order, method="position", max_distance=float(dist.max()), tolerance=tolerance)
+    return AtomMap(order=order, method="position", max_distance=float(dist.max()), tolerance=tolerance,
+                   rotation=rotation)
 
 
 def _check_species(reference: Reference, traj_species, order, traj_ids, path) -> None:
@@ -332,9 +540,9 @@ def snapshot_displacements(reference: Reference, atom_map: AtomMap, chunk: Frame
     Returns
     -------
     u : ndarray, shape (n_frames, N, 3)
-        Minimum-image displacements, Å.
+        Minimum-image displacements, Å, in the reference's frame.
     f : ndarray, shape (n_frames, N, 3)
-        Forces, eV/Å.
+        Forces, eV/Å, in the reference's frame (turned by ``atom_map.rotation``).
 
     Raises
     ------
@@ -365,6 +573,8 @@ def snapshot_displacements(reference: Reference, atom_map: AtomMap, chunk: Frame
             "the atom has left its site (diffusion, melting, a defect) or the reference does not match",
             frame=int(file_frames[frame]), atom_id=int(traj_ids[atom_map.order[site]]))
     f = np.array(chunk.forces[:, atom_map.order], dtype=np.float64)
+    if atom_map.rotation is not None:
+        f = f @ atom_map.rotation.T  # into the reference's frame, where u is
     if remove_drift:
         f -= f.mean(axis=1, keepdims=True)
     return u, f
