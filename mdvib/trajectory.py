@@ -217,8 +217,8 @@ class Trajectory:
         if not 1e-2 < ratio < 1e2:
             raise UnitsError(
                 f"{self.path}: the recorded velocities are {1 / ratio:.3g} × what the positions of {frames} imply "
-                f"with {dt:.4g} fs between frames: the velocities are probably in other units than assumed "
-                "(LAMMPS dumps: --units metal for Å/ps, real for Å/fs). Pass --no-time-check if they are right")
+                f"with {dt:.4g} fs between frames: {velocity_unit_hint(self.info, too_small=ratio > 1)}. "
+                "Pass --no-time-check if they are right")
         dt_option = getattr(self.reader, "options", {}).get("dt_fs")
         suggestion = "" if dt_option is None else f"; --dt {dt_option * ratio:.4g} would give that"
         step_note = "" if selection.step == 1 else f" (file spacing × step {selection.step})"
@@ -285,6 +285,29 @@ class Trajectory:
             sub.first_frame = out_index
             out_index += sub.n_frames
             yield sub
+
+
+def velocity_unit_hint(info: TrajectoryInfo, too_small: bool) -> str:
+    """What to tell a user whose velocities look 1000× too small (or large): ``--units`` where it applies.
+
+    Parameters
+    ----------
+    info : TrajectoryInfo
+        Of the trajectory (its reader's ``unit_styles`` and ``source_units``).
+    too_small : bool
+        Whether the velocities look too small (else too large).
+    """
+    from mdvib.units import LAMMPS_STYLE_UNIT_STRINGS, LAMMPS_UNIT_STYLES
+
+    want, other = ("real", "metal") if too_small else ("metal", "real")
+    size = "small" if too_small else "large"
+    current = info.source_units.get("velocity")
+    if want in info.unit_styles and current not in (LAMMPS_UNIT_STYLES[want]["velocity"],
+                                                    LAMMPS_STYLE_UNIT_STRINGS[want]["velocity"]):
+        return (f"velocities look 1000× too {size}: a LAMMPS '{want}' file "
+                f"({LAMMPS_UNIT_STYLES[want]['velocity']}) read as '{other}'? try --units {want}")
+    return (f"velocities look 1000× too {size} for the unit the {info.format} reader assumed ({current}); this "
+            "reader takes no --units for this file: check the unit the file was written in")
 
 
 def _difference_ratio(positions: np.ndarray, velocities: np.ndarray, dt_fs: float, lag: int) -> float | None:

@@ -40,7 +40,7 @@ from mdvib.constants.neutron import CROSS_SECTION_KINDS, bound_cross_section
 from mdvib.errors import SettingsError, UnitsError
 from mdvib.results import Provenance, quantity, result_type, save_result, write_text_atomic
 from mdvib.io.base import FrameChunk
-from mdvib.trajectory import FrameSelection, Trajectory
+from mdvib.trajectory import FrameSelection, Trajectory, velocity_unit_hint
 from mdvib.units import AMU_A2_PER_FS2_IN_EV, KB_EV_PER_K, THZ_TO_INV_CM, THZ_TO_MEV
 
 #: Weighting schemes of the headline spectrum.
@@ -280,6 +280,7 @@ class DOSAnalysis(AnalysisBase):
         self._species_of_atom = trajectory.species_index()
         self._masses = trajectory.masses
         self._path = trajectory.path
+        self._info = trajectory.info
         weight_sets = [np.repeat(self._masses, 3)]
         if self.weights == "none":
             weight_sets.append(np.ones(3 * trajectory.n_atoms))
@@ -373,11 +374,7 @@ class DOSAnalysis(AnalysisBase):
         low, high = PLAUSIBLE_TEMPERATURE_K
         if not self.check_temperature or low <= temperature <= high:
             return
-        hint = (
-            "velocities look 1000× too small: a LAMMPS 'real' dump (Å/fs) read as 'metal' (Å/ps)? try --units real"
-            if temperature < low
-            else "velocities look 1000× too large: a LAMMPS 'metal' dump (Å/ps) read as 'real' (Å/fs)? try --units metal"
-        )
+        hint = velocity_unit_hint(self._info, too_small=temperature < low)
         raise UnitsError(
             f"{path}: the kinetic temperature from the velocities is {temperature:.3g} K, which is implausible; "
             f"{hint} (or pass --no-temperature-check if it is right)"
