@@ -17,7 +17,7 @@ from typing import Iterator
 
 import numpy as np
 
-from mdvib.errors import MissingDataError, SettingsError, UnitsError
+from mdvib.errors import MissingDataError, SettingsError, TrajectoryFormatError, UnitsError
 from mdvib.io.base import FrameChunk, TrajectoryInfo, TrajectoryReader
 from mdvib.io.registry import open_reader
 
@@ -205,7 +205,7 @@ class Trajectory:
             return
         sub = FrameSelection(selection.start, min(selection.stop, selection.start + n_frames * selection.step),
                              selection.step)
-        chunk = _concat(list(_unwrapped(self._strided(sub, n_frames))))
+        chunk = _concat(list(_unwrapped(self._strided(sub, n_frames), self.path)))
         dt = spacing * selection.step
         ratios = [_difference_ratio(chunk.positions, chunk.velocities, dt, lag) for lag in (1, 2)]
         if None in ratios or ratios[0] == 0 or abs(ratios[1] / ratios[0] - 1.0) > 0.2:
@@ -268,7 +268,7 @@ class Trajectory:
         stream = self._strided(selection, chunk_frames)
         if from_positions:
             stream = _velocities_from_positions(
-                _unwrapped(stream), self.frame_spacing_fs(selection.step)
+                _unwrapped(stream, self.path), self.frame_spacing_fs(selection.step)
             )
         yield from _rechunk(stream, chunk_frames)
 
@@ -377,10 +377,11 @@ def _rechunk(stream: Iterator[FrameChunk], chunk_frames: int) -> Iterator[FrameC
         yield _concat(pending) if len(pending) > 1 else pending[0]
 
 
-def _unwrapped(stream: Iterator[FrameChunk]) -> Iterator[FrameChunk]:
+def _unwrapped(stream: Iterator[FrameChunk], path: str) -> Iterator[FrameChunk]:
     """Make positions continuous in time by minimum-image steps between frames.
 
     Valid when no atom moves more than half a cell length between frames.
+    ``first_frame`` of the chunks names frames in errors (of file ``path``).
     """
     previous: np.ndarray | None = None  # last unwrapped frame
     previous_wrapped: np.ndarray | None = None  # the same frame as read
@@ -394,6 +395,11 @@ def _unwrapped(stream: Iterator[FrameChunk]) -> Iterator[FrameChunk]:
                 positions[k] = chunk.positions[k]
             else:
                 cell = chunk.cells[k]
+                if not abs(np.linalg.det(cell)) > 1e-12:
+                    raise TrajectoryFormatError(
+                        path, "positions are wrapped into the cell but this frame's cell has no volume, so they "
+                        "cannot be unwrapped; write unwrapped positions (LAMMPS: xu yu zu) or a periodic cell",
+                        frame=chunk.first_frame + k)
                 delta = chunk.positions[k] - previous_wrapped
                 frac = delta @ np.linalg.inv(cell)
                 frac -= np.round(frac)

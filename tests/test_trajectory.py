@@ -99,3 +99,19 @@ def test_nan_in_arrays_names_frame_and_atom():
     traj.reader.velocities[17, 2, 0] = np.inf
     with pytest.raises(TrajectoryFormatError, match=r"<memory>, frame 17, atom id 2: velocities contain a non-finite"):
         list(traj.iter_chunks(chunk_frames=8))
+
+
+def test_wrapped_positions_in_a_cell_without_volume_name_the_frame():
+    """A reader that gives wrapped positions and no cell (e.g. a DCD without unit cell through MDAnalysis)."""
+    from dataclasses import replace
+
+    from mdvib.errors import TrajectoryFormatError
+
+    positions = np.zeros((4, 2, 3))
+    positions[:, 1] = 1.0
+    trajectory = Trajectory.from_arrays(positions, ["Si", "Si"], 1.0, cells=np.zeros((4, 3, 3)))
+    reader = trajectory.reader
+    original = reader.iter_chunks
+    reader.iter_chunks = lambda *a, **k: (replace(c, unwrapped=False) for c in original(*a, **k))
+    with pytest.raises(TrajectoryFormatError, match=r"<memory>, frame 1: positions are wrapped .* no volume"):
+        list(trajectory.iter_chunks(from_positions=True))
