@@ -10,7 +10,11 @@ from mdvib.analysis.tdep import FIT_MODES, INVARIANCES, TDEPAnalysis, TDEPWarnin
 from mdvib.analysis.tdep.centroid import centroid_trajectory
 from mdvib.analysis.tdep.decorrelation import DECORRELATION_SERIES, SOKAL_C
 from mdvib.analysis.tdep.fit import FAILED_R2, LOW_R2, MIN_DATA_PER_PARAMETER
-from mdvib.analysis.tdep.reference import CELL_STRAIN_TOLERANCE, is_lammps_data, lammps_data_type_map
+from mdvib.analysis.tdep.reference import (
+    CELL_STRAIN_TOLERANCE,
+    is_lammps_data,
+    lammps_data_type_map,
+)
 from mdvib.cli.common import (
     add_trajectory_options,
     check_output,

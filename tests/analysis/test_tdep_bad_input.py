@@ -29,7 +29,13 @@ from mdvib.analysis.tdep.reference import lammps_data_type_map, species_from_mas
 from mdvib.errors import FitError, SettingsError, TrajectoryFormatError  # noqa: E402
 from mdvib.results import load_result  # noqa: E402
 from tests.analysis.test_tdep import _rattle, _reference, _trajectory, _write_dump  # noqa: E402
-from tests.lammps_helpers import SI_MASS_AMU, SW_SI_LATTICE_A, get_forces, set_positions, sw_si_lammps  # noqa: E402
+from tests.lammps_helpers import (  # noqa: E402
+    SI_MASS_AMU,
+    SW_SI_LATTICE_A,
+    get_forces,
+    set_positions,
+    sw_si_lammps,
+)
 
 
 @pytest.fixture(scope="module")
