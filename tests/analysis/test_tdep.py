@@ -467,7 +467,7 @@ def test_thermostat_like_forces_flagged_by_low_r2(reference, rattled):
     positions, forces = rattled
     noise = np.random.default_rng(5).normal(0.0, forces.std(), forces.shape)  # Langevin-like random forces
     with pytest.warns(TDEPWarning, match="R² = .* is low"):
-        result = TDEPAnalysis(reference, rc2=5.0).run(_trajectory(positions, noise, reference.cell))
+        result = TDEPAnalysis(reference, rc2=5.0, force=True).run(_trajectory(positions, noise, reference.cell))
     assert result.r2 < 0.2 and any("langevin" in w for w in result.warnings)
 
 
