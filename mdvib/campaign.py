@@ -207,7 +207,7 @@ class CampaignConfig:
     raw: dict = field(default_factory=dict, compare=False)
 
     @classmethod
-    def from_toml(cls, path: str | Path, output_dir: str | Path | None = None) -> "CampaignConfig":
+    def from_toml(cls, path: str | Path, output_dir: str | Path | None = None) -> CampaignConfig:
         """Read a campaign TOML file (relative paths are relative to its folder).
 
         Raises
@@ -225,7 +225,7 @@ class CampaignConfig:
         return cls.from_dict(data, base_dir=path.resolve().parent, output_dir=output_dir)
 
     @classmethod
-    def from_dict(cls, data: dict, base_dir: str | Path = ".", output_dir: str | Path | None = None) -> "CampaignConfig":
+    def from_dict(cls, data: dict, base_dir: str | Path = ".", output_dir: str | Path | None = None) -> CampaignConfig:
         """Validate a configuration dictionary (the parsed TOML); see the module docstring."""
         base_dir = Path(base_dir).resolve()
         _check_keys(data, {"output", "structure", "potential", "md", "dos", "analysis"}, "the campaign file")
@@ -364,23 +364,34 @@ class TemperatureResult:
 
 
 def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
 
 def _write_json(path: Path, data: dict) -> None:
     write_text_atomic(path, json.dumps(data, indent=2) + "\n")
 
 
-def _read_json(path: Path) -> dict:
-    """A campaign state file, or a clear error naming it when it is empty or damaged."""
+def _read_json(path: Path, fix: str = "delete it: what it records is then redone, the other temperatures "
+               "are kept") -> dict:
+    """A campaign state file, or a clear error naming it and ``fix`` when it is empty or damaged."""
     try:
         data = json.loads(path.read_text())
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
     except (OSError, ValueError) as exc:
-        raise MdvibError(f"{path} is damaged ({exc}); delete it (this temperature's MD or analysis is then redone, "
-                         "the other temperatures are kept)") from exc
-    if not isinstance(data, dict):
-        raise MdvibError(f"{path} is damaged (not a JSON object); delete it to redo this step")
+        raise MdvibError(f"{path} is damaged ({exc}); {fix}") from exc
     return data
+
+
+def _read_state(path: Path) -> dict:
+    """A state file that can be rebuilt (``done``, ``analyses.json``): ``{}`` when missing or damaged."""
+    if not path.exists():
+        return {}
+    try:
+        return _read_json(path)
+    except MdvibError as exc:
+        tqdm.write(f"mdvib campaign: {exc}")
+        return {}
 
 
 class CampaignLock:
@@ -397,7 +408,7 @@ class CampaignLock:
     def __init__(self, root: Path):
         self.path = Path(root) / LOCK_FILE
 
-    def __enter__(self) -> "CampaignLock":
+    def __enter__(self) -> CampaignLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         for _ in range(2):
             try:
@@ -467,7 +478,7 @@ class Campaign:
         record = json.loads(json.dumps({"structure": self.md_settings_record(0)["structure"],
                                         "elements": list(self.config.potential.elements)}))
         stamp = self.root / "structure.json"
-        if not (self.data_file.exists() and stamp.exists() and _read_json(stamp) == record):
+        if not (self.data_file.exists() and _read_state(stamp) == record):
             atoms = structure.build() if isinstance(structure, LatticeSpec) else read_structure(structure)
             write_lammps_data(atoms, self.data_file, self.config.potential.elements)
             _write_json(stamp, record)
@@ -556,7 +567,7 @@ class Campaign:
         marker = {"frames": sum(segments) // md.dump_stride,
                   "analyses": json.loads(json.dumps({n: settings_record(s) for n, s in self.config.analyses.items()}))}
         done = tdir / DONE_MARKER
-        if ran or not done.exists() or {k: v for k, v in _read_json(done).items() if k != "finished"} != marker:
+        if ran or {k: v for k, v in _read_state(done).items() if k != "finished"} != marker:
             _write_json(done, {"finished": _now(), **marker})
         return TemperatureResult(temperature, tdir, results, skipped=not ran)
 
@@ -600,7 +611,7 @@ class Campaign:
         spec = get_analysis(name)
         record = settings_record(settings)
         state_file = tdir / ANALYSES_STATE
-        state = _read_json(state_file) if state_file.exists() else {}
+        state = _read_state(state_file)  # damaged: every analysis of this temperature runs again
         previous = state.get(name)
         if previous is not None and previous.get("settings") == json.loads(json.dumps(record)) and spec.result_file:
             try:
@@ -633,7 +644,7 @@ class Campaign:
         settings = json.loads(json.dumps(self.md_settings_record(index)))  # tuples → lists, as stored
         path = tdir / "settings.json"
         if path.exists():
-            previous = _read_json(path)
+            previous = _read_json(path, f"delete {tdir} to rerun this temperature (the others are kept)")
             if previous != settings:
                 changed = sorted(k for k in settings if previous.get(k) != settings[k])
                 raise SettingsError(
@@ -674,7 +685,8 @@ class Campaign:
     def _resume_point(self, tdir: Path) -> dict:
         """Read ``progress.json`` and cut ``production.dump`` back to its last complete segment."""
         path = tdir / "progress.json"
-        progress = (_read_json(path) if path.exists()
+        progress = (_read_json(path, "delete it: this temperature's production is then run again from its "
+                               "equilibration, the other temperatures are kept") if path.exists()
                     else {"segments_done": 0, "dump_bytes": 0, "restart": "equilibration.restart", "step": 0})
         dump = tdir / "production.dump"
         if dump.exists():

@@ -438,3 +438,24 @@ def test_ctrl_c_during_the_dos_then_rerun(finished, tmp_path, monkeypatch):
     (result,) = Campaign(config, progress=False).run()
     assert (tdir / "production.dump").stat().st_mtime_ns == dump_mtime
     np.testing.assert_array_equal(result.dos.total, load_result(finished / "T_300K" / "dos.h5").total)
+
+
+def test_damaged_markers_are_rebuilt(finished, tmp_path):
+    """A damaged ``done`` or ``analyses.json`` is not an error: the analyses of that temperature run again."""
+    copy = tmp_path / "run"
+    shutil.copytree(finished, copy)
+    (copy / "T_300K" / "done").write_text("{not json")
+    (copy / "T_300K" / "analyses.json").write_bytes(b"")
+    config = CampaignConfig.from_toml(write_config(tmp_path))
+    first, second = Campaign(config, progress=False).run()
+    assert not first.skipped and second.skipped
+    assert json.loads((copy / "T_300K" / "done").read_text())["analyses"]["dos"]["window"] == 20
+    np.testing.assert_array_equal(first.dos.total, load_result(finished / "T_300K" / "dos.h5").total)
+
+
+def test_damaged_settings_file_names_the_folder_to_delete(finished, tmp_path):
+    copy = tmp_path / "run"
+    shutil.copytree(finished, copy)
+    (copy / "T_600K" / "settings.json").write_text("")
+    with pytest.raises(MdvibError, match=r"T_600K/settings.json is damaged .*delete \S+T_600K to rerun"):
+        Campaign(CampaignConfig.from_toml(write_config(tmp_path)), progress=False).run()
