@@ -8,7 +8,10 @@ returns the part's partial result, and the caller merges them in part order.
 
 * ``workers=N``: a :class:`concurrent.futures.ProcessPoolExecutor` of N
   processes started with ``spawn`` (no inherited numba/OpenMP/BLAS threads);
-  each runs its numba kernels and BLAS on ``cpu_count // N`` threads.
+  each runs its numba kernels and BLAS on ``cpu_count // N`` threads. The pool
+  is kept for later runs in the same process (a campaign's temperatures), so
+  the start-up (about 2 s: importing mdvib and numba in each process) is paid
+  once; :func:`shutdown_pools` stops it (also at exit).
 * ``scheduler="local"``: a Dask ``LocalCluster`` of ``workers`` single-threaded
   worker processes, closed afterwards.
 * ``scheduler="tcp://host:8786"`` (any Dask scheduler address): the parts are
@@ -20,21 +23,23 @@ Dask is optional (``pip install 'mdvib[parallel]'``); process pools need nothing
 
 from __future__ import annotations
 
+import atexit
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 from typing import TYPE_CHECKING, Any
 
 from tqdm.auto import tqdm
 
-from mdvib.errors import SettingsError
+from mdvib.errors import MdvibError, SettingsError
 from mdvib.trajectory import FrameSelection, Trajectory
 
 if TYPE_CHECKING:
     from mdvib.analysis.base import AnalysisBase, Part
 
 
-def analyse_part_task(analysis: "AnalysisBase", trajectory: Trajectory, selection: FrameSelection, part: "Part",
+def analyse_part_task(analysis: AnalysisBase, trajectory: Trajectory, selection: FrameSelection, part: Part,
                       threads: int | None) -> Any:
     """Worker entry point: analyse one part, with numba and BLAS limited to ``threads`` (None: as they are)."""
     if threads is None:
@@ -47,7 +52,7 @@ def analyse_part_task(analysis: "AnalysisBase", trajectory: Trajectory, selectio
         return analysis.analyse_part(trajectory, selection, part)
 
 
-def run_parts(analysis: "AnalysisBase", trajectory: Trajectory, selection: FrameSelection, parts: list["Part"],
+def run_parts(analysis: AnalysisBase, trajectory: Trajectory, selection: FrameSelection, parts: list[Part],
               workers: int, scheduler: str | None) -> list:
     """Partial results of ``parts``, in part order, computed in parallel.
 
@@ -70,15 +75,43 @@ def _where(workers: int, scheduler: str | None) -> str:
     return f"Dask {'LocalCluster' if scheduler == 'local' else scheduler}"
 
 
+_POOLS: dict[int, ProcessPoolExecutor] = {}
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    """A process pool of ``workers`` processes, kept for later runs (starting one costs about 2 s)."""
+    pool = _POOLS.get(workers)
+    if pool is None:
+        pool = _POOLS[workers] = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
+    return pool
+
+
+@atexit.register
+def shutdown_pools() -> None:
+    """Stop the kept process pools."""
+    while _POOLS:
+        _POOLS.popitem()[1].shutdown(cancel_futures=True)
+
+
 def _process_pool(analysis, trajectory, selection, parts, workers, bar) -> list:
     threads = max(1, (os.cpu_count() or 1) // workers)
     results: list = [None] * len(parts)
-    with ProcessPoolExecutor(max_workers=min(workers, len(parts)), mp_context=get_context("spawn")) as pool:
-        futures = {pool.submit(analyse_part_task, analysis, trajectory, selection, part, threads): k
-                   for k, part in enumerate(parts)}
+    pool = _pool(workers)
+    futures = {pool.submit(analyse_part_task, analysis, trajectory, selection, part, threads): k
+               for k, part in enumerate(parts)}
+    try:
         for future in as_completed(futures):
             results[futures[future]] = future.result()
             bar.update(1)
+    except BrokenProcessPool as exc:
+        _POOLS.pop(workers, None)
+        pool.shutdown(cancel_futures=True)  # the next run starts a new pool
+        raise MdvibError(f"a worker process of the {analysis.progress_label} analysis died ({exc}); out of memory? "
+                         "try fewer workers") from exc
+    except BaseException:
+        for future in futures:
+            future.cancel()
+        raise
     return results
 
 

@@ -75,3 +75,21 @@ def test_reader_error_in_a_worker_names_file_and_frame(tmp_path):
     trajectory = Trajectory.open(path, dt_fs=1.0, type_map={1: "Si"})
     with pytest.raises(TrajectoryFormatError, match=r"bad.dump, frame 650"):
         DOSAnalysis(blocks=4, window=50).run(trajectory, workers=2)
+
+
+class _DiesInWorkers(DOSAnalysis):
+    """A DOS whose worker processes die (as if killed for memory)."""
+
+    def _accumulate(self, accumulator, chunk):
+        import os
+
+        os._exit(3)
+
+
+def test_a_dead_worker_is_a_clear_error_and_the_next_run_works(trajectory, serial_dos):
+    from mdvib.errors import MdvibError
+
+    with pytest.raises(MdvibError, match=r"a worker process of the VACF analysis died .*try fewer workers"):
+        _DiesInWorkers(blocks=4).run(trajectory, stop=800, workers=2)
+    again = DOSAnalysis(blocks=4, weights="neutron").run(trajectory, stop=800, workers=2)
+    np.testing.assert_allclose(again.total, serial_dos.total, rtol=1e-12)
