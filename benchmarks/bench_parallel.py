@@ -124,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
         data, dump = ensure_md(cache, 100)
         problems["tdep"] = {"input": str(dump), "data": str(data)}
     # serial on all cores (numba and the FFT threaded), serial pinned to one core, then 2 processes / Dask workers
-    configurations = [(1, None, None), (1, None, "0"), (2, None, None)] + ([] if args.skip_dask else [(2, "local", None)])
+    configurations = ([(1, None, None), (1, None, "0"), (2, None, None)]
+                      + ([] if args.skip_dask else [(2, "local", None)]))
     rows = []
     for kind, problem in problems.items():
         reference = None

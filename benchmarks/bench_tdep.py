@@ -221,7 +221,8 @@ def main() -> None:
     args = ap.parse_args()
     if args.worker:
         if args.worker.startswith("mdvib"):
-            worker_mdvib(args.data, args.dump, args.out, "sequential" if args.worker.endswith("sequential") else "joint")
+            worker_mdvib(args.data, args.dump, args.out,
+                         "sequential" if args.worker.endswith("sequential") else "joint")
         elif args.worker == "hiphive":
             worker_hiphive(args.data, args.dump, args.out)
         else:
@@ -253,7 +254,7 @@ def main() -> None:
             print(f"[{tool}] " + (f"CPU {best['cpu_s']:.2f} s, wall {best['wall_s']:.2f} s, "
                                    f"peak {best['peak_mb']:.0f} MB" if best["ok"] else "failed"), flush=True)
     base = rows["mdvib"]
-    for tool, row in rows.items():
+    for _tool, row in rows.items():
         if row["ok"] and base["ok"]:
             row["cpu_ratio_vs_mdvib"] = row["cpu_s"] / base["cpu_s"]
             row["max_freq_diff_vs_mdvib_thz"] = max(
@@ -271,7 +272,8 @@ def main() -> None:
     lines = ["# bench_tdep: FC2 + FC3 fit, 512-atom SW Si, "
              f"{args.snapshots} snapshots, rc2 = {RC2} Å, rc3 = {RC3} Å", "",
              f"load average {load_start:.2f} → {record['load_average']['end']:.2f}; one child process per tool", "",
-             "| tool | CPU s | wall s | peak MB | CPU × mdvib | Γ_O (THz) | X (THz) | L (THz) | max Δν vs mdvib (THz) |",
+             "| tool | CPU s | wall s | peak MB | CPU × mdvib | Γ_O (THz) | X (THz) | L (THz) | "
+             "max Δν vs mdvib (THz) |",
              "|---|---|---|---|---|---|---|---|---|"]
     for tool, row in rows.items():
         if not row["ok"]:

@@ -219,7 +219,8 @@ def test_ctrl_c_stops_lammps_mid_segment_and_the_campaign_resumes(tmp_path):
     def config(name: str) -> Path:
         path = write_config(tmp_path, output=name, temperatures=(300,))
         text = path.read_text().replace("supercell = [2, 2, 2]", "supercell = [3, 3, 3]")
-        text = text.replace("production_ps = 0.4", "production_ps = 4.0").replace("segment_ps = 0.2", "segment_ps = 2.0")
+        text = (text.replace("production_ps = 0.4", "production_ps = 4.0")
+                .replace("segment_ps = 0.2", "segment_ps = 2.0"))
         path.write_text(text.replace("dump_stride = 5", "dump_stride = 20"))
         return path
 
@@ -270,8 +271,10 @@ def test_changed_dos_settings_recompute_only_the_dos(finished, tmp_path):
         (("blocks = 2", "blocks = 2\nwidow = 3"), "unknown setting"),
         (("a = 5.431", "a = 5.431\nfile = \"POSCAR\""), "not both"),
         (("temperatures_k = [300, 600]", "temperatures_k = [300, 300]"), "distinct"),
-        (("temperatures_k = [300, 600]", "temperatures_k = 300"), r"\[md\]: temperatures_k = 300 is not a list of numbers"),
-        (("temperatures_k = [300, 600]", 'temperatures_k = ["300K"]'), r"temperatures_k = \['300K'\] is not a list of num"),
+        (("temperatures_k = [300, 600]", "temperatures_k = 300"),
+         r"\[md\]: temperatures_k = 300 is not a list of numbers"),
+        (("temperatures_k = [300, 600]", 'temperatures_k = ["300K"]'),
+         r"temperatures_k = \['300K'\] is not a list of num"),
         (("timestep_fs = 1.0", 'timestep_fs = "1"'), r"\[md\]: timestep_fs = '1' is not a number"),
         (("dump_stride = 5", "dump_strid = 5"), r"unknown setting 'dump_strid' \(did you mean 'dump_stride'\?\)"),
         (("supercell = [2, 2, 2]", "supercell = 2"), r"\[structure\]: supercell = 2 is not a list of integers"),
@@ -382,7 +385,8 @@ def test_sigkill_mid_segment_then_rerun_gives_the_uninterrupted_dump(tmp_path):
     def config(name: str) -> Path:
         path = write_config(tmp_path, output=name, temperatures=(300,))
         text = path.read_text().replace("supercell = [2, 2, 2]", "supercell = [3, 3, 3]")
-        text = text.replace("production_ps = 0.4", "production_ps = 4.0").replace("segment_ps = 0.2", "segment_ps = 2.0")
+        text = (text.replace("production_ps = 0.4", "production_ps = 4.0")
+                .replace("segment_ps = 0.2", "segment_ps = 2.0"))
         path.write_text(text.replace("dump_stride = 5", "dump_stride = 20"))
         return path
 

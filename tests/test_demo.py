@@ -117,7 +117,8 @@ def test_default_demo_is_the_packaged_campaign_file(tmp_path):
     assert config.md.temperatures_k == (100.0, 300.0, 600.0) and config.potential.style == "sw"
     quick = demo_config(tmp_path, quick=True, ranks=2)
     assert quick.output_dir == (tmp_path / "sw-quick").resolve() and quick.md.ranks == 2
-    assert quick.md.production_ps == QUICK["md"]["production_ps"] and quick.analyses["dos"].window == QUICK["dos"]["window"]
+    assert (quick.md.production_ps == QUICK["md"]["production_ps"]
+            and quick.analyses["dos"].window == QUICK["dos"]["window"])
 
 
 def test_mlip_demos_name_the_built_in_models():

@@ -23,7 +23,6 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from mdvib.analysis.base import AnalysisBase, Part
 from mdvib.analysis.correlator import BlockedAutocorrelator, block_bounds, check_window
@@ -38,8 +37,8 @@ from mdvib.analysis.spectral import (
 )
 from mdvib.constants.neutron import CROSS_SECTION_KINDS, bound_cross_section
 from mdvib.errors import SettingsError, UnitsError
-from mdvib.results import Provenance, quantity, result_type, save_result, write_text_atomic
 from mdvib.io.base import FrameChunk
+from mdvib.results import Provenance, quantity, result_type, save_result, write_text_atomic
 from mdvib.trajectory import FrameSelection, Trajectory, velocity_unit_hint
 from mdvib.units import AMU_A2_PER_FS2_IN_EV, KB_EV_PER_K, THZ_TO_INV_CM, THZ_TO_MEV
 
@@ -70,12 +69,14 @@ class DOSResult:
     frequencies_thz: np.ndarray = quantity("THz", "(n_freq,)", "linear frequency ν")
     total: np.ndarray = quantity("1/THz", "(n_freq,)", "DOS per atom; ∫ dν = 3")
     partial: np.ndarray = quantity("1/THz", "(n_species, n_freq)", "partial DOS per atom of the system; Σ = total")
-    raw_power: np.ndarray = quantity("eV/THz", "(n_species, n_freq)", "mass-weighted velocity power spectrum; ∫ = kinetic energy")
+    raw_power: np.ndarray = quantity("eV/THz", "(n_species, n_freq)",
+                                     "mass-weighted velocity power spectrum; ∫ = kinetic energy")
     species: tuple[str, ...] = quantity("", "(n_species,)", "chemical symbols")
     concentrations: np.ndarray = quantity("", "(n_species,)", "atom fraction of each species")
     temperature_k: float = quantity("K", "()", "kinetic temperature, 2 E_kin / ((3N - 3) k_B)")
     weights: str = quantity("", "()", "weighting of total/partial: mass, neutron or none")
-    cross_sections_barn: np.ndarray = quantity("barn", "(n_species,)", "bound neutron cross sections used (neutron weights)", optional=True)
+    cross_sections_barn: np.ndarray = quantity("barn", "(n_species,)",
+                                               "bound neutron cross sections used (neutron weights)", optional=True)
     total_err: np.ndarray = quantity("1/THz", "(n_freq,)", "standard error of total over blocks", optional=True)
     partial_err: np.ndarray = quantity("1/THz", "(n_species, n_freq)", "standard error of partial", optional=True)
     raw_power_err: np.ndarray = quantity("eV/THz", "(n_species, n_freq)", "standard error of raw_power", optional=True)
@@ -314,7 +315,8 @@ class DOSAnalysis(AnalysisBase):
         n_atoms = masses.shape[0]
         freqs = frequency_grid_thz(window, dt_fs, OVERSAMPLE)
         # mass-weighted: C in amu Å²/fs² → eV; raw = ½ S
-        raw = 0.5 * one_sided_spectrum(correlations[:, 0], dt_fs, self.window_function, OVERSAMPLE) * AMU_A2_PER_FS2_IN_EV
+        raw = (0.5 * one_sided_spectrum(correlations[:, 0], dt_fs, self.window_function, OVERSAMPLE)
+               * AMU_A2_PER_FS2_IN_EV)
         kinetic = 0.5 * correlations[:, 0, :, 0].sum(axis=1) * AMU_A2_PER_FS2_IN_EV  # eV per block
         dof = max(3 * n_atoms - 3, 1)
         temperatures = 2.0 * kinetic / (dof * KB_EV_PER_K)

@@ -46,8 +46,8 @@ see mdvib.campaign for every setting and its default.
 
 def register(subparsers) -> None:
     """Add the ``campaign`` subcommand."""
-    parser = subparsers.add_parser("campaign", help="LAMMPS temperature series → DOS, TDEP, ... (resumable)", description=HELP,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = subparsers.add_parser("campaign", help="LAMMPS temperature series → DOS, TDEP, ... (resumable)",
+                                   description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("config", metavar="CONFIG.toml", help="campaign description (TOML)")
     parser.add_argument("-o", "--output-dir", metavar="DIR",
                         help="campaign folder (default: 'output' in the file, else 'campaign' next to it)")

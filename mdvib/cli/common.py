@@ -63,7 +63,8 @@ def positive_int(text: str, alternative: str = "") -> int:
     return value
 
 
-def check_output(path: str | os.PathLike | None, suffixes: tuple[str, ...], option: str, directory: bool = False) -> None:
+def check_output(path: str | os.PathLike | None, suffixes: tuple[str, ...], option: str,
+                 directory: bool = False) -> None:
     """Check an output path before any work is done.
 
     Parameters

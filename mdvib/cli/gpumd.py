@@ -33,11 +33,14 @@ def register(subparsers) -> None:
     parser.add_argument("nep", help="NEP potential file (nep.txt)")
     parser.add_argument("-T", "--temperatures", type=float, nargs="+", required=True, metavar="K",
                         help="temperatures, K (one directory each)")
-    parser.add_argument("-o", "--output", default="gpumd-runs", metavar="DIR", help="output folder (default: %(default)s)")
+    parser.add_argument("-o", "--output", default="gpumd-runs", metavar="DIR",
+                        help="output folder (default: %(default)s)")
     md = parser.add_argument_group("MD protocol")
     md.add_argument("--timestep", type=float, default=1.0, metavar="FS", help="time step, fs (default: %(default)s)")
-    md.add_argument("--equilibration-steps", type=int, default=20_000, metavar="N", help="NVT steps (default: %(default)s)")
-    md.add_argument("--production-steps", type=int, default=100_000, metavar="N", help="NVE steps (default: %(default)s)")
+    md.add_argument("--equilibration-steps", type=int, default=20_000, metavar="N",
+                    help="NVT steps (default: %(default)s)")
+    md.add_argument("--production-steps", type=int, default=100_000, metavar="N",
+                    help="NVE steps (default: %(default)s)")
     md.add_argument("--dump-stride", type=int, default=10, metavar="N",
                     help="steps between dump.xyz frames (default: %(default)s)")
     md.add_argument("--thermostat", default="nvt_bdp", help="nvt_bdp, nvt_nhc or nvt_ber (default: %(default)s)")

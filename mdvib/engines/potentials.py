@@ -31,9 +31,9 @@ MD step (slower than any native pair style) and one MPI rank, in process only;
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from mdvib.errors import SettingsError
 
@@ -179,7 +179,8 @@ PAIR_STYLES: dict[str, PairStyleEntry] = {
         PairStyleEntry("ase", False, _ase_external, "any ASE calculator via fix external, 1 MPI rank, slower "
                        "(params: calculator = 'module:callable', kwargs, cutoff)",
                        fix_external=_ase_callbacks, params=("calculator", "kwargs", "cutoff")),
-        PairStyleEntry("nequip", True, _mlip_plugin, "deployed NequIP model via mdvib's plugin (several ranks: replicated graph) "
+        PairStyleEntry("nequip", True, _mlip_plugin, "deployed NequIP model via mdvib's plugin "
+                       "(several ranks: replicated graph) "
                        "(file: nequip-compile --target pair_nequip *.nequip.pt2)"),
         PairStyleEntry("allegro", True, _mlip_plugin, "deployed Allegro model via mdvib's plugin, any MPI ranks "
                        "(file: nequip-compile --target pair_allegro *.nequip.pt2)"),
@@ -249,7 +250,8 @@ def make_potential(style: str, elements, file: str | Path | None = None, params:
     entry = PAIR_STYLES[style]
     elements = tuple(str(e) for e in (elements or ()))
     if not elements or len(set(elements)) != len(elements):
-        raise SettingsError(f"potential {style}: elements must be a non-empty list without repeats, got {list(elements)}")
+        raise SettingsError(f"potential {style}: elements must be a non-empty list without repeats, "
+                            f"got {list(elements)}")
     if entry.needs_file and file is None:
         raise SettingsError(f"pair style {style} needs a parameter file (potential.file)")
     if not entry.needs_file and file is not None:

@@ -54,7 +54,8 @@ class LatticeSpec:
             cell = bulk(self.element, self.crystalstructure, a=self.a, c=self.c, cubic=self.crystalstructure != "hcp",
                         orthorhombic=self.crystalstructure == "hcp")
         except (ValueError, KeyError, RuntimeError) as exc:
-            raise SettingsError(f"cannot build {self.crystalstructure} {self.element} with a={self.a} Å: {exc}") from exc
+            raise SettingsError(
+                f"cannot build {self.crystalstructure} {self.element} with a={self.a} Å: {exc}") from exc
         return cell * tuple(int(n) for n in self.supercell)
 
 

@@ -115,7 +115,8 @@ def test_equipartition_temperature_from_gaussian_velocities():
     rng = np.random.default_rng(5)
     n_atoms, n_frames = 500, 400
     masses = masses_for_species(["Cu"] * n_atoms)
-    v = rng.normal(size=(n_frames, n_atoms, 3)) * np.sqrt(KB_EV_PER_K * 450.0 / (masses * AMU_A2_PER_FS2_IN_EV))[:, None]
+    v = (rng.normal(size=(n_frames, n_atoms, 3))
+         * np.sqrt(KB_EV_PER_K * 450.0 / (masses * AMU_A2_PER_FS2_IN_EV))[:, None])
     traj = Trajectory.from_arrays(np.zeros_like(v), ["Cu"] * n_atoms, 1.0, velocities=v)
     result = DOSAnalysis(window=50, blocks=4).run(traj)
     expected = 450.0 * 3 * n_atoms / (3 * n_atoms - 3)

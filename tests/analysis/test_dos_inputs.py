@@ -36,8 +36,10 @@ def test_missing_velocities_suggests_finite_differences():
         DOSAnalysis(window=20).run(traj)
 
 
-@pytest.mark.parametrize("scale,hint", [(1e-3, r"1000× too small for the unit the \S+ reader assumed .*takes no --units"),
-                                        (1e3, r"1000× too large for the unit")])
+@pytest.mark.parametrize("scale,hint", [
+    (1e-3, r"1000× too small for the unit the \S+ reader assumed .*takes no --units"),
+    (1e3, r"1000× too large for the unit"),
+])
 def test_implausible_temperature_points_at_units(scale, hint):
     """Arrays have no --units; LAMMPS dumps get --units real/metal (tests/test_cli.py)."""
     with pytest.raises(UnitsError, match=hint):

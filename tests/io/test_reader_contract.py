@@ -205,7 +205,8 @@ def test_internal_units_chunks_and_selections(name, data, tmp_path):
     for chunk_frames in (1, 5):
         chunked = read(trajectory, chunk_frames)
         for quantity, values in full.items():
-            np.testing.assert_array_equal(chunked[quantity], values, err_msg=f"{name}: {quantity}, chunks of {chunk_frames}")
+            np.testing.assert_array_equal(chunked[quantity], values,
+                                          err_msg=f"{name}: {quantity}, chunks of {chunk_frames}")
     for start, stop, step in ((2, 11, 3), (0, None, 2), (5, 6, 1), (-4, None, 1)):
         frames = range(N_FRAMES)[start:stop:step]
         for chunk_frames in (1, 5, N_FRAMES):

@@ -126,7 +126,8 @@ def supercell_symmetry(reference: Reference, symprec: float = 1e-3) -> Supercell
     lattice = reference.cell
     coset_rot = np.array([lattice.T @ rotations[k] @ np.linalg.inv(lattice.T) for k in first])
     p2s = np.unique(translations.min(axis=0))
-    return SupercellSymmetry(translations=translations.astype(np.int64), coset_permutations=coset_perms.astype(np.int64),
+    return SupercellSymmetry(translations=translations.astype(np.int64),
+                             coset_permutations=coset_perms.astype(np.int64),
                              coset_rotations=coset_rot, p2s=p2s.astype(np.int64),
                              spacegroup=f"{dataset.international} ({dataset.number})")
 
@@ -139,7 +140,8 @@ def _relative_vectors(reference: Reference, atom: int) -> np.ndarray:
     return delta @ reference.cell
 
 
-def enumerate_clusters(reference: Reference, p2s: np.ndarray, order: int, cutoff: float) -> tuple[np.ndarray, np.ndarray]:
+def enumerate_clusters(reference: Reference, p2s: np.ndarray, order: int,
+                       cutoff: float) -> tuple[np.ndarray, np.ndarray]:
     """Ordered clusters whose first atom is in ``p2s`` and whose pair distances are all < ``cutoff``.
 
     Returns
@@ -506,7 +508,8 @@ def check_cutoffs(reference: Reference, rc2: float, rc3: float | None = None) ->
     return out
 
 
-def build_basis(reference: Reference, rc2: float, rc3: float | None = None, symprec: float = 1e-3) -> ForceConstantBasis:
+def build_basis(reference: Reference, rc2: float, rc3: float | None = None,
+                symprec: float = 1e-3) -> ForceConstantBasis:
     """Symmetry-adapted FC2 (and FC3) parametrisation with exact acoustic sum rules.
 
     Parameters

@@ -108,7 +108,8 @@ def build_phonopy(result: TDEPResult, unitcell: Reference | None = None, symprec
     unit = unitcell or standard_unitcell(reference, symprec)
     ratio = reference.cell @ np.linalg.inv(unit.cell)
     matrix = np.rint(ratio).astype(int)
-    if np.abs(ratio - matrix).max() > 1e-3 or abs(round(np.linalg.det(matrix))) * len(unit.species) != reference.n_atoms:
+    if (np.abs(ratio - matrix).max() > 1e-3
+            or abs(round(np.linalg.det(matrix))) * len(unit.species) != reference.n_atoms):
         raise SettingsError(
             f"{unit.path or 'unit cell'}: its lattice does not tile the reference supercell "
             f"(reference = M · unit cell with M = {np.round(ratio, 3).tolist()}); give a unit cell with the same "

@@ -113,7 +113,7 @@ class Reference:
                      masses=self.masses)
 
     @classmethod
-    def from_ase(cls, atoms, path: str = "") -> "Reference":
+    def from_ase(cls, atoms, path: str = "") -> Reference:
         """Build from an :class:`ase.Atoms` (ids taken from the ``id`` array when present)."""
         ids = atoms.arrays.get("id")
         return cls(
@@ -518,7 +518,8 @@ def _check_species(reference: Reference, traj_species, order, traj_ids, path) ->
 
 
 def snapshot_displacements(reference: Reference, atom_map: AtomMap, chunk: FrameChunk, traj_ids: np.ndarray,
-                           path: str, file_frames: np.ndarray, remove_drift: bool = True) -> tuple[np.ndarray, np.ndarray]:
+                           path: str, file_frames: np.ndarray,
+                           remove_drift: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Displacements and forces of a chunk in reference order.
 
     Parameters
@@ -569,7 +570,8 @@ def snapshot_displacements(reference: Reference, atom_map: AtomMap, chunk: Frame
     frame, site = np.unravel_index(int(np.argmax(dist)), dist.shape)
     if dist[frame, site] > atom_map.tolerance:
         raise TrajectoryFormatError(
-            path, f"is {dist[frame, site]:.3f} Å from its reference site {site} (tolerance {atom_map.tolerance:.3f} Å): "
+            path, f"is {dist[frame, site]:.3f} Å from its reference site {site} "
+            f"(tolerance {atom_map.tolerance:.3f} Å): "
             "the atom has left its site (diffusion, melting, a defect) or the reference does not match",
             frame=int(file_frames[frame]), atom_id=int(traj_ids[atom_map.order[site]]))
     f = np.array(chunk.forces[:, atom_map.order], dtype=np.float64)
