@@ -602,7 +602,7 @@ def main(argv: list[str] | None = None) -> int:
 
     result = {
         "benchmark": "bench_dos",
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "quick": args.quick,
         "input": {"dump": str(dump), "size_mb": round(dump.stat().st_size / 1e6, 1), "n_atoms": spec.n_atoms,
                   "n_frames": spec.n_frames, "frame_dt_fs": frame_dt, "md_timestep_fs": MD_TIMESTEP_FS,

@@ -276,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())
     meta = {
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "quick": args.quick,
         "system": (f"diamond Si, Stillinger-Weber, {n_atoms} atoms, 300 K, 1 fs: {size['equilibration_ps']} ps "
                    f"Nosé–Hoover NVT + {size['production_ps']} ps NVE in segments of {size['segment_ps']} ps, "

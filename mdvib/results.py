@@ -17,8 +17,9 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import h5py
 import numpy as np
@@ -141,11 +142,11 @@ class Provenance:
     execution: dict = dataclasses.field(default_factory=dict)
 
     @classmethod
-    def now(cls, **kwargs) -> "Provenance":
+    def now(cls, **kwargs) -> Provenance:
         """Build a provenance record stamped with the current time and version."""
         from mdvib import __version__
 
-        created = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+        created = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
         return cls(mdvib_version=__version__, created=created, **kwargs)
 
     def to_dict(self) -> dict:

@@ -11,9 +11,9 @@ plus two carried frames.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -55,7 +55,7 @@ class Trajectory:
         self.reader = reader
 
     @classmethod
-    def open(cls, path: str | Path, format: str | None = None, **reader_options) -> "Trajectory":
+    def open(cls, path: str | Path, format: str | None = None, **reader_options) -> Trajectory:
         """Open ``path`` with the reader registered for its format.
 
         Parameters
@@ -72,7 +72,7 @@ class Trajectory:
         return cls(open_reader(path, format=format, **reader_options))
 
     @classmethod
-    def from_arrays(cls, positions, species, dt_fs: float, **arrays) -> "Trajectory":
+    def from_arrays(cls, positions, species, dt_fs: float, **arrays) -> Trajectory:
         """Wrap NumPy arrays in internal units; see :class:`mdvib.io.memory.ArrayReader`."""
         from mdvib.io.memory import ArrayReader
 

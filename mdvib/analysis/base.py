@@ -33,9 +33,10 @@ Subclasses implement ``_prepare``, ``_new_accumulator``, ``_accumulate``,
 from __future__ import annotations
 
 import abc
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import reduce
-from typing import Any, ClassVar, Iterator
+from typing import Any, ClassVar
 
 from tqdm.auto import tqdm
 

@@ -34,10 +34,11 @@ import inspect
 import pkgutil
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from mdvib.errors import MdvibError, SettingsError
 

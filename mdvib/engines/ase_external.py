@@ -45,8 +45,9 @@ from __future__ import annotations
 import importlib
 import time
 import warnings
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -90,7 +91,7 @@ class AseCalculatorParams:
     cutoff: float = DEFAULT_CUTOFF_A
 
     @classmethod
-    def from_params(cls, params: Mapping[str, Any]) -> "AseCalculatorParams":
+    def from_params(cls, params: Mapping[str, Any]) -> AseCalculatorParams:
         """Check the ``params`` of a potential spec (unknown keys, types) and import the callable.
 
         Raises
@@ -274,7 +275,7 @@ class AseFixExternal:
 
     @classmethod
     def from_params(cls, params: AseCalculatorParams, elements: Sequence[str],
-                    fix_id: str = DEFAULT_FIX_ID) -> "AseFixExternal":
+                    fix_id: str = DEFAULT_FIX_ID) -> AseFixExternal:
         """Build the calculator of ``params`` and wrap it."""
         return cls(params.build(), elements, fix_id)
 

@@ -591,7 +591,7 @@ def _provenance_yaml(run: GpumdRunDirectory, nep_source: Path) -> str:
         counts[symbol] = counts.get(symbol, 0) + 1
     record = {
         "mdvib_version": __version__,
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "engine": "GPUMD",
         "temperature_k": run.temperature_k,
         "n_atoms": run.n_atoms,

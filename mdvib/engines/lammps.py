@@ -46,9 +46,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from mdvib.engines.lammps_library import create_lammps, subprocess_environment
 from mdvib.errors import MdvibError, SettingsError

@@ -248,7 +248,7 @@ class GzipStream:
     def closed(self) -> bool:
         return self._fh.closed
 
-    def __enter__(self) -> "GzipStream":
+    def __enter__(self) -> GzipStream:
         return self
 
     def __exit__(self, *exc) -> None:

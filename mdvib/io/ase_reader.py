@@ -11,7 +11,7 @@ so the order only matters for files neither claims (then neither is tried).
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import ase
 import numpy as np

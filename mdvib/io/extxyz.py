@@ -28,9 +28,10 @@ from __future__ import annotations
 import io
 import re
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Iterator, NoReturn
+from typing import BinaryIO, NoReturn
 
 import ase.data
 import ase.geometry

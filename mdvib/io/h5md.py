@@ -18,8 +18,8 @@ option.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import h5py
 import numpy as np

@@ -33,10 +33,10 @@ from __future__ import annotations
 
 import mmap
 import warnings
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Iterator
 
 import numba
 import numpy as np

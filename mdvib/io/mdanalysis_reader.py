@@ -12,7 +12,7 @@ LAMMPS data, PRMTOP, ...) for atom names and elements.
 from __future__ import annotations
 
 import warnings
-from typing import Iterator
+from collections.abc import Iterator
 
 import ase.geometry
 import numpy as np

@@ -6,7 +6,7 @@ writing a file, and by the tests' analytic cases.
 
 from __future__ import annotations
 
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 

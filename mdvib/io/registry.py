@@ -10,9 +10,9 @@ they claim disjoint file names and magic bytes) for everything else.
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from mdvib.errors import SettingsError, TrajectoryFormatError
 from mdvib.io._gzip import GzipStream

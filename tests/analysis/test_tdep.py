@@ -300,12 +300,11 @@ def test_shuffled_wrapped_dump_gives_same_constants(md_dumps):
 
 
 def test_cli_writes_phonopy_files(md_dumps, tmp_path):
-    from mdvib.cli.main import build_parser
-
     import h5py
     import phonopy
 
     from mdvib.cli import tdep
+    from mdvib.cli.main import build_parser
 
     sorted_dump, _, data = md_dumps
     parser = build_parser()[0]
@@ -345,9 +344,8 @@ def test_cli_automatic_stride_on_md(reference, phonopy_reference, tmp_path, caps
 
     Measured: τ_int ≈ 5.2 frames (26 fs) of the squared displacements, stride 11, 73 snapshots.
     """
-    from mdvib.cli.main import build_parser
-
     from mdvib.cli import tdep
+    from mdvib.cli.main import build_parser
 
     dump, data = tmp_path / "md.dump", tmp_path / "si.data"
     lmp = sw_si_lammps(reference.cell, reference.positions)

@@ -421,11 +421,10 @@ def _write_triclinic_dump(path, cell: np.ndarray, positions: np.ndarray, forces:
 
 def test_cli_invariances(hexagonal, tmp_path, capsys):
     """``mdvib tdep ... --invariances born-huang huang`` on a triclinic LAMMPS dump; a bad name is refused."""
-    from mdvib.cli.main import build_parser
-
     from ase.io import write
 
     from mdvib.cli import tdep
+    from mdvib.cli.main import build_parser
 
     reference, positions, forces = hexagonal
     _write_triclinic_dump(tmp_path / "rattled.dump", reference.cell, positions, forces)

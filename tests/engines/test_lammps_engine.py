@@ -22,7 +22,6 @@ from mdvib.engines.structures import LatticeSpec, read_structure, write_lammps_d
 from mdvib.errors import SettingsError  # noqa: E402
 from mdvib.trajectory import Trajectory  # noqa: E402
 
-
 # ----------------------------------------------------------------------------- potentials
 
 

@@ -55,6 +55,7 @@ from collections.abc import Sequence
 from functools import reduce
 
 import numpy as np
+
 from mdvib.analysis.base import AnalysisBase, Part
 from mdvib.analysis.tdep.basis import ForceConstantBasis, build_basis, check_cutoffs
 from mdvib.analysis.tdep.decorrelation import DECORRELATION_SERIES, Decorrelation, estimate_decorrelation
@@ -67,8 +68,8 @@ from mdvib.analysis.tdep.invariances import (
 )
 from mdvib.analysis.tdep.reference import AtomMap, Reference, map_atoms, snapshot_displacements
 from mdvib.errors import FitError, MissingDataError, SettingsError, TrajectoryFormatError
-from mdvib.results import Provenance, quantity, result_type, save_result
 from mdvib.io.base import FrameChunk
+from mdvib.results import Provenance, quantity, result_type, save_result
 from mdvib.trajectory import FrameSelection, Trajectory
 
 #: Fit modes: one order after another (TDEP), or all orders at once.
@@ -243,7 +244,7 @@ class _Normal:
     rows: int = 0
 
     @classmethod
-    def zeros(cls, n: int) -> "_Normal":
+    def zeros(cls, n: int) -> _Normal:
         return cls(np.zeros((n, n)), np.zeros(n))
 
     def add(self, a: np.ndarray, f: np.ndarray) -> None:
@@ -252,10 +253,10 @@ class _Normal:
         self.ff += float(f @ f)
         self.rows += f.size
 
-    def __add__(self, other: "_Normal") -> "_Normal":
+    def __add__(self, other: _Normal) -> _Normal:
         return _Normal(self.g + other.g, self.h + other.h, self.ff + other.ff, self.rows + other.rows)
 
-    def __sub__(self, other: "_Normal") -> "_Normal":
+    def __sub__(self, other: _Normal) -> _Normal:
         return _Normal(self.g - other.g, self.h - other.h, self.ff - other.ff, self.rows - other.rows)
 
     def residual(self, x: np.ndarray) -> float:

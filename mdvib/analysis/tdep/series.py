@@ -97,7 +97,7 @@ class TemperatureSeries:
     trajectories: tuple[str, ...] = quantity("", "(n_T,)", "trajectory file of each temperature")
 
     @classmethod
-    def from_fits(cls, fits: Sequence[tuple[TDEPResult, PhononSpectrum]]) -> "TemperatureSeries":
+    def from_fits(cls, fits: Sequence[tuple[TDEPResult, PhononSpectrum]]) -> TemperatureSeries:
         """Collect fits (each with its spectrum) into a series sorted by temperature.
 
         Raises
