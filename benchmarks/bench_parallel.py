@@ -51,6 +51,9 @@ def _peaks(job: dict) -> dict:
     """Peak RSS of this process and of the largest worker process (this process when it ran serially)."""
     import resource
 
+    from mdvib.analysis.parallel import shutdown_pools
+
+    shutdown_pools()  # the kept workers exit, so that RUSAGE_CHILDREN counts them
     parent = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     serial = job["workers"] == 1 and job["scheduler"] is None
     worker = parent if serial else resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
@@ -59,7 +62,7 @@ def _peaks(job: dict) -> dict:
 
 def _twice(job: dict, analyse) -> None:
     """Run ``analyse()`` twice in this process: the first run includes starting the workers (process pools
-    are kept between runs, a Dask LocalCluster is not), the second is what later runs of a campaign cost."""
+    and LocalClusters are kept between runs), the second is what later runs of a campaign cost."""
     times = []
     for _ in range(2):
         t0 = time.perf_counter()
@@ -176,7 +179,7 @@ def render_markdown(result: dict) -> str:
     lines = [f"# bench_parallel ({result['cpus']} CPUs)", "",
              f"DOS: {result['problem']['dos']}; TDEP: {result['problem'].get('tdep', 'skipped')}", "",
              "Each configuration runs the analysis twice in one process: the first run includes starting the "
-             "workers (process pools are then kept; a Dask LocalCluster is started each time), the second is what "
+             "workers (process pools and the Dask LocalCluster are then kept), the second is what "
              "every later run of a campaign costs. Speed-up: over the serial run on all cores (first row). Peak "
              "memory is the maximum RSS, which includes the pages of the memory-mapped dump a process has touched.",
              "",

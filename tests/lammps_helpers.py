@@ -347,18 +347,22 @@ def sw_si_reference(reps: int = 3):
 
 def rattle_sw_si(reference, n: int, seed: int, sigma: float = 0.01) -> tuple[np.ndarray, np.ndarray]:
     """(positions Å, forces eV/Å) of ``n`` copies of ``reference`` rattled by ``sigma`` Å, LAMMPS SW forces."""
-    rng = np.random.default_rng(seed)
     lmp = sw_si_lammps(reference.cell, reference.positions)
-    positions, forces = [], []
     try:
-        for _ in range(n):
-            p = reference.positions + rng.normal(0.0, sigma, reference.positions.shape)
-            set_positions(lmp, p)
-            lmp.command("run 0")
-            positions.append(p)
-            forces.append(get_forces(lmp))
+        return rattled_forces(lmp, reference.positions, n, sigma, np.random.default_rng(seed))
     finally:
         lmp.close()
+
+
+def rattled_forces(lmp, ideal: np.ndarray, n: int, sigma: float, rng) -> tuple[np.ndarray, np.ndarray]:
+    """(positions Å, forces eV/Å), shape (n, N, 3), of ``n`` Gaussian rattles (σ Å) of ``ideal`` in ``lmp``."""
+    positions, forces = [], []
+    for _ in range(n):
+        p = ideal + rng.normal(0.0, sigma, ideal.shape)
+        set_positions(lmp, p)
+        lmp.command("run 0")
+        positions.append(p)
+        forces.append(get_forces(lmp))
     return np.array(positions), np.array(forces)
 
 

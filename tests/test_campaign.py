@@ -86,6 +86,22 @@ def finished(tmp_path_factory) -> Path:
     return folder / "run"
 
 
+def long_config(folder: Path, name: str) -> Path:
+    """One temperature, 216 atoms, two 2 ps segments (long enough to interrupt the second one)."""
+    path = write_config(folder, output=name, temperatures=(300,))
+    text = path.read_text().replace("supercell = [2, 2, 2]", "supercell = [3, 3, 3]")
+    text = text.replace("production_ps = 0.4", "production_ps = 4.0").replace("segment_ps = 0.2", "segment_ps = 2.0")
+    path.write_text(text.replace("dump_stride = 5", "dump_stride = 20"))
+    return path
+
+
+def copy_of(finished: Path, tmp_path: Path) -> Path:
+    """A copy of the finished campaign at ``tmp_path/run`` (where :func:`write_config` points)."""
+    copy = tmp_path / "run"
+    shutil.copytree(finished, copy)
+    return copy
+
+
 def test_end_to_end(finished):
     assert (finished / "dos_series.png").stat().st_size > 0
     for temperature in (300, 600):
@@ -108,8 +124,7 @@ def test_end_to_end(finished):
 
 
 def test_rerun_skips_finished_temperatures(finished, tmp_path):
-    copy = tmp_path / "run"
-    shutil.copytree(finished, copy)
+    copy = copy_of(finished, tmp_path)
     before = {p: p.stat().st_mtime_ns for p in copy.rglob("T_*/*")}
     config = CampaignConfig.from_toml(write_config(tmp_path))
     results = Campaign(config, progress=False).run()
@@ -145,8 +160,7 @@ def test_interrupted_campaign_resumes_to_the_same_result(finished, tmp_path, mon
 
 
 def test_failed_lammps_run_is_an_error_and_keeps_finished_temperatures(finished, tmp_path):
-    copy = tmp_path / "run"
-    shutil.copytree(finished, copy)
+    copy = copy_of(finished, tmp_path)
     tdir = copy / "T_600K"
     for path in tdir.iterdir():
         path.unlink()
@@ -200,8 +214,7 @@ include {tmp_path / 'run' / 'potential.lammps'}
 
 
 def test_changed_settings_are_refused(finished, tmp_path):
-    copy = tmp_path / "run"
-    shutil.copytree(finished, copy)
+    copy_of(finished, tmp_path)
     path = write_config(tmp_path)
     path.write_text(path.read_text().replace("seed = 4711", "seed = 4712"))
     with pytest.raises(SettingsError, match="different MD settings"):
@@ -217,12 +230,7 @@ def test_ctrl_c_stops_lammps_mid_segment_and_the_campaign_resumes(tmp_path):
     import time
 
     def config(name: str) -> Path:
-        path = write_config(tmp_path, output=name, temperatures=(300,))
-        text = path.read_text().replace("supercell = [2, 2, 2]", "supercell = [3, 3, 3]")
-        text = (text.replace("production_ps = 0.4", "production_ps = 4.0")
-                .replace("segment_ps = 0.2", "segment_ps = 2.0"))
-        path.write_text(text.replace("dump_stride = 5", "dump_stride = 20"))
-        return path
+        return long_config(tmp_path, name)
 
     Campaign(CampaignConfig.from_toml(config("reference")), progress=False).run()
 
@@ -248,8 +256,7 @@ def test_ctrl_c_stops_lammps_mid_segment_and_the_campaign_resumes(tmp_path):
 
 
 def test_changed_dos_settings_recompute_only_the_dos(finished, tmp_path):
-    copy = tmp_path / "run"
-    shutil.copytree(finished, copy)
+    copy = copy_of(finished, tmp_path)
     dump = copy / "T_300K" / "production.dump"
     before = dump.stat().st_mtime_ns
     path = write_config(tmp_path, temperatures=(300,))
@@ -323,8 +330,7 @@ def test_tdep_analysis_in_a_campaign_equals_the_tdep_command(finished, tmp_path)
     from mdvib.analysis.tdep import TDEPResult
     from mdvib.cli.main import main
 
-    copy = tmp_path / "run"
-    shutil.copytree(finished, copy)
+    copy = copy_of(finished, tmp_path)
     dump = copy / "T_300K" / "production.dump"
     before = dump.stat().st_mtime_ns
     path = write_config(tmp_path, temperatures=(300,))
@@ -364,8 +370,7 @@ def test_second_campaign_on_the_same_folder_is_refused(tmp_path):
 
 
 def test_damaged_progress_file_is_named(finished, tmp_path):
-    copy = tmp_path / "run"
-    shutil.copytree(finished, copy)
+    copy = copy_of(finished, tmp_path)
     (copy / "T_600K" / "progress.json").write_text("")
     with pytest.raises(MdvibError, match=r"T_600K/progress.json is damaged .*delete it"):
         Campaign(CampaignConfig.from_toml(write_config(tmp_path)), progress=False).run()
@@ -383,12 +388,7 @@ def test_sigkill_mid_segment_then_rerun_gives_the_uninterrupted_dump(tmp_path):
     from mdvib.campaign import LOCK_FILE
 
     def config(name: str) -> Path:
-        path = write_config(tmp_path, output=name, temperatures=(300,))
-        text = path.read_text().replace("supercell = [2, 2, 2]", "supercell = [3, 3, 3]")
-        text = (text.replace("production_ps = 0.4", "production_ps = 4.0")
-                .replace("segment_ps = 0.2", "segment_ps = 2.0"))
-        path.write_text(text.replace("dump_stride = 5", "dump_stride = 20"))
-        return path
+        return long_config(tmp_path, name)
 
     Campaign(CampaignConfig.from_toml(config("reference")), progress=False).run()
     path = config("killed")
@@ -417,8 +417,7 @@ def test_ctrl_c_during_the_dos_then_rerun(finished, tmp_path, monkeypatch):
     """Ctrl-C inside the DOS of a finished MD: nothing half-written; the rerun computes only the DOS."""
     from mdvib.analysis.dos import DOSAnalysis
 
-    copy = tmp_path / "run"
-    shutil.copytree(finished, copy)
+    copy = copy_of(finished, tmp_path)
     tdir = copy / "T_300K"
     for name in ("dos.h5", "dos.csv", "analyses.json", "done"):
         (tdir / name).unlink()
@@ -446,8 +445,7 @@ def test_ctrl_c_during_the_dos_then_rerun(finished, tmp_path, monkeypatch):
 
 def test_damaged_markers_are_rebuilt(finished, tmp_path):
     """A damaged ``done`` or ``analyses.json`` is not an error: the analyses of that temperature run again."""
-    copy = tmp_path / "run"
-    shutil.copytree(finished, copy)
+    copy = copy_of(finished, tmp_path)
     (copy / "T_300K" / "done").write_text("{not json")
     (copy / "T_300K" / "analyses.json").write_bytes(b"")
     config = CampaignConfig.from_toml(write_config(tmp_path))
@@ -458,8 +456,7 @@ def test_damaged_markers_are_rebuilt(finished, tmp_path):
 
 
 def test_damaged_settings_file_names_the_folder_to_delete(finished, tmp_path):
-    copy = tmp_path / "run"
-    shutil.copytree(finished, copy)
+    copy = copy_of(finished, tmp_path)
     (copy / "T_600K" / "settings.json").write_text("")
     with pytest.raises(MdvibError, match=r"T_600K/settings.json is damaged .*delete \S+T_600K to rerun"):
         Campaign(CampaignConfig.from_toml(write_config(tmp_path)), progress=False).run()

@@ -13,7 +13,7 @@ returns the part's partial result, and the caller merges them in part order.
   the start-up (about 2 s: importing mdvib and numba in each process) is paid
   once; :func:`shutdown_pools` stops it (also at exit).
 * ``scheduler="local"``: a Dask ``LocalCluster`` of ``workers`` single-threaded
-  worker processes, closed afterwards.
+  worker processes, kept like the pools.
 * ``scheduler="tcp://host:8786"`` (any Dask scheduler address): the parts are
   submitted to that cluster; its workers must have mdvib installed and see
   the trajectory file at the same path. Their thread settings are left alone.
@@ -88,9 +88,15 @@ def _pool(workers: int) -> ProcessPoolExecutor:
 
 @atexit.register
 def shutdown_pools() -> None:
-    """Stop the kept process pools."""
+    """Stop the kept process pools and Dask clients (and the LocalClusters mdvib started)."""
     while _POOLS:
         _POOLS.popitem()[1].shutdown(cancel_futures=True)
+    while _CLIENTS:
+        (scheduler, _), client = _CLIENTS.popitem()
+        cluster = client.cluster if scheduler == "local" else None
+        client.close()
+        if cluster is not None:
+            cluster.close()
 
 
 def _process_pool(analysis, trajectory, selection, parts, workers, bar) -> list:
@@ -117,29 +123,33 @@ def _process_pool(analysis, trajectory, selection, parts, workers, bar) -> list:
 
 def _dask(analysis, trajectory, selection, parts, workers, scheduler, bar) -> list:
     try:
-        from distributed import Client, LocalCluster
         from distributed import as_completed as dask_as_completed
     except ImportError as exc:
         raise SettingsError("scheduler=... needs Dask distributed: pip install 'mdvib[parallel]' "
                             "(or use workers=N for local processes)") from exc
-    cluster = None
-    try:
+    client, threads = _dask_client(scheduler, workers)
+    futures = [client.submit(analyse_part_task, analysis, trajectory, selection, part, threads, pure=False)
+               for part in parts]
+    for _ in dask_as_completed(futures):
+        bar.update(1)
+    return client.gather(futures)
+
+
+_CLIENTS: dict[tuple[str, int], Any] = {}
+
+
+def _dask_client(scheduler: str, workers: int):
+    """A Dask client (kept for later runs) and the threads per task (1 on a LocalCluster, else None)."""
+    from distributed import Client, LocalCluster
+
+    key = (scheduler, workers if scheduler == "local" else 0)
+    if key not in _CLIENTS:
         if scheduler == "local":
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
-            client = Client(cluster)
-            threads = 1
+            _CLIENTS[key] = Client(cluster)
         else:
             try:
-                client = Client(scheduler, timeout="20s")
+                _CLIENTS[key] = Client(scheduler, timeout="20s")
             except (OSError, TimeoutError) as exc:
                 raise SettingsError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from exc
-            threads = None
-        with client:
-            futures = [client.submit(analyse_part_task, analysis, trajectory, selection, part, threads, pure=False)
-                       for part in parts]
-            for _ in dask_as_completed(futures):
-                bar.update(1)
-            return client.gather(futures)
-    finally:
-        if cluster is not None:
-            cluster.close()
+    return _CLIENTS[key], (1 if scheduler == "local" else None)

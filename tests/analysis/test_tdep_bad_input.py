@@ -32,8 +32,7 @@ from tests.analysis.test_tdep import _rattle, _reference, _trajectory, _write_du
 from tests.lammps_helpers import (  # noqa: E402
     SI_MASS_AMU,
     SW_SI_LATTICE_A,
-    get_forces,
-    set_positions,
+    rattled_forces,
     sw_si_lammps,
 )
 
@@ -90,7 +89,6 @@ def primitive_fcc():
     lower = poscar.cell @ q
     lammps_frame = _si(lower, poscar.positions @ q)
     lmp = create_lammps()
-    positions, forces = [], []
     rng = np.random.default_rng(151)
     try:
         lmp.commands_list([
@@ -102,15 +100,10 @@ def primitive_fcc():
         ])
         n = lammps_frame.n_atoms
         lmp.create_atoms(n, list(range(1, n + 1)), [1] * n, lammps_frame.positions.ravel().tolist())
-        for _ in range(12):
-            p = lammps_frame.positions + rng.normal(0.0, 0.01, (n, 3))
-            set_positions(lmp, p)
-            lmp.command("run 0")
-            positions.append(p)
-            forces.append(get_forces(lmp))
+        positions, forces = rattled_forces(lmp, lammps_frame.positions, 12, 0.01, rng)
     finally:
         lmp.close()
-    return poscar, lammps_frame, q, np.array(positions), np.array(forces)
+    return poscar, lammps_frame, q, positions, forces
 
 
 def _gamma_and_x(result, unitcell: Reference) -> np.ndarray:
