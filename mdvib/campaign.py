@@ -82,6 +82,7 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 from tqdm.auto import tqdm
@@ -236,9 +237,13 @@ class CampaignConfig:
         pot = data["potential"]
         entry = PAIR_STYLES.get(str(pot.get("style")))
         shorthand = set(entry.params) if entry else set()  # style parameters given directly in [potential]
-        _check_keys(pot, {"style", "file", "elements", "params"} | shorthand, "[potential]")
-        if "style" not in pot or "elements" not in pot:
-            raise SettingsError("[potential] needs style and elements")
+        hints = {"style": str, "file": str, "elements": list[str], "params": dict} | dict.fromkeys(shorthand, Any)
+        check_table(pot, hints, {"style", "elements"}, "[potential]")
+        if entry is None:
+            close = difflib.get_close_matches(pot["style"], list(PAIR_STYLES), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise SettingsError(f"[potential]: unknown style {pot['style']!r}{hint}; choose one of "
+                                f"{', '.join(PAIR_STYLES)} (mdvib campaign --help)")
         params = dict(pot.get("params") or {})
         for name in shorthand & set(pot):
             if name in params:

@@ -51,6 +51,8 @@ OVERSAMPLE = 4
 
 #: Fewer lags than this give a spectrum too coarse to show phonons (a warning).
 MIN_USEFUL_WINDOW = 16
+#: Fewer time origins than this at the longest lag make a noisy spectrum (a warning).
+MIN_ORIGINS = 10
 
 #: Kinetic temperatures outside this range (K) are taken as a units mistake.
 PLAUSIBLE_TEMPERATURE_K = (0.1, 1.0e5)
@@ -390,11 +392,12 @@ def _statistics_warnings(n_frames: int, window: int, blocks: int, dt_fs: float) 
         out.append(f"the spectrum rests on a window of only {window} lags ({window + 1} frequencies, resolution about "
                    f"{1e3 / (window * dt_fs):.3g} THz): it cannot resolve phonons; use a longer trajectory or "
                    "fewer --blocks")
-    block = n_frames // blocks
-    if block < 2 * window:
-        out.append(f"each of the {blocks} blocks has {block} frames for a window of {window} lags, so the longest "
-                   "lags are averaged over few time origins and the spectrum is noisy; use a shorter --window or "
-                   "fewer --blocks")
+    origins = n_frames // blocks - window + 1
+    if origins < MIN_ORIGINS:
+        plural = "" if origins == 1 else "s"
+        out.append(f"each of the {blocks} blocks has {n_frames // blocks} frames for a window of {window} lags, so "
+                   f"the longest lags are averaged over only {max(origins, 0)} time origin{plural} and the spectrum "
+                   "is noisy; use a shorter --window or fewer --blocks")
     return out
 
 
@@ -441,7 +444,9 @@ class DOSCampaignSettings:
 
 def run_in_campaign(step: CampaignStep, settings: DOSCampaignSettings) -> AnalysisOutput:
     """DOS of one campaign temperature: ``dos.h5`` and ``dos.csv`` in its folder."""
-    result = settings.analysis(step.progress).run(step.open_trajectory(), workers=settings.workers)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SpectrumWarning)  # in result.warnings, shown in the campaign summary
+        result = settings.analysis(step.progress).run(step.open_trajectory(), workers=settings.workers)
     files = tuple(step.directory / name for name in ("dos.h5", "dos.csv"))
     for path in files:
         result.save(path)

@@ -71,6 +71,8 @@ def run(args: argparse.Namespace) -> None:
             spec = get_analysis(name)
             line = spec.headline(value) if spec.headline else type(value).__name__
             print(f"    {name}: {line} -> {spec.result_file}")
+            for text in getattr(value, "warnings", None) or ():
+                print(f"      warning: {text}")
     for name in config.analyses:
         spec = get_analysis(name)
         if spec.series_file:
