@@ -87,12 +87,26 @@ def finished(tmp_path_factory) -> Path:
 
 
 def long_config(folder: Path, name: str) -> Path:
-    """One temperature, 216 atoms, two 2 ps segments (long enough to interrupt the second one)."""
+    """One temperature, 216 atoms, two 4 ps segments (about 1 s each: long enough to interrupt the second)."""
     path = write_config(folder, output=name, temperatures=(300,))
     text = path.read_text().replace("supercell = [2, 2, 2]", "supercell = [3, 3, 3]")
-    text = text.replace("production_ps = 0.4", "production_ps = 4.0").replace("segment_ps = 0.2", "segment_ps = 2.0")
+    text = text.replace("production_ps = 0.4", "production_ps = 8.0").replace("segment_ps = 0.2", "segment_ps = 4.0")
     path.write_text(text.replace("dump_stride = 5", "dump_stride = 20"))
     return path
+
+
+def wait_into_second_segment(tdir: Path, proc, timeout_s: float = 60.0) -> None:
+    """Return once LAMMPS of ``proc``'s campaign is integrating production segment 1 (its thermo has begun)."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    log = tdir / "segment_0001.log"
+    while proc.poll() is None and time.monotonic() < deadline:
+        if (tdir / "progress.json").exists() and log.exists() and "Step" in log.read_text(errors="replace"):
+            time.sleep(0.1)
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"the campaign did not reach production segment 1 (rc {proc.poll()})")
 
 
 def copy_of(finished: Path, tmp_path: Path) -> Path:
@@ -227,7 +241,6 @@ def test_ctrl_c_stops_lammps_mid_segment_and_the_campaign_resumes(tmp_path):
     import signal
     import subprocess
     import sys
-    import time
 
     def config(name: str) -> Path:
         return long_config(tmp_path, name)
@@ -238,16 +251,13 @@ def test_ctrl_c_stops_lammps_mid_segment_and_the_campaign_resumes(tmp_path):
     path = config("interrupted")
     tdir = tmp_path / "interrupted" / "T_300K"
     proc = subprocess.Popen([sys.executable, "-c", script, str(path)], stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while not (tdir / "progress.json").exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    time.sleep(0.3)  # into the second segment (about 1 s long)
+    wait_into_second_segment(tdir, proc)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
     assert json.loads((tdir / "progress.json").read_text())["segments_done"] == 1
     loop = re.search(r"Loop time of \S+ on 1 procs for (\d+) steps", (tdir / "segment_0001.log").read_text())
-    assert loop and int(loop.group(1)) < 2000  # LAMMPS stopped inside the segment
+    assert loop and int(loop.group(1)) < 4000  # LAMMPS stopped inside the segment
     assert not (tdir / "segment_0001.restart").exists() and not (tdir / "done").exists()
 
     Campaign(CampaignConfig.from_toml(path), progress=False).run()
@@ -383,7 +393,6 @@ def test_sigkill_mid_segment_then_rerun_gives_the_uninterrupted_dump(tmp_path):
     import signal
     import subprocess
     import sys
-    import time
 
     from mdvib.campaign import LOCK_FILE
 
@@ -395,10 +404,7 @@ def test_sigkill_mid_segment_then_rerun_gives_the_uninterrupted_dump(tmp_path):
     tdir = tmp_path / "killed" / "T_300K"
     script = "import sys; from mdvib.cli import main as m; sys.exit(m.main(['campaign', sys.argv[1], '--quiet']))"
     proc = subprocess.Popen([sys.executable, "-c", script, str(path)], start_new_session=True)
-    deadline = time.monotonic() + 60
-    while not (tdir / "progress.json").exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    time.sleep(0.3)  # into the second segment
+    wait_into_second_segment(tdir, proc)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL

@@ -118,7 +118,7 @@ def test_default_demo_is_the_packaged_campaign_file(tmp_path):
     quick = demo_config(tmp_path, quick=True, ranks=2)
     assert quick.output_dir == (tmp_path / "sw-quick").resolve() and quick.md.ranks == 2
     assert (quick.md.production_ps == QUICK["md"]["production_ps"]
-            and quick.analyses["dos"].window == QUICK["dos"]["window"])
+            and quick.analyses["dos"].window == QUICK["analysis"]["dos"]["window"])
 
 
 def test_mlip_demos_name_the_built_in_models():

@@ -45,19 +45,19 @@ DEMO_POTENTIALS: dict[str, dict[str, dict]] = {
         "structure": {"supercell": [2, 2, 2]},
         "potential": {"style": "allegro", "file": "si_allegro.nequip.pt2", "elements": ["Si"]},
         "md": {"temperatures_k": [300, 600], "equilibration_ps": 1.0, "production_ps": 6.0, "segment_ps": 2.0},
-        "dos": {"window": 100, "blocks": 3},
+        "analysis": {"dos": {"window": 100, "blocks": 3}},
     },
     "nequip": {
         "structure": {"supercell": [2, 2, 2]},
         "potential": {"style": "nequip", "file": "si_nequip.nequip.pt2", "elements": ["Si"]},
         "md": {"temperatures_k": [300, 600], "equilibration_ps": 1.0, "production_ps": 4.0, "segment_ps": 2.0},
-        "dos": {"window": 100, "blocks": 2},
+        "analysis": {"dos": {"window": 100, "blocks": 2}},
     },
 }
 #: Settings ``--quick`` changes on top of the potential's (two temperatures, 2.5 ps each).
 QUICK: dict[str, dict] = {
     "md": {"temperatures_k": [300, 600], "equilibration_ps": 0.5, "production_ps": 2.0, "segment_ps": 1.0},
-    "dos": {"window": 50, "blocks": 2},
+    "analysis": {"dos": {"window": 50, "blocks": 2}},
 }
 #: Width of the kinetic-temperature check, in standard deviations of the canonical
 #: instantaneous kinetic temperature, T·sqrt(2/(3N)) (the time average fluctuates less).
@@ -109,9 +109,17 @@ def demo_config(output_dir: str | Path = "mdvib-demo", potential: str = "sw", qu
     if ranks is not None:
         changes.append({"md": {"ranks": ranks}})
     for change in changes:
-        for table, settings in change.items():
-            data[table] = {**data.get(table, {}), **settings}
+        _merge(data, change)
     return CampaignConfig.from_dict(data, base_dir=path.parent, output_dir=demo_folder(output_dir, potential, quick))
+
+
+def _merge(table: dict, changes: dict) -> None:
+    """Update the nested TOML ``table`` with ``changes`` (sub-tables merged key by key)."""
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(table.get(key), dict):
+            _merge(table[key], value)
+        else:
+            table[key] = value
 
 
 def check_options(potential: str, ranks: int | None = None) -> None:
