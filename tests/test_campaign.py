@@ -247,7 +247,9 @@ def test_ctrl_c_stops_lammps_mid_segment_and_the_campaign_resumes(tmp_path):
 
     Campaign(CampaignConfig.from_toml(config("reference")), progress=False).run()
 
-    script = "import sys; from mdvib.cli import main as m; sys.exit(m.main(['campaign', sys.argv[1], '--quiet']))"
+    # a shell's background jobs start with SIGINT ignored (CI may run us so): restore Python's Ctrl-C handler
+    script = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+              "from mdvib.cli import main as m; sys.exit(m.main(['campaign', sys.argv[1], '--quiet']))")
     path = config("interrupted")
     tdir = tmp_path / "interrupted" / "T_300K"
     proc = subprocess.Popen([sys.executable, "-c", script, str(path)], stderr=subprocess.PIPE, text=True)
