@@ -76,7 +76,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import difflib
 import json
 import os
 import tomllib
@@ -91,6 +90,7 @@ from mdvib.analysis.registry import (
     CampaignStep,
     campaign_settings,
     check_table,
+    did_you_mean,
     get_analysis,
     settings_record,
     type_hints,
@@ -240,8 +240,7 @@ class CampaignConfig:
         hints = {"style": str, "file": str, "elements": list[str], "params": dict} | dict.fromkeys(shorthand, Any)
         check_table(pot, hints, {"style", "elements"}, "[potential]")
         if entry is None:
-            close = difflib.get_close_matches(pot["style"], list(PAIR_STYLES), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            hint = did_you_mean(pot["style"], PAIR_STYLES)
             raise SettingsError(f"[potential]: unknown style {pot['style']!r}{hint}; choose one of "
                                 f"{', '.join(PAIR_STYLES)} (mdvib campaign --help)")
         params = dict(pot.get("params") or {})
@@ -276,8 +275,7 @@ def _analyses_from(data: dict) -> dict:
 def _check_keys(table: dict, allowed: set[str], where: str) -> None:
     unknown = sorted(set(table) - allowed)
     if unknown:
-        hints = [f"{key!r} (did you mean {close[0]!r}?)" if (close := difflib.get_close_matches(key, allowed, n=1))
-                 else repr(key) for key in unknown]
+        hints = [f"{key!r}{did_you_mean(key, allowed)}" for key in unknown]
         raise SettingsError(f"{where}: unknown setting(s) {', '.join(hints)}; allowed: {sorted(allowed)}")
 
 

@@ -299,6 +299,9 @@ def test_changed_dos_settings_recompute_only_the_dos(finished, tmp_path):
         (("supercell = [2, 2, 2]", "supercell = 2"), r"\[structure\]: supercell = 2 is not a list of integers"),
         (("window = 20", 'window = "20"'), r"\[analysis.dos\]: window = '20' is not an integer"),
         (("blocks = 2", "blocks = 0"), r"\[analysis.dos\]: blocks must be >= 1"),
+        (('elements = ["Si"]', 'elements = "Si"'), r"\[potential\]: elements = 'Si' is not a list of strings"),
+        (('style = "sw"', "style = 5"), r"\[potential\]: style = 5 is not a string"),
+        (('style = "sw"', 'style = "sww"'), r"\[potential\]: unknown style 'sww' \(did you mean 'sw'\?\)"),
     ],
 )
 def test_bad_campaign_files(tmp_path, change, message):
@@ -469,16 +472,3 @@ def test_damaged_settings_file_names_the_folder_to_delete(finished, tmp_path):
     with pytest.raises(MdvibError, match=r"T_600K/settings.json is damaged .*delete \S+T_600K to rerun"):
         Campaign(CampaignConfig.from_toml(write_config(tmp_path)), progress=False).run()
 
-
-@pytest.mark.parametrize("change, message", [
-    (('elements = ["Si"]', 'elements = "Si"'), r"\[potential\]: elements = 'Si' is not a list of strings"),
-    (('style = "sw"', "style = 5"), r"\[potential\]: style = 5 is not a string"),
-    (('style = "sw"', 'style = "sww"'), r"\[potential\]: unknown style 'sww' \(did you mean 'sw'\?\)"),
-])
-def test_bad_potential_tables(tmp_path, change, message):
-    path = write_config(tmp_path)
-    text = path.read_text()
-    assert change[0] in text
-    path.write_text(text.replace(change[0], change[1]))
-    with pytest.raises(SettingsError, match=message):
-        CampaignConfig.from_toml(path)

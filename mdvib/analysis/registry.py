@@ -191,11 +191,12 @@ def get_analysis(name: str) -> AnalysisSpec:
     """
     known = analyses()
     if name not in known:
-        raise SettingsError(f"unknown analysis {name!r}{_did_you_mean(name, known)}; available: {sorted(known)}")
+        raise SettingsError(f"unknown analysis {name!r}{did_you_mean(name, known)}; available: {sorted(known)}")
     return known[name]
 
 
-def _did_you_mean(name: str, choices) -> str:
+def did_you_mean(name: str, choices) -> str:
+    """`` (did you mean 'X'?)`` for the closest of ``choices``, or an empty string."""
     close = difflib.get_close_matches(name, list(choices), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
@@ -257,7 +258,7 @@ def check_table(table: Any, hints: dict[str, Any], required: set[str], where: st
         raise SettingsError(f"{where} must be a table of settings, got {table!r}")
     for key in table:
         if key not in hints:
-            raise SettingsError(f"{where}: unknown setting {key!r}{_did_you_mean(key, hints)}; "
+            raise SettingsError(f"{where}: unknown setting {key!r}{did_you_mean(key, hints)}; "
                                 f"allowed: {sorted(hints)}")
     missing = sorted(required - set(table))
     if missing:
