@@ -66,7 +66,7 @@ from mdvib.analysis.tdep.invariances import (
     require_pair_vectors,
     violations,
 )
-from mdvib.analysis.tdep.reference import AtomMap, Reference, map_atoms, snapshot_displacements
+from mdvib.analysis.tdep.reference import AtomMap, Reference, map_first_frame, snapshot_displacements
 from mdvib.errors import FitError, MissingDataError, SettingsError, TrajectoryFormatError
 from mdvib.io.base import FrameChunk
 from mdvib.results import Provenance, quantity, result_type, save_result
@@ -394,13 +394,7 @@ class TDEPAnalysis(AnalysisBase):
 
     def _map_atoms(self, trajectory: Trajectory, selection: FrameSelection) -> AtomMap:
         """Pair trajectory atoms with reference sites using the first selected frame."""
-        chunks = trajectory.iter_chunks(FrameSelection(selection.start, selection.start + 1, 1), chunk_frames=1)
-        try:
-            first = next(chunks)
-        finally:
-            chunks.close()
-        return map_atoms(self.reference, trajectory.info.atom_ids, trajectory.species, first.positions[0],
-                         first.cells[0], trajectory.path, self.tolerance, frame=selection.start)
+        return map_first_frame(self.reference, trajectory, selection, self.tolerance)
 
     def _snapshots(self, trajectory: Trajectory, selection: FrameSelection, atom_map: AtomMap, batch: int):
         """Yield (u, f) of the selected frames in chunks of ``batch``: displacements Å, forces eV/Å, (n, N, 3)."""

@@ -509,6 +509,29 @@ def map_atoms(reference: Reference, traj_ids: np.ndarray, traj_species: tuple[st
                    rotation=rotation)
 
 
+def map_first_frame(reference: Reference, trajectory, selection, tolerance: float | None = None) -> AtomMap:
+    """Pair a trajectory's atoms with reference sites using its first selected frame (:func:`map_atoms`).
+
+    Parameters
+    ----------
+    reference : Reference
+    trajectory : mdvib.trajectory.Trajectory
+    selection : mdvib.trajectory.FrameSelection
+        The analysed frames; the first one is read.
+    tolerance : float, optional
+        As :func:`map_atoms`.
+    """
+    from mdvib.trajectory import FrameSelection
+
+    chunks = trajectory.iter_chunks(FrameSelection(selection.start, selection.start + 1, 1), chunk_frames=1)
+    try:
+        first = next(chunks)
+    finally:
+        chunks.close()
+    return map_atoms(reference, trajectory.info.atom_ids, trajectory.species, first.positions[0], first.cells[0],
+                     trajectory.path, tolerance, frame=selection.start)
+
+
 def _check_species(reference: Reference, traj_species, order, traj_ids, path) -> None:
     for site, atom in enumerate(order):
         if traj_species[atom] != reference.species[site]:

@@ -1,0 +1,400 @@
+"""Supercell ↔ (unit cell, basis atom) bookkeeping and the commensurate wave vectors of an SED.
+
+The spectral energy density sums velocities over the unit cells l of the MD
+supercell with the phase e^{iq·R_l} of each cell's lattice point R_l
+(docs/physics.md, "Spectral energy density"), so every atom of the ideal
+reference supercell must be assigned a lattice point and a basis atom of a
+unit cell:
+
+* the unit cell is the one the user gives, or spglib's primitive cell of the
+  reference in the reference's orientation (``no_idealize``), shifted so that
+  its first basis atom sits on a reference atom;
+* the supercell matrix P (supercell = P · unit cell, rows) must be integral;
+* an atom at r is basis atom b of the cell at R = n·A when (r − r_b)·A⁻¹ = n
+  is integral, n reduced modulo the supercell; every (cell, b) must occur
+  exactly once, in whatever order the atoms come.
+
+Only q with q·L_j ∈ 2πℤ for the supercell vectors L_j are meaningful (other q
+mix the cells' phases with the supercell's periodic images). With q given in
+reduced coordinates k of the unit cell's reciprocal lattice (q = 2π A⁻¹ k),
+that is P·k ∈ ℤ³. A q off that grid is refused and the nearest allowed one is
+named; a high-symmetry path (ASE's :meth:`ase.cell.Cell.bandpath`, which
+keeps the given cell's orientation and knows the 2D lattices, unlike seekpath)
+is sampled at exactly the commensurate points on each of its segments.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import re
+import warnings
+
+import numpy as np
+
+from mdvib.analysis.tdep.reference import Reference
+from mdvib.errors import SettingsError
+
+#: An atom farther than this fraction of the nearest-neighbour distance from its lattice site is an error.
+SITE_TOLERANCE_FRACTION = 0.1
+#: A reduced coordinate within this of an integer counts as integral (P·k, cell offsets).
+INTEGRAL_TOLERANCE = 1e-5
+#: A cell axis along which the atoms leave a gap wider than this (Å) is treated as vacuum (2D slab).
+VACUUM_GAP_A = 5.0
+
+
+@dataclasses.dataclass(frozen=True)
+class CellBasisMap:
+    """Assignment of the reference supercell's atoms to unit cells and basis atoms.
+
+    Attributes
+    ----------
+    unit_cell : ndarray, shape (3, 3)
+        Unit-cell vectors A as rows, Å.
+    basis_positions : ndarray, shape (n_basis, 3)
+        Cartesian positions r_b of the basis atoms, Å (in the reference's frame).
+    basis_species : tuple of str, length n_basis
+        Chemical symbol of each basis atom.
+    basis_masses : ndarray, shape (n_basis,)
+        Mass of each basis atom, amu.
+    supercell : ndarray, shape (3, 3)
+        Supercell vectors L = P·A as rows, Å.
+    supercell_matrix : ndarray, shape (3, 3), int64
+        P.
+    basis_index : ndarray, shape (n_atoms,), int64
+        Basis atom b of each reference atom.
+    cell_index : ndarray, shape (n_atoms,), int64
+        Unit cell (0 … n_cells − 1) of each reference atom.
+    lattice_points : ndarray, shape (n_atoms, 3)
+        Lattice point R of each reference atom's cell, Å.
+    periodic : tuple of bool, length 3
+        Whether each cell axis is periodic in the physical sense (``False``
+        across the vacuum of a slab).
+    """
+
+    unit_cell: np.ndarray
+    basis_positions: np.ndarray
+    basis_species: tuple[str, ...]
+    basis_masses: np.ndarray
+    supercell: np.ndarray
+    supercell_matrix: np.ndarray
+    basis_index: np.ndarray
+    cell_index: np.ndarray
+    lattice_points: np.ndarray
+    periodic: tuple[bool, bool, bool]
+
+    @property
+    def n_basis(self) -> int:
+        """Atoms per unit cell."""
+        return len(self.basis_species)
+
+    @property
+    def n_cells(self) -> int:
+        """Unit cells in the supercell, |det P|."""
+        return int(round(abs(np.linalg.det(self.supercell_matrix))))
+
+    def cartesian(self, reduced: np.ndarray) -> np.ndarray:
+        """q in rad/Å (2π included) from reduced coordinates of the unit cell's reciprocal lattice, shape (n, 3)."""
+        return 2.0 * np.pi * np.asarray(reduced, float) @ np.linalg.inv(self.unit_cell).T
+
+    def phases(self, reduced: np.ndarray) -> np.ndarray:
+        """e^{iq·R} of every reference atom's lattice point, shape (n_q, n_atoms), complex128."""
+        return np.exp(1j * self.cartesian(reduced) @ self.lattice_points.T)
+
+
+def primitive_cell(reference: Reference, symprec: float = 1e-3) -> Reference:
+    """spglib's primitive cell of ``reference`` in the reference's orientation (not rotated or idealised)."""
+    import spglib
+
+    species = sorted(set(reference.species))
+    numbers = np.array([species.index(s) + 1 for s in reference.species])
+    found = spglib.standardize_cell((reference.cell, reference.scaled_positions, numbers), to_primitive=True,
+                                    no_idealize=True, symprec=symprec)
+    if found is None:
+        raise SettingsError(f"{reference.path or 'reference'}: spglib finds no primitive cell "
+                            f"(symprec {symprec}); give the unit cell explicitly (--unitcell)")
+    lattice, frac, nums = found
+    symbols = tuple(species[k - 1] for k in nums)
+    mass_of = dict(zip(reference.species, reference.masses))
+    return Reference(cell=np.asarray(lattice, float), positions=np.asarray(frac, float) @ lattice,
+                     species=symbols, masses=np.array([mass_of[s] for s in symbols]), path="spglib primitive cell")
+
+
+def map_cells(reference: Reference, unitcell: Reference | None = None, symprec: float = 1e-3) -> CellBasisMap:
+    """Assign every atom of the ideal supercell ``reference`` to a unit cell and a basis atom.
+
+    Parameters
+    ----------
+    reference : Reference
+        Ideal supercell the MD ran in (positions at their lattice sites).
+    unitcell : Reference, optional
+        Unit cell (primitive or not) in the reference's orientation; default
+        spglib's primitive cell of the reference.
+    symprec : float
+        spglib tolerance (Å) for finding the primitive cell.
+
+    Raises
+    ------
+    SettingsError
+        If the supercell is not an integral multiple of the unit cell, or an
+        atom sits on no site of the unit cell's lattice (the message names the
+        atom and its distance), or the sites are not each filled once.
+    """
+    unit = unitcell if unitcell is not None else primitive_cell(reference, symprec)
+    name = reference.path or "reference"
+    cell = np.asarray(unit.cell, float)
+    p_float = reference.cell @ np.linalg.inv(cell)
+    p = np.rint(p_float).astype(np.int64)
+    if np.abs(p_float - p).max() > 1e-3 or round(abs(np.linalg.det(p))) == 0:
+        raise SettingsError(f"{name}: the supercell is not an integral multiple of the unit cell "
+                            f"{unit.path or ''} (L·A⁻¹ = {np.round(p_float, 4).tolist()}); give the unit cell the "
+                            "supercell was built from (--unitcell), in the same orientation")
+    n_cells = int(round(abs(np.linalg.det(p))))
+    if n_cells * len(unit.species) != reference.n_atoms:
+        raise SettingsError(f"{name}: {reference.n_atoms} atoms, but {n_cells} unit cells of {len(unit.species)} "
+                            f"atoms make {n_cells * len(unit.species)}: the unit cell does not match the supercell")
+    basis = np.asarray(unit.positions, float)
+    matches = [b for b, s in enumerate(unit.species) if s == reference.species[0]]
+    if not matches:
+        raise SettingsError(f"{name}: the unit cell has no {reference.species[0]} atom (atom 0 of the reference)")
+    basis = basis + (reference.positions[0] - basis[matches[0]])
+    inverse = np.linalg.inv(cell)
+    offsets = (reference.positions[:, None, :] - basis[None, :, :]) @ inverse  # (N, n_basis, 3)
+    mismatch = np.linalg.norm((offsets - np.rint(offsets)) @ cell, axis=2)
+    basis_index = np.argmin(mismatch, axis=1)
+    atoms = np.arange(reference.n_atoms)
+    distance = mismatch[atoms, basis_index]
+    tolerance = SITE_TOLERANCE_FRACTION * reference.nearest_neighbour_distance()
+    worst = int(np.argmax(distance))
+    if distance[worst] > tolerance:
+        raise SettingsError(f"{name}: atom {worst} ({reference.species[worst]}) is {distance[worst]:.3f} Å from the "
+                            f"nearest site of the unit cell's lattice (at most {tolerance:.3f} Å): the reference is "
+                            "not the ideal supercell of this unit cell")
+    wrong = np.flatnonzero(np.array(unit.species)[basis_index] != np.array(reference.species))
+    if wrong.size:
+        k = int(wrong[0])
+        raise SettingsError(f"{name}: atom {k} is {reference.species[k]} but sits on a {unit.species[basis_index[k]]} "
+                            "site of the unit cell")
+    lattice = np.rint(offsets[atoms, basis_index]).astype(np.int64)  # (N, 3) cell offsets n
+    in_supercell = lattice @ np.linalg.inv(p)
+    keys = np.rint((in_supercell - np.floor(in_supercell + INTEGRAL_TOLERANCE)) * n_cells).astype(np.int64)
+    _, cell_index = np.unique(keys, axis=0, return_inverse=True)
+    cell_index = cell_index.reshape(-1)
+    pairs = cell_index * len(unit.species) + basis_index
+    if np.unique(pairs).size != reference.n_atoms:
+        counts = np.bincount(pairs, minlength=n_cells * len(unit.species))
+        twice = int(np.flatnonzero(counts > 1)[0])
+        first, second = np.flatnonzero(pairs == twice)[:2]
+        raise SettingsError(f"{name}: atoms {first} and {second} sit on the same site (basis atom "
+                            f"{twice % len(unit.species)} of one cell): the reference has overlapping atoms")
+    return CellBasisMap(
+        unit_cell=cell, basis_positions=basis, basis_species=tuple(unit.species),
+        basis_masses=np.asarray(unit.masses, float), supercell=np.asarray(reference.cell, float),
+        supercell_matrix=p, basis_index=basis_index.astype(np.int64), cell_index=cell_index.astype(np.int64),
+        lattice_points=lattice @ cell, periodic=periodic_axes(reference))
+
+
+def periodic_axes(reference: Reference, gap: float = VACUUM_GAP_A) -> tuple[bool, bool, bool]:
+    """Whether the atoms fill each cell axis (``False`` where they leave a vacuum gap wider than ``gap`` Å)."""
+    frac = np.sort(reference.scaled_positions, axis=0)
+    widths = reference.widths()
+    out = []
+    for axis in range(3):
+        values = frac[:, axis]
+        gaps = np.diff(np.concatenate([values, [values[0] + 1.0]]))
+        out.append(bool(gaps.max() * widths[axis] <= gap))
+    return tuple(out)
+
+
+# ----------------------------------------------------------------------------- q-points
+
+
+@dataclasses.dataclass(frozen=True)
+class QPoints:
+    """Wave vectors of an SED.
+
+    Attributes
+    ----------
+    reduced : ndarray, shape (n_q, 3)
+        Reduced coordinates k of the unit cell's reciprocal lattice (q = 2π A⁻¹ k).
+    distances : ndarray, shape (n_q,)
+        Path coordinate, Å⁻¹ (2π included), continuous across path breaks.
+    label_indices : ndarray, shape (n_labels,), int64
+        q index of each labelled special point.
+    labels : tuple of str
+        The labels (``"G"`` is Γ).
+    kind : str
+        ``"path"``, ``"list"`` or ``"grid"``.
+    """
+
+    reduced: np.ndarray
+    distances: np.ndarray
+    label_indices: np.ndarray
+    labels: tuple[str, ...]
+    kind: str
+
+    @property
+    def n_q(self) -> int:
+        """Number of wave vectors."""
+        return self.reduced.shape[0]
+
+
+def check_commensurate(cells: CellBasisMap, reduced: np.ndarray, what: str = "q") -> None:
+    """Raise :class:`SettingsError` for a q the supercell cannot hold, naming the nearest one it can.
+
+    Parameters
+    ----------
+    cells : CellBasisMap
+    reduced : ndarray, shape (n_q, 3)
+        Reduced coordinates of the unit cell's reciprocal lattice.
+    what : str
+        How to call the q-points in the message.
+    """
+    reduced = np.atleast_2d(np.asarray(reduced, float))
+    grid = reduced @ cells.supercell_matrix.T
+    off = np.abs(grid - np.rint(grid)).max(axis=1) > INTEGRAL_TOLERANCE
+    for axis in np.flatnonzero(~np.array(cells.periodic)):
+        off |= np.abs(reduced[:, axis]) > INTEGRAL_TOLERANCE
+    if off.any():
+        k = int(np.flatnonzero(off)[0])
+        nearest = np.rint(grid[k]) @ np.linalg.inv(cells.supercell_matrix).T
+        nearest[~np.array(cells.periodic)] = 0.0
+        size = "×".join(str(int(n)) for n in np.abs(np.diag(cells.supercell_matrix))) \
+            if np.count_nonzero(cells.supercell_matrix - np.diag(np.diag(cells.supercell_matrix))) == 0 \
+            else f"P = {cells.supercell_matrix.tolist()}"
+        raise SettingsError(f"{what} {_format(reduced[k])} (reduced, unit-cell reciprocal lattice) is not "
+                            f"commensurate with the {size} supercell; the nearest allowed q is {_format(nearest)}")
+
+
+def _format(vector: np.ndarray) -> str:
+    return "(" + ", ".join(f"{x:.6g}" for x in np.asarray(vector, float) + 0.0) + ")"
+
+
+def commensurate_grid(cells: CellBasisMap) -> QPoints:
+    """All n_cells distinct commensurate q (reduced coordinates in [0, 1)), sorted by |q|."""
+    p = cells.supercell_matrix
+    corners = np.array(list(itertools.product((0, 1), repeat=3))) @ p  # P·k for k at the unit cube's corners
+    low, high = corners.min(axis=0), corners.max(axis=0)
+    m = np.array(list(itertools.product(*(range(int(a), int(b) + 1) for a, b in zip(low, high)))), float)
+    k = m @ np.linalg.inv(p).T
+    k = k - np.floor(k + INTEGRAL_TOLERANCE)
+    periodic = np.array(cells.periodic)
+    k = k[np.all((np.abs(k) < INTEGRAL_TOLERANCE) | periodic[None, :], axis=1)]
+    k = np.unique(np.round(k, 9), axis=0)
+    # fold into the cell around Γ (shortest Cartesian q of each class) for a readable order
+    k = k - np.rint(k) * (np.abs(k - 1.0) < 0.5)
+    k = k[np.argsort(np.linalg.norm(cells.cartesian(k), axis=1), kind="stable")]
+    return QPoints(reduced=k, distances=np.zeros(len(k)), label_indices=np.array([0]), labels=("G",), kind="grid")
+
+
+def explicit_qpoints(cells: CellBasisMap, reduced, labels: tuple[str, ...] | None = None) -> QPoints:
+    """Given q (reduced coordinates, shape (n_q, 3)), checked for commensurability."""
+    reduced = np.atleast_2d(np.asarray(reduced, float))
+    if reduced.shape[1] != 3:
+        raise SettingsError(f"q-points need 3 reduced coordinates each, got shape {reduced.shape}")
+    check_commensurate(cells, reduced)
+    steps = np.linalg.norm(np.diff(cells.cartesian(reduced), axis=0), axis=1)
+    labels = labels or tuple(_format(k) for k in reduced)
+    return QPoints(reduced=reduced, distances=np.concatenate([[0.0], np.cumsum(steps)]),
+                   label_indices=np.arange(len(reduced)), labels=tuple(labels), kind="list")
+
+
+def _split_path(path: str) -> list[list[str]]:
+    """``"G X K G L"``, ``"GXKGL"`` or ``"G X, K G"`` → ``[["G", "X", ...], ...]`` (commas break the path)."""
+    out = []
+    for piece in path.split(","):
+        names = re.findall(r"[A-Z][a-z0-9']*", piece.replace("Γ", "G"))
+        if names:
+            out.append(names)
+    return out
+
+
+def path_qpoints(cells: CellBasisMap, path: str = "auto") -> QPoints:
+    """The commensurate q on a high-symmetry path of the unit cell's Brillouin zone.
+
+    Parameters
+    ----------
+    cells : CellBasisMap
+    path : str
+        ``"auto"`` (ASE's standard path for the lattice, 2D for a slab), or
+        special-point labels such as ``"G X K G L"``; a comma breaks the path.
+
+    Returns
+    -------
+    QPoints
+        On each segment, every commensurate q from its start to its end.
+
+    Raises
+    ------
+    SettingsError
+        For an unknown label (the message lists the lattice's special points),
+        or a segment that holds no commensurate q besides its ends.
+
+    Warns
+    -----
+    UserWarning
+        When a special point itself is not commensurate (it is left out, and
+        the nearest allowed q is named).
+    """
+    from ase.cell import Cell
+
+    bandpath = Cell(cells.unit_cell).bandpath(npoints=0, pbc=list(cells.periodic))
+    special = {name: np.asarray(k, float) for name, k in bandpath.special_points.items()}
+    pieces = _split_path(bandpath.path if path.strip().lower() == "auto" else path)
+    if not pieces:
+        raise SettingsError(f"path {path!r}: no special-point labels; known for this lattice: {sorted(special)}")
+    for name in (n for piece in pieces for n in piece):
+        if name not in special:
+            raise SettingsError(f"path {path!r}: unknown special point {name!r}; this lattice "
+                                f"({bandpath.cell.get_bravais_lattice().longname}) has "
+                                + ", ".join(f"{n} {_format(k)}" for n, k in sorted(special.items())))
+    reduced, distances, label_indices, labels = [], [], [], []
+    position, last = 0.0, None
+    for piece in pieces:
+        last = None
+        for start, end in zip(piece[:-1], piece[1:]):
+            points = _segment_points(cells, special[start], special[end], f"{start}–{end}")
+            for s, k in points:
+                q = cells.cartesian(k[None])[0]
+                if last is not None:
+                    if np.allclose(k, reduced[-1]):
+                        continue
+                    position += float(np.linalg.norm(q - last))
+                last = q
+                reduced.append(k)
+                distances.append(position)
+                if s in (0.0, 1.0):
+                    label_indices.append(len(reduced) - 1)
+                    labels.append(start if s == 0.0 else end)
+    keep = np.unique(np.array(label_indices), return_index=True)[1]
+    return QPoints(reduced=np.array(reduced), distances=np.array(distances),
+                   label_indices=np.array(label_indices)[np.sort(keep)],
+                   labels=tuple(str(x) for x in np.array(labels)[np.sort(keep)]), kind="path")
+
+
+def _segment_points(cells: CellBasisMap, start: np.ndarray, end: np.ndarray, name: str) -> list:
+    """``(s, k)`` for the commensurate k = start + s (end − start), 0 ≤ s ≤ 1, ascending in s."""
+    p = cells.supercell_matrix.astype(float)
+    a, d = p @ start, p @ (end - start)
+    candidates = {0.0, 1.0}
+    for axis in np.flatnonzero(np.abs(d) > INTEGRAL_TOLERANCE):
+        lo, hi = sorted((a[axis], a[axis] + d[axis]))
+        for j in range(int(np.ceil(lo - INTEGRAL_TOLERANCE)), int(np.floor(hi + INTEGRAL_TOLERANCE)) + 1):
+            candidates.add(float((j - a[axis]) / d[axis]))
+    points = []
+    for s in sorted(c for c in candidates if -INTEGRAL_TOLERANCE <= c <= 1 + INTEGRAL_TOLERANCE):
+        s = min(max(s, 0.0), 1.0)
+        grid = a + s * d
+        if np.abs(grid - np.rint(grid)).max() <= INTEGRAL_TOLERANCE:
+            points.append((0.0 if s < INTEGRAL_TOLERANCE else 1.0 if s > 1 - INTEGRAL_TOLERANCE else s,
+                           start + s * (end - start)))
+    for s, label_k in ((0.0, start), (1.0, end)):
+        if not any(t == s for t, _ in points):
+            grid = p @ label_k
+            nearest = np.rint(grid) @ np.linalg.inv(p).T
+            warnings.warn(f"segment {name}: the special point at {_format(label_k)} is not commensurate with the "
+                          f"supercell (nearest allowed q {_format(nearest)}); it is left out", stacklevel=3)
+    if len(points) < 2:
+        raise SettingsError(f"segment {name} holds {len(points)} commensurate q: the supercell is too small along "
+                            "it; use a larger supercell or another path")
+    return points
