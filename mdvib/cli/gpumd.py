@@ -7,9 +7,14 @@ import argparse
 HELP = """\
 Write one GPUMD run directory per temperature for a NEP model you supply:
 model.xyz (the structure), run.in (velocity, NVT equilibration with a thermostat
-that leaves the forces alone, NVE production with dump_thermo, dump_exyz of
-positions, velocities and forces, and compute_dos), the NEP file, and
+that leaves the forces alone, NVE production with dump_thermo, a dump.xyz of
+positions, masses, velocities and forces, and compute_dos), the NEP file, and
 mdvib-gpumd.yaml (settings, units, the NEP file's SHA-256).
+
+The dump keyword follows --gpumd-version: latest (default, GPUMD after v5.6):
+`dump_xyz N dump.xyz mass velocity force`; 4.0 to 5.6: `dump_xyz -1 0 N
+dump.xyz mass velocity force`; 3.6 to 3.9.x: `dump_exyz N 1 1`. Each GPUMD
+refuses the others' form, so give the version you run.
 
 GPUMD is a CUDA program: run `gpumd` in each T_<value>K/ on a GPU machine.
 Afterwards `mdvib dos T_300K/dump.xyz` computes mdvib's DOS with error bars
@@ -44,7 +49,10 @@ def register(subparsers) -> None:
     md.add_argument("--dump-stride", type=int, default=10, metavar="N",
                     help="steps between dump.xyz frames (default: %(default)s)")
     md.add_argument("--thermostat", default="nvt_bdp", help="nvt_bdp, nvt_nhc or nvt_ber (default: %(default)s)")
-    md.add_argument("--seed", type=int, metavar="N", help="seed of the initial velocities (recent GPUMD)")
+    md.add_argument("--seed", type=int, metavar="N", help="seed of the initial velocities (GPUMD v3.9.1 or later)")
+    md.add_argument("--gpumd-version", default="latest", metavar="VERSION",
+                    help="GPUMD release the directories are for, e.g. 5.6 or 3.9.5; latest: after v5.6 "
+                    "(default: %(default)s)")
     dos = parser.add_argument_group("GPUMD's own DOS (compute_dos)")
     dos.add_argument("--dos-correlation-steps", type=int, default=500, metavar="N",
                      help="correlation length in samples (default: %(default)s)")
@@ -58,7 +66,7 @@ def run(args: argparse.Namespace) -> None:
     settings = GpumdRunSettings(
         timestep_fs=args.timestep, equilibration_steps=args.equilibration_steps,
         production_steps=args.production_steps, dump_stride=args.dump_stride, thermostat=args.thermostat,
-        velocity_seed=args.seed,
+        velocity_seed=args.seed, gpumd_version=args.gpumd_version,
         dos=None if args.no_dos else GpumdDOSSettings(correlation_steps=args.dos_correlation_steps),
     )
     runs = write_gpumd_runs(args.output, args.structure, args.nep, args.temperatures, settings)

@@ -14,10 +14,10 @@ read what it leaves behind. The directory holds
   1. NVT equilibration with a velocity-rescaling thermostat (``nvt_bdp``
      Bussi-Donadio-Parrinello by default, ``nvt_nhc``, ``nvt_ber``): none of
      them writes into the forces;
-  2. NVE production with ``dump_thermo``, ``dump_exyz <stride> 1 1``
-     (positions, velocities in Å/fs, forces in eV/Å, ``Time=`` in fs, into
-     ``dump.xyz``) and ``compute_dos`` (``mvac.out``, ``dos.out``), so GPUMD's
-     own DOS can be compared with mdvib's from ``dump.xyz``.
+  2. NVE production with ``dump_thermo``, the trajectory dump into
+     ``dump.xyz`` (positions Å, masses amu, velocities Å/fs, forces eV/Å,
+     ``Time=`` in fs) and ``compute_dos`` (``mvac.out``, ``dos.out``), so
+     GPUMD's own DOS can be compared with mdvib's from ``dump.xyz``.
 
 * the NEP model, copied (default) or referenced by a relative path;
 * ``mdvib-gpumd.yaml`` - provenance: settings, units of every output, the
@@ -26,16 +26,38 @@ read what it leaves behind. The directory holds
 GPUMD appends to ``thermo.out``, ``dump.xyz``, ``mvac.out`` and ``dos.out``:
 run each directory once (rewriting the inputs does not remove old outputs).
 
+The trajectory keyword depends on the GPUMD version
+(:attr:`GpumdRunSettings.gpumd_version`; checked against the GPUMD sources and
+documentation, ``src/measure/dump_xyz.cu``, ``src/measure/dump_exyz.cu`` and
+``doc/gpumd/input_parameters/dump_xyz.rst``, at the tags v3.6, v3.9.5, v4.0,
+v5.6 and the development branch of 2026-08-23, commit d98135de):
+
+* ``"latest"`` (default; GPUMD after v5.6, where ``dump_exyz`` was removed):
+  ``dump_xyz <stride> dump.xyz mass velocity force`` (options after the file
+  name; ``group <method> <id>`` and ``precision`` are optional);
+* v4.0 to v5.6: ``dump_xyz -1 0 <stride> dump.xyz mass velocity force`` (a
+  negative grouping method: the whole system; this form is refused by GPUMD
+  after v5.6);
+* v3.6 to v3.9.x: ``dump_exyz <stride> 1 <0|1>`` (velocities, forces; no
+  masses), which always writes ``dump.xyz``.
+
+All three write extended XYZ with ``Time=`` in fs (the time of the dumped
+step), ``pbc``, ``Lattice`` (Å), ``energy`` (eV), ``virial`` (eV) and
+``stress`` (eV/Å³) on the comment line and ``Properties=species:S:1:pos:R:3``
+followed by ``mass:R:1``, ``vel:R:3`` (Å/fs) and ``forces:R:3`` (eV/Å) in
+that order; GPUMD after v5.6 formats numbers with ``%.9g`` (``precision
+single``), earlier versions with ``%.8f``. :mod:`mdvib.io.extxyz` reads all of
+them. ``velocity T seed N`` needs v3.9.1 or later; ``model.xyz`` v3.6 or later.
+
 GPUMD keywords and units used (GPUMD documentation, ``doc/gpumd/input_parameters``):
 ``time_step`` in fs; ``velocity`` and ``ensemble`` temperatures in K;
 ``T_coup`` = τ_T/Δt (dimensionless, ~100 suggested); ``dump_thermo``,
-``dump_exyz`` and ``compute_dos`` intervals in steps, output when
+``dump_xyz``/``dump_exyz`` and ``compute_dos`` intervals in steps, output when
 (step + 1) is a multiple of the interval; ``compute_dos sample_interval Nc
 omega_max`` with ω_max the *angular* frequency 2πν_max in rad/ps (GPUMD's
 "THz"), which GPUMD requires to be at most π/Δt_sample (the Nyquist
 frequency ν_max ≤ 1/(2Δt_sample)).
 """
-
 from __future__ import annotations
 
 import dataclasses
@@ -72,14 +94,26 @@ THERMO_FILE = "thermo.out"
 MVAC_FILE = "mvac.out"
 DOS_FILE = "dos.out"
 
-#: Units of what a run directory holds (GPUMD documentation and ``dump_exyz`` output).
+#: Units of what a run directory holds (GPUMD documentation and ``dump_xyz``/``dump_exyz`` output).
 OUTPUT_UNITS: dict[str, dict[str, str]] = {
     MODEL_FILE: {"positions": "A", "lattice": "A", "mass": "amu", "velocities": "A/fs"},
-    TRAJECTORY_FILE: {"positions": "A", "velocities": "A/fs", "forces": "eV/A", "Time": "fs"},
+    TRAJECTORY_FILE: {"positions": "A", "lattice": "A", "mass": "amu", "velocities": "A/fs", "forces": "eV/A",
+                      "Time": "fs", "energy": "eV", "virial": "eV", "stress": "eV/A^3"},
     THERMO_FILE: {"T": "K", "K": "eV", "U": "eV", "pressure": "GPa", "box": "A"},
     MVAC_FILE: {"time": "ps", "vac": "dimensionless C(t)/C(0)"},
     DOS_FILE: {"omega": "rad/ps (angular; nu = omega/2pi THz)", "dos": "1/THz per group, integral 3N over nu"},
 }
+
+#: ``gpumd_version`` value for GPUMD after v5.6 (the development branch checked: 2026-08-23, d98135de).
+LATEST = "latest"
+#: Oldest GPUMD that reads ``model.xyz`` (earlier versions read ``xyz.in``).
+MIN_GPUMD_VERSION = (3, 6)
+#: First GPUMD with ``dump_xyz``; before it mdvib writes ``dump_exyz``.
+DUMP_XYZ_SINCE = (4, 0)
+#: Last GPUMD whose ``dump_xyz`` takes ``<grouping_method> <group_id>`` first (positional form).
+POSITIONAL_DUMP_XYZ_UNTIL = (5, 6)
+#: First GPUMD whose ``velocity`` takes ``seed N``.
+VELOCITY_SEED_SINCE = (3, 9, 1)
 
 #: Significant digits of the ω_max written to run.in (rounded down, so the
 #: Nyquist frequency itself never exceeds GPUMD's check by a rounding error).
@@ -90,6 +124,36 @@ def _positive_float(name: str, value) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or not value > 0:
         raise SettingsError(f"{name} must be a positive number, got {value!r}")
     return float(value)
+
+
+def parse_gpumd_version(value) -> tuple[int, ...] | None:
+    """GPUMD version of a ``gpumd_version`` setting: ``"5.6"``/``"v4.0"`` → (5, 6)/(4, 0); ``"latest"`` → None.
+
+    Raises
+    ------
+    SettingsError
+        For anything else, or a version older than :data:`MIN_GPUMD_VERSION`.
+    """
+    text = str(value).strip().lower()
+    if text == LATEST:
+        return None
+    parts = text.removeprefix("v").split(".")
+    if not isinstance(value, str) or not 2 <= len(parts) <= 3 or not all(p.isdigit() for p in parts):
+        raise SettingsError(
+            f"gpumd_version must be {LATEST!r} (GPUMD after v5.6) or a release such as '5.6' or '3.9.5', "
+            f"got {value!r}"
+        )
+    version = tuple(int(p) for p in parts)
+    if version < MIN_GPUMD_VERSION:
+        raise SettingsError(
+            f"gpumd_version {value!r}: GPUMD before v{'.'.join(map(str, MIN_GPUMD_VERSION))} reads xyz.in, not "
+            "the model.xyz mdvib writes; use a newer GPUMD"
+        )
+    return version
+
+
+def _version_text(version: tuple[int, ...]) -> str:
+    return "v" + ".".join(str(v) for v in version)
 
 
 def _positive_int(name: str, value, zero_ok: bool = False) -> int:
@@ -167,6 +231,12 @@ class GpumdRunSettings:
         Include forces in ``dump.xyz`` (needed for TDEP).
     dos : GpumdDOSSettings or None
         GPUMD's own DOS during production; ``None`` leaves ``compute_dos`` out.
+    gpumd_version : str
+        GPUMD the directory is for, which picks the trajectory keyword (module
+        docstring): ``"latest"`` (default: GPUMD after v5.6, ``dump_xyz
+        <stride> dump.xyz ...``) or a release such as ``"5.6"`` (v4.0-v5.6:
+        ``dump_xyz -1 0 <stride> dump.xyz ...``) or ``"3.9.5"`` (v3.6-v3.9:
+        ``dump_exyz``).
 
     Raises
     ------
@@ -185,8 +255,10 @@ class GpumdRunSettings:
     velocities_from_structure: bool = False
     dump_forces: bool = True
     dos: GpumdDOSSettings | None = GpumdDOSSettings()
+    gpumd_version: str = LATEST
 
     def __post_init__(self) -> None:
+        version = parse_gpumd_version(self.gpumd_version)
         object.__setattr__(self, "timestep_fs", _positive_float("timestep_fs (fs)", self.timestep_fs))
         object.__setattr__(
             self, "thermostat_coupling", _positive_float("thermostat_coupling", self.thermostat_coupling)
@@ -211,6 +283,11 @@ class GpumdRunSettings:
             raise SettingsError(f"thermostat_coupling (T_coup = tau_T/dt) must be >= 1, got {self.thermostat_coupling}")
         if self.velocity_seed is not None:
             _positive_int("velocity_seed", self.velocity_seed)
+            if version is not None and version < VELOCITY_SEED_SINCE:
+                raise SettingsError(
+                    f"velocity_seed needs GPUMD {_version_text(VELOCITY_SEED_SINCE)} or later ('velocity T seed N'); "
+                    f"gpumd_version is {self.gpumd_version!r}: leave the seed out or use a newer GPUMD"
+                )
         if self.dos is not None:
             if not isinstance(self.dos, GpumdDOSSettings):
                 raise SettingsError(f"dos must be a GpumdDOSSettings or None, got {type(self.dos).__name__}")
@@ -228,6 +305,17 @@ class GpumdRunSettings:
                     f"{nyquist:.4g} THz of sampling every {self.dos_sample_interval} steps of {self.timestep_fs} fs; "
                     "lower it or sample more often"
                 )
+
+    @property
+    def dump_command(self) -> str:
+        """The ``run.in`` line that writes ``dump.xyz`` for :attr:`gpumd_version` (module docstring)."""
+        version = parse_gpumd_version(self.gpumd_version)
+        if version is not None and version < DUMP_XYZ_SINCE:
+            return f"dump_exyz {self.dump_stride} 1 {1 if self.dump_forces else 0}"
+        properties = "mass velocity" + (" force" if self.dump_forces else "")
+        if version is not None and version[:2] <= POSITIONAL_DUMP_XYZ_UNTIL:
+            return f"dump_xyz -1 0 {self.dump_stride} {TRAJECTORY_FILE} {properties}"
+        return f"dump_xyz {self.dump_stride} {TRAJECTORY_FILE} {properties}"
 
     @property
     def thermo_stride_steps(self) -> int:
@@ -444,8 +532,9 @@ def run_in_text(temperature_k: float, potential: str, settings: GpumdRunSettings
         "# production: NVE, so the dumped forces are the potential's own",
         "ensemble nve",
         f"dump_thermo {s.thermo_stride_steps}",
-        "# dump.xyz: positions (A), velocities (A/fs), forces (eV/A), Time (fs)",
-        f"dump_exyz {s.dump_stride} 1 {1 if s.dump_forces else 0}",
+        f"# dump.xyz: {_dump_contents(s)}, Time (fs)",
+        f"# {_syntax_note(s.gpumd_version)}",
+        s.dump_command,
     ]
     if s.dos is not None:
         nu_max = s.dos_max_frequency_thz
@@ -458,6 +547,27 @@ def run_in_text(temperature_k: float, potential: str, settings: GpumdRunSettings
         ]
     lines += [f"run {s.production_steps}", ""]
     return "\n".join(lines)
+
+
+def _dump_contents(settings: GpumdRunSettings) -> str:
+    version = parse_gpumd_version(settings.gpumd_version)
+    items = ["positions (A)"]
+    if version is None or version >= DUMP_XYZ_SINCE:
+        items.append("masses (amu)")
+    items.append("velocities (A/fs)")
+    if settings.dump_forces:
+        items.append("forces (eV/A)")
+    return ", ".join(items)
+
+
+def _syntax_note(gpumd_version: str) -> str:
+    """Which GPUMD versions the dump line of ``run.in`` is written for."""
+    version = parse_gpumd_version(gpumd_version)
+    if version is None:
+        return "dump_xyz of GPUMD after v5.6 (for v4.0-v5.6: mdvib gpumd --gpumd-version 5.6)"
+    if version < DUMP_XYZ_SINCE:
+        return f"dump_exyz of GPUMD v3.6-v5.6 (written for {_version_text(version)})"
+    return f"dump_xyz of GPUMD v4.0-v5.6 (written for {_version_text(version)}; refused after v5.6)"
 
 
 def _place_potential(directory: Path, nep: Path, copy: bool) -> tuple[str, Path]:

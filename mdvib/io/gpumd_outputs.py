@@ -1,8 +1,12 @@
 """Readers of GPUMD's tabulated outputs: ``thermo.out``, ``mvac.out`` and ``dos.out``.
 
-GPUMD's trajectory (``dump.xyz`` from ``dump_exyz``, or ``dump_xyz`` files) is
-extended XYZ and is read by :mod:`mdvib.io.extxyz`; this module covers the
-plain-number tables GPUMD writes next to it. Every reader converts to mdvib's
+GPUMD's trajectory is extended XYZ and is read by :mod:`mdvib.io.extxyz`:
+``dump_xyz`` files (GPUMD v4.0 and later; the only trajectory dump after v5.6)
+and ``dump.xyz`` from ``dump_exyz`` (v3.0-v5.6). Both write ``Time=`` in fs,
+``Lattice`` and positions in Å, ``vel`` in Å/fs, ``forces`` in eV/Å and
+(``dump_xyz ... mass``) ``mass`` in amu; :mod:`mdvib.engines.gpumd` lists the
+versions checked. This module covers the plain-number tables GPUMD writes
+next to it. Every reader converts to mdvib's
 internal units (Å, fs, eV, K, linear THz) and keeps GPUMD's own columns beside
 where a conversion is not one-to-one.
 

@@ -82,7 +82,7 @@ def test_run_directory_round_trip(tmp_path, nep):
     assert equilibration == {"ensemble": ["nvt_bdp", "300", "300", "100"], "dump_thermo": ["5"], "run": ["2000"]}
     assert production["ensemble"] == ["nve"]
     assert production["dump_thermo"] == ["5"]
-    assert production["dump_exyz"] == ["5", "1", "1"]
+    assert production["dump_xyz"] == ["5", "dump.xyz", "mass", "velocity", "force"]  # GPUMD after v5.6
     assert production["run"] == ["10000"]
     interval, nc, omega = production["compute_dos"]
     assert (int(interval), int(nc)) == (5, 400)
@@ -147,7 +147,7 @@ def test_lattice_spec_thermostats_and_relative_potential(tmp_path, nep):
     assert setup[0] == ("potential", ["../../models/SiC_nep.txt"])
     assert (run.directory / setup[0][1][0]).resolve() == nep.resolve() == run.potential
     assert equilibration["ensemble"] == ["nvt_nhc", "1200", "1200", "50"]
-    assert production["dump_thermo"] == ["100"] and production["dump_exyz"] == ["4", "1", "0"]
+    assert production["dump_thermo"] == ["100"] and production["dump_xyz"] == ["4", "dump.xyz", "mass", "velocity"]
     assert production["compute_dos"][:2] == ["2", "100"]
     assert float(production["compute_dos"][2]) == pytest.approx(2 * math.pi * 30.0, rel=1e-6)
     assert production["compute_dos"][3:] == ["num_dos_points", "250"]
@@ -187,6 +187,10 @@ def test_nep_species_header(tmp_path, nep):
          "at least correlation_steps=200 velocity samples"),
         ({"dump_stride": 10, "dos": GpumdDOSSettings(max_frequency_thz=60.0)}, "exceeds the Nyquist frequency 50"),
         ({"dos": "yes"}, "GpumdDOSSettings"),
+        ({"gpumd_version": "3.5"}, "before v3.6 reads xyz.in"),
+        ({"gpumd_version": 5.6}, "or a release such as '5.6'"),
+        ({"gpumd_version": "five"}, "gpumd_version must be 'latest'"),
+        ({"gpumd_version": "3.9", "velocity_seed": 4}, "velocity_seed needs GPUMD v3.9.1 or later"),
     ],
 )
 def test_bad_settings(kwargs, match):
@@ -236,8 +240,140 @@ def test_cli_writes_one_directory_per_temperature(tmp_path, nep, capsys):
     assert status == 0
     for name in ("T_300K", "T_900K"):
         run_in = (out / name / "run.in").read_text()
-        assert "dump_exyz 10 1 1" in run_in and "compute_dos" in run_in
+        assert "\ndump_xyz 10 dump.xyz mass velocity force\n" in run_in and "compute_dos" in run_in
         assert (out / name / "model.xyz").read_text().splitlines()[0].strip() == "64"
     assert "T_900K" in capsys.readouterr().out
     assert main(["gpumd", str(structure), str(tmp_path / "missing_nep.txt"), "-T", "300", "-o", str(out)]) == 1
     assert "missing_nep.txt" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ the dump keyword of each GPUMD generation
+#: GPUMD's quantity keywords of dump_xyz (doc/gpumd/input_parameters/dump_xyz.rst).
+DUMP_XYZ_QUANTITIES = {"mass", "velocity", "force", "potential", "virial", "charge", "bec", "group_labels",
+                       "unwrapped_position"}
+
+
+def _is_int(token):
+    try:
+        int(token)
+    except ValueError:
+        return False
+    return True
+
+
+def gpumd_dump_line(generation, args):
+    """(interval, file name, quantities) of a dump line as GPUMD of ``generation`` parses it, or ValueError.
+
+    The grammars of the GPUMD documentation: ``latest`` (after v5.6) ``dump_xyz <interval> <filename>
+    [group <method> <id>] [precision single|double] {quantity}``, refusing two leading integers;
+    ``5.6`` (v4.0-v5.6) ``dump_xyz <method> <id> <interval> <filename> {quantity}``; ``exyz`` (v3.x)
+    ``dump_exyz <interval> <has_velocity> <has_force>`` into dump.xyz.
+    """
+    keyword, *params = args
+    if generation == "exyz":
+        if keyword != "dump_exyz" or len(params) != 3 or not all(_is_int(p) for p in params):
+            raise ValueError(f"not a v3 dump_exyz line: {args}")
+        quantities = {"velocity"} if params[1] == "1" else set()
+        return int(params[0]), "dump.xyz", quantities | ({"force"} if params[2] == "1" else set())
+    if keyword != "dump_xyz" or len(params) < 2:
+        raise ValueError(f"no dump_xyz: {args}")
+    if generation == "5.6":
+        if len(params) < 4 or not all(_is_int(p) for p in params[:3]):
+            raise ValueError(f"v5.6 dump_xyz needs <grouping_method> <group_id> <interval> <filename>: {args}")
+        assert int(params[0]) < 0, "the whole system"
+        return int(params[2]), params[3], set(params[4:]) & DUMP_XYZ_QUANTITIES
+    if len(params) >= 3 and _is_int(params[1]) and _is_int(params[2]):
+        raise ValueError("dump_xyz no longer takes <grouping_method> <group_id> as its first two parameters")
+    if not _is_int(params[0]) or _is_int(params[1]):
+        raise ValueError(f"dump_xyz <interval> <filename>: {args}")
+    quantities = set(params[2:])
+    if not quantities <= DUMP_XYZ_QUANTITIES:
+        raise ValueError(f"Unrecognized argument in dump_xyz: {quantities - DUMP_XYZ_QUANTITIES}")
+    return int(params[0]), params[1], quantities
+
+
+@pytest.mark.parametrize("version, generation", [
+    ("latest", "latest"), ("5.7", "latest"), ("5.6", "5.6"), ("v4.0", "5.6"), ("3.9.5", "exyz"), ("3.6", "exyz"),
+])
+def test_dump_line_is_what_that_gpumd_accepts(tmp_path, nep, version, generation):
+    """Each gpumd_version gets the dump line its GPUMD parses, which the other generations refuse."""
+    settings = GpumdRunSettings(production_steps=1000, dump_stride=5, dos=None, gpumd_version=version)
+    run = write_gpumd_run(tmp_path, sic_supercell(), nep, 300, settings)
+    _, (_, production) = stages(parse_run_in(run.run_in))
+    line = next((k, a) for k, a in parse_run_in(run.run_in) if k.startswith("dump_") and k != "dump_thermo")
+    interval, filename, quantities = gpumd_dump_line(generation, [line[0], *line[1]])
+    assert (interval, filename) == (5, "dump.xyz") and run.trajectory.name == filename
+    assert quantities == ({"velocity", "force"} if generation == "exyz" else {"mass", "velocity", "force"})
+    for other in {"latest", "5.6", "exyz"} - {generation}:
+        with pytest.raises(ValueError):
+            gpumd_dump_line(other, [line[0], *line[1]])
+    assert yaml.safe_load((run.directory / "mdvib-gpumd.yaml").read_text())["settings"]["gpumd_version"] == version
+    assert "dump_exyz" not in production or generation == "exyz"
+
+
+def test_cli_gpumd_version_option(tmp_path, nep, capsys):
+    from mdvib.cli.main import main
+
+    structure = tmp_path / "SiC.xyz"
+    ase.io.write(structure, sic_supercell(), format="extxyz")
+    args = ["gpumd", str(structure), str(nep), "-T", "300", "--production-steps", "2000", "--no-dos",
+            "-o", str(tmp_path / "runs")]
+    assert main(args + ["--gpumd-version", "5.6"]) == 0
+    assert "\ndump_xyz -1 0 10 dump.xyz mass velocity force\n" in (tmp_path / "runs" / "T_300K" / "run.in").read_text()
+    assert main(args + ["--gpumd-version", "3.9.5"]) == 0
+    assert "\ndump_exyz 10 1 1\n" in (tmp_path / "runs" / "T_300K" / "run.in").read_text()
+    assert main(args + ["--gpumd-version", "2.9"]) == 1
+    assert "before v3.6" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("version, generation", [("latest", "latest"), ("5.6", "5.6"), ("3.9.5", "exyz")])
+def test_run_directory_to_mdvib_dos(tmp_path, nep, capsys, version, generation):
+    """A run directory, GPUMD's dump of it (written here as that GPUMD writes it), then ``mdvib dos`` on it.
+
+    The dump holds harmonic oscillators at 8 THz with known velocities: mdvib finds the peak and the kinetic
+    temperature 2 E_kin / ((3N - 3) k_B) computed here from the written numbers (no unit conversion: Å/fs, fs).
+    """
+    from ase.units import _amu, _k
+
+    from mdvib.cli.main import main
+    from tests.io.test_gpumd_outputs import gpumd_dump_text
+
+    atoms = bulk("SiC", "zincblende", a=4.36, cubic=True)
+    settings = GpumdRunSettings(timestep_fs=1.0, equilibration_steps=1000, production_steps=2400, dump_stride=5,
+                                dos=GpumdDOSSettings(correlation_steps=100), gpumd_version=version)
+    run = write_gpumd_run(tmp_path / "T_300K", atoms, nep, 300, settings)
+    line = next((k, a) for k, a in parse_run_in(run.run_in) if k.startswith("dump_") and k != "dump_thermo")
+    interval, filename, quantities = gpumd_dump_line(generation, [line[0], *line[1]])
+
+    n_frames, n_atoms, nu_thz = settings.production_steps // interval, len(atoms), 8.0
+    times_fs = (settings.equilibration_steps + interval * np.arange(1, n_frames + 1)) * settings.timestep_fs
+    rng = np.random.default_rng(1)
+    phases = rng.uniform(0, 2 * np.pi, size=(n_atoms, 3))
+    omega = 2 * np.pi * nu_thz * 1e-3  # rad/fs
+    amplitude = 0.05  # Å
+    arg = omega * times_fs[:, None, None] + phases
+    positions = atoms.positions + amplitude * np.sin(arg)
+    velocities = amplitude * omega * np.cos(arg)  # Å/fs
+    masses = atoms.get_masses()
+    properties = {"velocity": velocities, "force": -masses[None, :, None] * omega**2 * (positions - atoms.positions)}
+    if "mass" in quantities:
+        properties["mass"] = np.broadcast_to(masses[None, :, None], (n_frames, n_atoms, 1))
+    cells = np.broadcast_to(atoms.cell.array, (n_frames, 3, 3))
+    (run.directory / filename).write_text(gpumd_dump_text(generation, atoms.get_chemical_symbols(), cells, positions,
+                                                          times_fs, properties, rng))
+
+    kinetic_j = 0.5 * np.sum(masses[None, :, None] * _amu * (velocities * 1e5) ** 2, axis=(1, 2))  # Å/fs = 1e5 m/s
+    expected_t = kinetic_j.mean() * 2 / ((3 * n_atoms - 3) * _k)
+    record = yaml.safe_load((run.directory / "mdvib-gpumd.yaml").read_text())
+    program, command, trajectory, *options = record["analyse"].split()  # mdvib dos dump.xyz <options>
+    assert (program, command, trajectory) == ("mdvib", "dos", filename)
+    out = run.directory / "dos.h5"
+    assert main(["dos", str(run.trajectory), *[str(out) if a == "dos.csv" else a for a in options],
+                 "--blocks", "2"]) == 0
+    from mdvib.results import load_result
+
+    result = load_result(out)
+    assert result.provenance.frame_spacing_fs == pytest.approx(5.0)  # Time= in fs, 5 steps of 1 fs
+    assert result.temperature_k == pytest.approx(expected_t, rel=1e-6)
+    assert result.peaks(max_peaks=1)[0] == pytest.approx(nu_thz, abs=0.1)
+    assert "kinetic temperature" in capsys.readouterr().out

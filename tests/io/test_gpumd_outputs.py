@@ -236,42 +236,143 @@ def test_dos_compares_with_mdvib(tmp_path):
     assert result.frequencies_thz[np.argmax(result.total)] == pytest.approx(nu0, abs=0.1)
 
 
-# ------------------------------------------------------------------ dump.xyz (dump_exyz)
-def test_dump_exyz_opens_with_trajectory(tmp_path):
-    """A file in dump_exyz's layout: Time in fs, velocities Å/fs, forces eV/Å, extra energy/virial/stress keys."""
-    rng = np.random.default_rng(2)
-    n_atoms, n_frames = 4, 3
-    cell = np.array([[5.43, 0.0, 0.0], [0.0, 5.43, 0.0], [0.0, 0.0, 5.43]])
-    symbols = ["Si", "C", "Si", "C"]
-    positions = rng.uniform(0, 5, size=(n_frames, n_atoms, 3)).round(8)
-    velocities = rng.normal(scale=0.01, size=(n_frames, n_atoms, 3)).round(8)
-    forces = rng.normal(size=(n_frames, n_atoms, 3)).round(8)
+# ------------------------------------------------------------------ dump.xyz (dump_xyz, dump_exyz)
+#: Per-atom properties as GPUMD writes them (src/measure/dump_xyz.cu): name → (Properties entry, width), in
+#: GPUMD's column order. dump_exyz (v3.0-v5.6) writes only vel, forces and energy_atom, in this order too.
+GPUMD_PROPERTIES = {
+    "mass": ("mass:R:1", 1),
+    "charge": ("charge:R:1", 1),
+    "bec": ("bec:R:9", 9),
+    "velocity": ("vel:R:3", 3),
+    "force": ("forces:R:3", 3),
+    "potential": ("energy_atom:R:1", 1),
+    "unwrapped_position": ("unwrapped_position:R:3", 3),
+    "virial": ("virial:R:9", 9),
+    "group_labels": ("group:I:{n}", None),
+}
+
+#: Number format of each GPUMD generation: after v5.6 ``%.9g`` (``precision single``, the default) or ``%.17g``
+#: (``precision double``); v4.0-v5.6 dump_xyz and every dump_exyz ``%.8f``. ``Time=`` is ``%.8f`` in all.
+GPUMD_FORMATS = {"latest": "%.9g", "latest-double": "%.17g", "5.6": "%.8f", "exyz": "%.8f"}
+
+
+def gpumd_dump_text(style, symbols, cells, positions, times_fs, properties=None, rng=None):
+    """Text of a GPUMD trajectory dump in the documented extended-XYZ layout of ``style`` (GPUMD_FORMATS).
+
+    ``cells`` (n_frames, 3, 3) rows a, b, c in Å; ``positions`` (n_frames, n_atoms, 3) Å; ``times_fs`` the
+    ``Time=`` values; ``properties`` {GPUMD property name: array (n_frames, n_atoms, width)} in any order;
+    velocities in Å/fs, forces in eV/Å, masses in amu. Frame-level energy/virial/stress are random numbers.
+    """
+    fmt = GPUMD_FORMATS[style]
+    rng = rng or np.random.default_rng(0)
+    properties = properties or {}
+    allowed = ("velocity", "force", "potential") if style == "exyz" else tuple(GPUMD_PROPERTIES)
+    assert set(properties) <= set(allowed), f"{style} cannot write {set(properties) - set(allowed)}"
+    names = [name for name in GPUMD_PROPERTIES if name in properties]  # GPUMD's order, not the caller's
+
+    def tensor(key, values):
+        return f' {key}="' + " ".join(fmt % v for v in values) + '"'
+
     lines = []
-    for k in range(n_frames):
-        lines.append(str(n_atoms))
-        lattice = " ".join(f"{x:.8f}" for x in cell.reshape(-1))
-        nine = " ".join(f"{x:.8f}" for x in rng.normal(size=9))
-        lines.append(
-            f'Time={(k + 1) * 10.0:.8f} pbc="T T T" Lattice="{lattice}" energy={-30.0 + k:.8f} '
-            f'virial="{nine}" stress="{nine}" Properties=species:S:1:pos:R:3:vel:R:3:forces:R:3'
-        )
-        for i in range(n_atoms):
-            values = [*positions[k, i], *velocities[k, i], *forces[k, i]]
-            lines.append(symbols[i] + "".join(f" {v:.8f}" for v in values))
+    for k in range(positions.shape[0]):
+        header = f"Time={times_fs[k]:.8f}" + ' pbc="T T T"' + tensor("Lattice", cells[k].reshape(-1))
+        header += " energy=" + fmt % rng.normal(-300, 1) + tensor("virial", rng.normal(size=9))
+        header += tensor("stress", rng.normal(size=9)) + " Properties=species:S:1:pos:R:3"
+        for name in names:
+            entry, _ = GPUMD_PROPERTIES[name]
+            header += ":" + entry.format(n=properties[name].shape[-1])
+        lines += [str(len(symbols)), header]
+        for i, symbol in enumerate(symbols):
+            row = symbol + "".join(" " + fmt % v for v in positions[k, i])
+            for name in names:
+                values = np.atleast_1d(properties[name][k, i])
+                row += "".join(f" {int(v)}" if name == "group_labels" else " " + fmt % v for v in values)
+            lines.append(row)
+    return "\n".join(lines) + "\n"
+
+
+def random_frames(n_frames=3, n_atoms=5, seed=2):
+    """Triclinic cell, positions, velocities (Å/fs), forces (eV/Å) and masses of a small Si/C system."""
+    rng = np.random.default_rng(seed)
+    cell = np.array([[5.43, 0.0, 0.0], [1.2, 5.1, 0.0], [0.3, -0.4, 5.6]])
+    symbols = ["Si", "C", "Si", "C", "Si"][:n_atoms]
+    masses = np.array([{"Si": 28.085, "C": 12.011}[s] for s in symbols])
+    return {
+        "rng": rng,
+        "symbols": symbols,
+        "cells": np.broadcast_to(cell, (n_frames, 3, 3)),
+        "positions": rng.uniform(0, 5, size=(n_frames, n_atoms, 3)),
+        "velocity": rng.normal(scale=0.01, size=(n_frames, n_atoms, 3)),
+        "force": rng.normal(size=(n_frames, n_atoms, 3)),
+        "mass": np.broadcast_to(masses[None, :, None], (n_frames, n_atoms, 1)),
+    }
+
+
+@pytest.mark.parametrize("style, extra", [
+    ("latest", ("potential", "virial", "group_labels", "charge", "bec")),
+    ("latest-double", ()),
+    ("5.6", ("potential", "virial")),
+    ("exyz", ("potential",)),
+])
+def test_gpumd_dumps_read_like_ase(tmp_path, style, extra):
+    """Every GPUMD dump generation: mdvib's reader and ASE's agree on positions, velocities, forces, masses, time.
+
+    Units are GPUMD's (Time fs, Å/fs, eV/Å): no conversion, so mdvib's numbers equal the file's.
+    """
+    import ase.io
+
+    data = random_frames()
+    n_frames, n_atoms = data["positions"].shape[:2]
+    rng = data["rng"]
+    wanted = ("velocity", "force") if style == "exyz" else ("mass", "velocity", "force")
+    properties = {name: data[name] for name in wanted}
+    widths = {"potential": 1, "virial": 9, "charge": 1, "bec": 9}
+    for name in extra:
+        properties[name] = (rng.integers(0, 3, size=(n_frames, n_atoms, 2)) if name == "group_labels"
+                            else rng.normal(size=(n_frames, n_atoms, widths[name])))
+    times = 1000.0 + 5.0 * np.arange(1, n_frames + 1)  # global time: equilibration first, dump every 5 fs
     path = tmp_path / "dump.xyz"
-    path.write_text("\n".join(lines) + "\n")
+    path.write_text(gpumd_dump_text(style, data["symbols"], data["cells"], data["positions"], times,
+                                    properties, rng))
 
     traj = Trajectory.open(path)
-    assert traj.info.format == "extxyz"
-    assert traj.species == tuple(symbols) and traj.n_frames == n_frames
+    assert traj.info.format == "extxyz" and traj.n_frames == n_frames and traj.species == tuple(data["symbols"])
     assert traj.info.has_velocities and traj.info.has_forces
-    assert traj.frame_spacing_fs() == pytest.approx(10.0)
-    assert traj.info.source_units["velocity"] == "A/fs"
-    chunks = list(traj.iter_chunks(chunk_frames=2))
-    got = {name: np.concatenate([getattr(c, name) for c in chunks])
+    assert traj.info.source_units["velocity"] == "A/fs" and traj.info.source_units["time"] == "fs"
+    assert traj.frame_spacing_fs() == pytest.approx(5.0)
+    got = {name: np.concatenate([getattr(c, name) for c in traj.iter_chunks(chunk_frames=2)])
            for name in ("positions", "velocities", "forces", "cells", "times")}
-    np.testing.assert_allclose(got["positions"], positions, atol=1e-12)
-    np.testing.assert_allclose(got["velocities"], velocities, atol=1e-12)  # already Å/fs: no conversion
-    np.testing.assert_allclose(got["forces"], forces, atol=1e-12)
-    np.testing.assert_allclose(got["cells"], np.broadcast_to(cell, (n_frames, 3, 3)), atol=1e-12)
-    np.testing.assert_allclose(got["times"], [10.0, 20.0, 30.0])
+
+    frames = ase.io.read(path, index=":", format="extxyz")
+    assert len(frames) == n_frames
+    reference = {
+        "positions": np.stack([f.positions for f in frames]),
+        "velocities": np.stack([f.arrays["vel"] for f in frames]),
+        "forces": np.stack([f.get_forces() for f in frames]),
+        "cells": np.stack([f.cell.array for f in frames]),
+        "times": np.array([f.info["Time"] for f in frames]),
+    }
+    digits = 1e-8 if style in ("5.6", "exyz") else 1e-7  # %.8f, or 9 significant digits of numbers up to ~10
+    for name, values in reference.items():
+        np.testing.assert_allclose(got[name], values, atol=digits, rtol=0, err_msg=name)
+    np.testing.assert_allclose(got["velocities"], data["velocity"], atol=digits)  # Å/fs as written
+    if "mass" in properties:
+        np.testing.assert_allclose(traj.masses, frames[0].arrays["mass"], rtol=1e-9)
+    else:
+        import ase.data
+
+        standard = [ase.data.atomic_masses[ase.data.atomic_numbers[s]] for s in data["symbols"]]
+        np.testing.assert_allclose(traj.masses, standard, rtol=1e-9)  # dump_exyz has no masses
+
+
+def test_gpumd_unwrapped_positions_are_used(tmp_path):
+    """``dump_xyz ... unwrapped_position``: the unwrapped column is the trajectory, the chunks say so."""
+    data = random_frames(n_frames=4)
+    unwrapped = data["positions"] + np.arange(4)[:, None, None] * 5.43  # atoms crossed the box
+    properties = {"mass": data["mass"], "velocity": data["velocity"], "unwrapped_position": unwrapped}
+    path = tmp_path / "dump.xyz"
+    path.write_text(gpumd_dump_text("latest", data["symbols"], data["cells"], data["positions"],
+                                    10.0 * np.arange(4), properties))
+    chunks = list(Trajectory.open(path).iter_chunks())
+    assert all(c.unwrapped for c in chunks)
+    np.testing.assert_allclose(np.concatenate([c.positions for c in chunks]), unwrapped, rtol=1e-8)
