@@ -143,12 +143,18 @@ class Trajectory:
         Raises
         ------
         MissingDataError
-            If the file has a single frame, its frames are not evenly spaced,
-            or neither the file nor the user gave a time step.
+            If the file has a single frame (even with a time step given: there
+            is no time between frames to speak of), its frames are not evenly
+            spaced, or neither the file nor the user gave a time step.
         """
         info = self.info
         spacing = info.frame_spacing_fs
-        if spacing is None:
+        if spacing is None or info.n_frames < 2:
+            if info.n_frames < 2:
+                raise MissingDataError(
+                    f"{self.path}: the file holds a single frame, so there is no time between frames; "
+                    "a correlation analysis needs a trajectory of many frames"
+                )
             if not info.uniform_spacing:
                 k = info.uneven_frame
                 where = "" if k is None else (
@@ -161,11 +167,6 @@ class Trajectory:
                     "one frame spacing, so it is left unknown for the whole file and --start/--stop cannot "
                     f"pick an even part: split the file{at} (where the dump interval or time step changed) "
                     "and analyse each evenly spaced part on its own"
-                )
-            if info.n_frames < 2:
-                raise MissingDataError(
-                    f"{self.path}: the file holds a single frame, so there is no time between frames; "
-                    "a correlation analysis needs a trajectory of many frames"
                 )
             raise MissingDataError(
                 f"{self.path}: the file does not record the time between frames; pass --dt FS "

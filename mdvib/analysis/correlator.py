@@ -53,7 +53,8 @@ def check_window(n_frames: int, window: int, n_blocks: int) -> None:
     if window > shortest:
         raise SettingsError(
             f"window of {window} frames is longer than a block ({shortest} frames = "
-            f"{n_frames} frames / {n_blocks} blocks); use a shorter --window or fewer --blocks"
+            f"{n_frames} frames / {n_blocks} blocks); use a shorter --window or fewer --blocks "
+            f"(--window {window} with --blocks {n_blocks} needs at least {window * n_blocks} frames)"
         )
 
 

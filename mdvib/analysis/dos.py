@@ -30,6 +30,7 @@ from mdvib.analysis.registry import AnalysisOutput, AnalysisSpec, CampaignStep, 
 from mdvib.analysis.spectral import (
     LAG_WINDOWS,
     QUANTUM_CORRECTIONS,
+    central_difference_damping,
     frequency_grid_thz,
     one_sided_spectrum,
     quantum_correction,
@@ -49,6 +50,8 @@ WEIGHTS = ("mass", "neutron", "none")
 #: spectrum and peak positions better than the 1/(2WΔt) spacing.
 OVERSAMPLE = 4
 
+#: Fewer lags than this are refused: no spectrum worth the name (an error naming --window and --blocks).
+MIN_WINDOW = 10
 #: Fewer lags than this give a spectrum too coarse to show phonons (a warning).
 MIN_USEFUL_WINDOW = 16
 #: Fewer time origins than this at the longest lag make a noisy spectrum (a warning).
@@ -56,6 +59,12 @@ MIN_ORIGINS = 10
 
 #: Kinetic temperatures outside this range (K) are taken as a units mistake.
 PLAUSIBLE_TEMPERATURE_K = (0.1, 1.0e5)
+
+#: With velocities from positions, the central-difference damping is undone up to this fraction of the
+#: Nyquist frequency (sinc² ≥ 0.41 there; above it the division would amplify noise).
+UNDAMPED_UP_TO_NYQUIST = 0.5
+#: Share of the kinetic energy above that frequency beyond which the undamped temperature is only a lower bound.
+UNDAMPED_MAX_ABOVE = 0.01
 
 
 @result_type
@@ -83,6 +92,9 @@ class DOSResult:
     partial_err: np.ndarray = quantity("1/THz", "(n_species, n_freq)", "standard error of partial", optional=True)
     raw_power_err: np.ndarray = quantity("eV/THz", "(n_species, n_freq)", "standard error of raw_power", optional=True)
     temperature_err_k: float = quantity("K", "()", "standard error of temperature_k over blocks", optional=True)
+    temperature_undamped_k: float = quantity(
+        "K", "()", "velocities from positions only: kinetic temperature once the central-difference damping "
+        "sinc²(2πνΔt) of the spectrum is undone below half the Nyquist frequency", optional=True)
     resolution_fwhm_thz: float = quantity("THz", "()", "FWHM the lag window imposes on a sharp line", optional=True)
     nyquist_thz: float = quantity("THz", "()", "highest frequency, 1/(2Δt)", optional=True)
     warnings: tuple[str, ...] = quantity("", "(n_warnings,)", "warnings about the statistics of the spectrum",
@@ -135,6 +147,9 @@ class DOSResult:
         temp = f"{self.temperature_k:.1f} K"
         if self.temperature_err_k is not None:
             temp += f" ± {self.temperature_err_k:.1f} K"
+        if self.temperature_undamped_k is not None:
+            temp += (f" from finite differences of positions, which lower it (about "
+                     f"{self.temperature_undamped_k:.1f} K with the damping undone; see the warning)")
         lines = [
             f"species: {', '.join(f'{s} ({c:.3f})' for s, c in zip(self.species, self.concentrations))}",
             f"kinetic temperature (equipartition check): {temp}",
@@ -165,8 +180,9 @@ class DOSAnalysis(AnalysisBase):
     Parameters
     ----------
     window : int, optional
-        Correlation length (maximum lag) in frames. Default: half a block,
-        at most 1000 frames.
+        Correlation length (maximum lag) in frames, at least
+        :data:`MIN_WINDOW`. Default: half a block, at most 1000 frames; a
+        selection whose default is below :data:`MIN_WINDOW` is refused.
     window_function : {"hann", "cos2", "gaussian", "none"}
         Lag window applied before the Fourier transform (default ``"hann"``).
     weights : {"mass", "neutron", "none"}
@@ -213,8 +229,11 @@ class DOSAnalysis(AnalysisBase):
         chunk_frames: int = 64,
         progress: bool = False,
     ):
-        if window is not None and window < 2:
-            raise SettingsError(f"window must be at least 2 frames, got {window}")
+        if window is not None and window < MIN_WINDOW:
+            raise SettingsError(
+                f"a window of {window} lags is too short for a spectrum: pass --window {MIN_WINDOW} or more "
+                f"(window >= {MIN_WINDOW} frames)"
+            )
         if window_function not in LAG_WINDOWS:
             raise SettingsError(f"unknown window function {window_function!r}; choose one of {sorted(LAG_WINDOWS)}")
         if weights not in WEIGHTS:
@@ -274,9 +293,10 @@ class DOSAnalysis(AnalysisBase):
         return super().run(trajectory, start, stop, step, workers, scheduler)
 
     def _prepare(self, trajectory: Trajectory, selection: FrameSelection) -> None:
-        self._dt_fs = trajectory.frame_spacing_fs(selection.step)
         n_frames = self._stream_length(selection)
-        self._window = self.window or min(1000, max(2, n_frames // self.blocks // 2))
+        self._window = self.window or default_window(n_frames, self.blocks)
+        self._check_length(trajectory, selection)
+        self._dt_fs = trajectory.frame_spacing_fs(selection.step)
         check_window(n_frames, self._window, self.blocks)
         self._warnings = _statistics_warnings(n_frames, self._window, self.blocks, self._dt_fs)
         self._species = trajectory.unique_species()
@@ -323,6 +343,14 @@ class DOSAnalysis(AnalysisBase):
         dof = max(3 * n_atoms - 3, 1)
         temperatures = 2.0 * kinetic / (dof * KB_EV_PER_K)
         self._check_temperature(float(temperatures.mean()), path)
+        undamped = None
+        if self.from_positions:
+            undamped, note = _finite_difference_note(raw.mean(axis=0).sum(axis=0), freqs, dt_fs,
+                                                     float(temperatures.mean()))
+            if self.quantum_correction != "none" and self.temperature_k is None:
+                note += ("; the quantum correction used the lowered temperature: give the true one with "
+                         "--temperature K")
+            self._warnings.append(note)
 
         counts = np.bincount(species_of_atom, minlength=len(species))
         concentrations = counts / n_atoms
@@ -368,16 +396,33 @@ class DOSAnalysis(AnalysisBase):
             partial_err=partial_err,
             raw_power_err=raw_err,
             temperature_err_k=None if temp_err is None else float(temp_err),
+            temperature_undamped_k=undamped,
             resolution_fwhm_thz=resolution_fwhm_thz(window, dt_fs, self.window_function),
             nyquist_thz=float(freqs[-1]),
             warnings=tuple(self._warnings),
             provenance=provenance,
         )
 
+    def _check_length(self, trajectory: Trajectory, selection: FrameSelection) -> None:
+        """Refuse a selection whose lag window would be shorter than :data:`MIN_WINDOW` (message names the fix)."""
+        if self._window >= MIN_WINDOW:
+            return
+        refusal = _too_few_lags(selection.n_frames, trajectory.n_frames, self._window, self.blocks,
+                                2 if self.from_positions else 0)
+        raise SettingsError(f"{trajectory.path}: {refusal}")
+
     def _check_temperature(self, temperature: float, path: str) -> None:
         low, high = PLAUSIBLE_TEMPERATURE_K
         if not self.check_temperature or low <= temperature <= high:
             return
+        if self.from_positions:
+            spacing = "long" if temperature < low else "short"
+            raise UnitsError(
+                f"{path}: the kinetic temperature from finite differences of positions is {temperature:.3g} K, "
+                f"which is implausible; it scales as 1/Δt², so the time between frames ({self._dt_fs:.4g} fs) "
+                f"looks too {spacing}: check --dt (the MD time step for files with step numbers) and that the "
+                "positions are in Å (or pass --no-temperature-check if it is right)"
+            )
         hint = velocity_unit_hint(self._info, too_small=temperature < low)
         raise UnitsError(
             f"{path}: the kinetic temperature from the velocities is {temperature:.3g} K, which is implausible; "
@@ -385,19 +430,94 @@ class DOSAnalysis(AnalysisBase):
         )
 
 
+def default_window(n_frames: int, blocks: int) -> int:
+    """Lag window when none is given: half a block, at most 1000 frames (at least 2)."""
+    return min(1000, max(2, n_frames // blocks // 2))
+
+
+def _too_few_lags(n_selected: int, n_file: int, lags: int, blocks: int, used: int) -> str:
+    """Why a selection's default window has fewer than :data:`MIN_WINDOW` lags, and the options that would do.
+
+    Parameters
+    ----------
+    n_selected, n_file : int
+        Frames selected (``--start/--stop/--step``) and in the file.
+    lags : int
+        The default window of the selection.
+    blocks : int
+        ``--blocks``.
+    used : int
+        Frames used up before correlating (2 with ``--from-positions``).
+    """
+    default = f"{2 * MIN_WINDOW * blocks + used} frames for the default window (half a block) with --blocks {blocks}"
+    fewest = f"{MIN_WINDOW + used} frames (--window {MIN_WINDOW} --blocks 1)"
+    if n_selected < 2:
+        where = "the file holds a single frame" if n_file < 2 else f"the selection holds a single frame of {n_file}"
+        return f"{where}: a velocity autocorrelation needs a trajectory of at least {fewest}, and {default}"
+    have = f"{n_selected} frames" + ("" if n_selected == n_file else f" (selected of {n_file})")
+    blocks_fit = min(blocks, (n_selected - used) // MIN_WINDOW)  # blocks that hold the shortest window
+    if blocks_fit < 1:
+        fix = f"use a trajectory of at least {fewest}, or {default}"
+    elif blocks_fit == blocks:
+        fix = f"pass --window {MIN_WINDOW}, or use at least {default}"
+    else:
+        fix = (f"pass --window {MIN_WINDOW} --blocks {blocks_fit} (each block needs at least {MIN_WINDOW} frames), "
+               f"or use at least {default}")
+    spend = f", of which --from-positions' central differences use {used}," if used else ""
+    unit = "block" if blocks == 1 else "blocks"
+    return (f"{have}{spend} in {blocks} {unit} (--blocks) leave a default window (half a block) of only {lags} "
+            f"lags; a spectrum needs at least {MIN_WINDOW}: {fix}")
+
+
+def _finite_difference_note(raw: np.ndarray, freqs: np.ndarray, dt_fs: float,
+                            temperature: float) -> tuple[float, str]:
+    """Temperature once the central-difference damping is undone, and the warning that says so.
+
+    Parameters
+    ----------
+    raw : ndarray, shape (n_freq,)
+        Mass-weighted power spectrum of the finite-difference velocities, eV/THz.
+    freqs : ndarray, shape (n_freq,)
+        Its frequencies, THz (up to the Nyquist frequency).
+    dt_fs : float
+        Time between the differenced frames, fs.
+    temperature : float
+        Kinetic temperature of the finite-difference velocities, K.
+    """
+    cutoff = UNDAMPED_UP_TO_NYQUIST * freqs[-1]
+    below = freqs <= cutoff
+    total = np.trapezoid(raw, freqs)
+    above = total - np.trapezoid(raw[below], freqs[below])
+    undone = np.trapezoid(raw[below] / central_difference_damping(freqs[below], dt_fs), freqs[below])
+    undamped = float(temperature * (undone + above) / total)
+    text = (f"velocities from finite differences of positions {dt_fs:.4g} fs apart damp a mode at ν by "
+            f"sinc²(2πνΔt), which lowers the kinetic temperature (equipartition check): {temperature:.1f} K here, "
+            f"about {undamped:.1f} K once the damping is undone below {cutoff:.4g} THz; the DOS is damped the "
+            "same way")
+    share = above / total
+    if share > UNDAMPED_MAX_ABOVE:
+        text += (f". {100 * share:.0f} % of the kinetic energy lies above {cutoff:.4g} THz, where the damping "
+                 "cannot be undone, so the true temperature is higher still: the frames are too far apart")
+    text += "; record velocities, or write frames more often, for the true temperature and DOS"
+    return undamped, text
+
+
 def _statistics_warnings(n_frames: int, window: int, blocks: int, dt_fs: float) -> list[str]:
-    """Warnings for spectra on too few lags (coarse) or time origins (noisy)."""
+    """Warnings for spectra on too few lags (coarse) or time origins (noisy), with the options that help."""
     out = []
     if window < MIN_USEFUL_WINDOW:
+        fix = "use a longer trajectory" + (" or fewer --blocks" if blocks > 1 else "")
         out.append(f"the spectrum rests on a window of only {window} lags ({window + 1} frequencies, resolution about "
-                   f"{1e3 / (window * dt_fs):.3g} THz): it cannot resolve phonons; use a longer trajectory or "
-                   "fewer --blocks")
+                   f"{1e3 / (window * dt_fs):.3g} THz): it cannot resolve phonons; {fix}")
     origins = n_frames // blocks - window + 1
     if origins < MIN_ORIGINS:
         plural = "" if origins == 1 else "s"
-        out.append(f"each of the {blocks} blocks has {n_frames // blocks} frames for a window of {window} lags, so "
-                   f"the longest lags are averaged over only {max(origins, 0)} time origin{plural} and the spectrum "
-                   "is noisy; use a shorter --window or fewer --blocks")
+        fixes = [option for option, useful in (("a shorter --window", window > MIN_WINDOW),
+                                               ("fewer --blocks", blocks > 1)) if useful]
+        fix = " or ".join(fixes) if fixes else "a longer trajectory"
+        each = "the single block has" if blocks == 1 else f"each of the {blocks} blocks has"
+        out.append(f"{each} {n_frames // blocks} frames for a window of {window} lags, so the longest lags are "
+                   f"averaged over only {max(origins, 0)} time origin{plural} and the spectrum is noisy; use {fix}")
     return out
 
 

@@ -143,3 +143,25 @@ def quantum_correction(name: str, frequencies_thz: np.ndarray, temperature_k: fl
     if name == "none":
         return np.ones_like(frequencies_thz)
     return QUANTUM_CORRECTIONS[name](H_EV_PER_THZ * frequencies_thz / (KB_EV_PER_K * temperature_k))
+
+
+def central_difference_damping(frequencies_thz: np.ndarray, dt_fs: float) -> np.ndarray:
+    """Power kept by central-difference velocities, sinc²(2πνΔt) = (sin(2πνΔt) / (2πνΔt))².
+
+    Velocities (r(t+Δt) − r(t−Δt)) / 2Δt of a mode r ∝ e^{2πiνt} are its true
+    velocity times sin(2πνΔt)/(2πνΔt), so a spectrum from them is the true one
+    times this factor (1 at ν = 0, 0 at the Nyquist frequency 1/(2Δt)).
+
+    Parameters
+    ----------
+    frequencies_thz : ndarray
+        Linear frequencies ν, THz (any shape).
+    dt_fs : float
+        Time between the differenced frames, fs.
+
+    Returns
+    -------
+    ndarray
+        Dimensionless factor, the shape of ``frequencies_thz``.
+    """
+    return np.sinc(2.0 * np.asarray(frequencies_thz, dtype=float) * dt_fs * 1e-3) ** 2

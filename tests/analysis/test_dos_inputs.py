@@ -73,7 +73,7 @@ class _NoTimeReader(TrajectoryReader):
 
 def test_missing_time_step_asks_for_dt():
     with pytest.raises(MissingDataError, match="--dt"):
-        DOSAnalysis(window=5).run(Trajectory(_NoTimeReader("frames.xyz")))
+        DOSAnalysis(window=10, blocks=1).run(Trajectory(_NoTimeReader("frames.xyz")))
 
 
 def test_h5_round_trip_keeps_arrays_units_and_provenance(tmp_path):
@@ -124,8 +124,8 @@ def test_failed_write_keeps_previous_file(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["dos.csv"]
 
 
-def test_degenerate_spectra_are_flagged(tmp_path):
-    """Two frames, or blocks of two frames: computed, but with warnings in the result and on stderr."""
+def test_coarse_and_noisy_spectra_are_flagged(tmp_path):
+    """30 frames, a window of 12 lags in blocks of 15 frames: computed, with warnings in the result and on stderr."""
     import gzip
     import subprocess
     import sys
@@ -134,11 +134,15 @@ def test_degenerate_spectra_are_flagged(tmp_path):
     from mdvib.cli.demo import demo_trajectory
 
     lines = gzip.decompress(demo_trajectory().read_bytes()).decode().splitlines(keepends=True)
-    path = tmp_path / "ten.dump"
-    path.write_text("".join(lines[: 225 * 10]))
-    with pytest.warns(SpectrumWarning, match=r"window of only 2 lags \(3 frequencies"):
-        result = DOSAnalysis(blocks=5).run(Trajectory.open(path, dt_fs=1.0, type_map={1: "Si"}))
-    assert any("averaged over only 1 time origin and the spectrum is noisy" in text for text in result.warnings)
+    path = tmp_path / "thirty.dump"
+    path.write_text("".join(lines[: 225 * 30]))
+    with pytest.warns(SpectrumWarning) as record:
+        result = DOSAnalysis(window=12, blocks=2).run(Trajectory.open(path, dt_fs=1.0, type_map={1: "Si"}))
+    coarse, noisy = (str(w.message) for w in record)
+    assert "window of only 12 lags (13 frequencies" in coarse
+    assert "averaged over only 4 time origins and the spectrum is noisy" in noisy
+    assert [coarse, noisy] == [f"{path}: {text}" for text in result.warnings]
     out = subprocess.run([sys.executable, "-m", "mdvib.cli.main", "dos", str(path), "--dt", "1", "--types", "1=Si",
-                          "--blocks", "5", "--quiet", "-o", str(tmp_path / "dos.h5")], capture_output=True, text=True)
-    assert out.returncode == 0 and "mdvib dos: warning: the spectrum rests on a window of only 2 lags" in out.stderr
+                          "--window", "12", "--blocks", "2", "--quiet", "-o", str(tmp_path / "dos.h5")],
+                         capture_output=True, text=True)
+    assert out.returncode == 0 and "mdvib dos: warning: the spectrum rests on a window of only 12 lags" in out.stderr
