@@ -9,8 +9,9 @@
 """
 
 from mdvib.analysis.sed.analysis import SEDAnalysis, SEDResult, SEDWarning, select_qpoints
+from mdvib.analysis.sed.campaign import SEDCampaignSettings
 from mdvib.analysis.sed.lattice import CellBasisMap, QPoints, map_cells
 from mdvib.analysis.sed.modes import HarmonicModes, load_modes
 
-__all__ = ["CellBasisMap", "HarmonicModes", "QPoints", "SEDAnalysis", "SEDResult", "SEDWarning", "load_modes",
-           "map_cells", "select_qpoints"]
+__all__ = ["CellBasisMap", "HarmonicModes", "QPoints", "SEDAnalysis", "SEDCampaignSettings", "SEDResult",
+           "SEDWarning", "load_modes", "map_cells", "select_qpoints"]

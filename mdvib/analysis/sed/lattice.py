@@ -68,8 +68,8 @@ class CellBasisMap:
     lattice_points : ndarray, shape (n_atoms, 3)
         Lattice point R of each reference atom's cell, Å.
     periodic : tuple of bool, length 3
-        Whether each cell axis is periodic in the physical sense (``False``
-        across the vacuum of a slab).
+        Per unit-cell axis: ``False`` along the vacuum of a slab (or wire);
+        used for the Brillouin-zone path (2D lattices).
     """
 
     unit_cell: np.ndarray
@@ -114,10 +114,31 @@ def primitive_cell(reference: Reference, symprec: float = 1e-3) -> Reference:
         raise SettingsError(f"{reference.path or 'reference'}: spglib finds no primitive cell "
                             f"(symprec {symprec}); give the unit cell explicitly (--unitcell)")
     lattice, frac, nums = found
+    lattice = _aligned_axes(np.asarray(lattice, float), reference.cell)
     symbols = tuple(species[k - 1] for k in nums)
     mass_of = dict(zip(reference.species, reference.masses))
-    return Reference(cell=np.asarray(lattice, float), positions=np.asarray(frac, float) @ lattice,
+    return Reference(cell=lattice, positions=np.asarray(frac, float) @ np.asarray(found[0], float),
                      species=symbols, masses=np.array([mass_of[s] for s in symbols]), path="spglib primitive cell")
+
+
+def _aligned_axes(lattice: np.ndarray, reference_cell: np.ndarray) -> np.ndarray:
+    """The same lattice with its vectors reordered (and one negated if needed) to follow the reference's axes.
+
+    spglib may return the vectors in any order; a slab's vacuum axis must stay
+    the third for the 2D Brillouin zone, and labels read best when a, b, c
+    keep their directions.
+    """
+    unit = lattice / np.linalg.norm(lattice, axis=1)[:, None]
+    ref = reference_cell / np.linalg.norm(reference_cell, axis=1)[:, None]
+    best = max(itertools.permutations(range(3)),
+               key=lambda perm: sum(abs(float(unit[perm[i]] @ ref[i])) for i in range(3)))
+    out = lattice[list(best)].copy()
+    for i in range(3):  # point each vector along its reference axis where it has a component along it
+        if out[i] @ ref[i] < -1e-8:
+            out[i] = -out[i]
+    if np.linalg.det(out) < 0:
+        out[0] = -out[0]
+    return out
 
 
 def map_cells(reference: Reference, unitcell: Reference | None = None, symprec: float = 1e-3) -> CellBasisMap:
@@ -191,7 +212,17 @@ def map_cells(reference: Reference, unitcell: Reference | None = None, symprec: 
         unit_cell=cell, basis_positions=basis, basis_species=tuple(unit.species),
         basis_masses=np.asarray(unit.masses, float), supercell=np.asarray(reference.cell, float),
         supercell_matrix=p, basis_index=basis_index.astype(np.int64), cell_index=cell_index.astype(np.int64),
-        lattice_points=lattice @ cell, periodic=periodic_axes(reference))
+        lattice_points=lattice @ cell, periodic=_unit_cell_periodicity(cell, reference))
+
+
+def _unit_cell_periodicity(unit_cell: np.ndarray, reference: Reference) -> tuple[bool, bool, bool]:
+    """Per unit-cell axis: ``False`` when it runs along a vacuum axis of the reference."""
+    vacuum = [reference.cell[j] for j, filled in enumerate(periodic_axes(reference)) if not filled]
+    out = []
+    for vector in unit_cell:
+        cosines = [abs(vector @ v) / (np.linalg.norm(vector) * np.linalg.norm(v)) for v in vacuum]
+        out.append(not any(c > 0.99 for c in cosines))
+    return tuple(out)
 
 
 def periodic_axes(reference: Reference, gap: float = VACUUM_GAP_A) -> tuple[bool, bool, bool]:
@@ -253,12 +284,9 @@ def check_commensurate(cells: CellBasisMap, reduced: np.ndarray, what: str = "q"
     reduced = np.atleast_2d(np.asarray(reduced, float))
     grid = reduced @ cells.supercell_matrix.T
     off = np.abs(grid - np.rint(grid)).max(axis=1) > INTEGRAL_TOLERANCE
-    for axis in np.flatnonzero(~np.array(cells.periodic)):
-        off |= np.abs(reduced[:, axis]) > INTEGRAL_TOLERANCE
     if off.any():
         k = int(np.flatnonzero(off)[0])
         nearest = np.rint(grid[k]) @ np.linalg.inv(cells.supercell_matrix).T
-        nearest[~np.array(cells.periodic)] = 0.0
         size = "×".join(str(int(n)) for n in np.abs(np.diag(cells.supercell_matrix))) \
             if np.count_nonzero(cells.supercell_matrix - np.diag(np.diag(cells.supercell_matrix))) == 0 \
             else f"P = {cells.supercell_matrix.tolist()}"
@@ -278,8 +306,6 @@ def commensurate_grid(cells: CellBasisMap) -> QPoints:
     m = np.array(list(itertools.product(*(range(int(a), int(b) + 1) for a, b in zip(low, high)))), float)
     k = m @ np.linalg.inv(p).T
     k = k - np.floor(k + INTEGRAL_TOLERANCE)
-    periodic = np.array(cells.periodic)
-    k = k[np.all((np.abs(k) < INTEGRAL_TOLERANCE) | periodic[None, :], axis=1)]
     k = np.unique(np.round(k, 9), axis=0)
     # fold into the cell around Γ (shortest Cartesian q of each class) for a readable order
     k = k - np.rint(k) * (np.abs(k - 1.0) < 0.5)
@@ -328,13 +354,14 @@ def path_qpoints(cells: CellBasisMap, path: str = "auto") -> QPoints:
     ------
     SettingsError
         For an unknown label (the message lists the lattice's special points),
-        or a segment that holds no commensurate q besides its ends.
+        or a path that holds fewer than two commensurate q.
 
     Warns
     -----
     UserWarning
         When a special point itself is not commensurate (it is left out, and
-        the nearest allowed q is named).
+        the nearest allowed q is named), or a segment holds fewer than two
+        commensurate q (its points are left out).
     """
     from ase.cell import Cell
 
@@ -366,6 +393,9 @@ def path_qpoints(cells: CellBasisMap, path: str = "auto") -> QPoints:
                 if s in (0.0, 1.0):
                     label_indices.append(len(reduced) - 1)
                     labels.append(start if s == 0.0 else end)
+    if len(reduced) < 2:
+        raise SettingsError(f"path {path!r} holds {len(reduced)} commensurate q in this supercell; use a larger "
+                            "supercell, another path, --grid or --qpoints")
     keep = np.unique(np.array(label_indices), return_index=True)[1]
     return QPoints(reduced=np.array(reduced), distances=np.array(distances),
                    label_indices=np.array(label_indices)[np.sort(keep)],
@@ -395,6 +425,6 @@ def _segment_points(cells: CellBasisMap, start: np.ndarray, end: np.ndarray, nam
             warnings.warn(f"segment {name}: the special point at {_format(label_k)} is not commensurate with the "
                           f"supercell (nearest allowed q {_format(nearest)}); it is left out", stacklevel=3)
     if len(points) < 2:
-        raise SettingsError(f"segment {name} holds {len(points)} commensurate q: the supercell is too small along "
-                            "it; use a larger supercell or another path")
+        warnings.warn(f"segment {name} holds {len(points)} commensurate q: the supercell is too small along it "
+                      "(its points are left out; use a larger supercell or another path)", stacklevel=3)
     return points
