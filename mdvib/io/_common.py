@@ -47,6 +47,7 @@ def resolve_species(
     labels: Sequence[str],
     type_map: Mapping | None = None,
     species: Sequence[str] | None = None,
+    atom_ids: Sequence[int] | None = None,
 ) -> tuple[str, ...]:
     """Chemical symbol of every atom.
 
@@ -62,6 +63,8 @@ def resolve_species(
         and ``{"1": "Si"}`` both map type ``1``.
     species : sequence of str, optional
         Explicit symbol of every atom; overrides the file.
+    atom_ids : sequence of int, optional
+        Atom ids in ``labels`` order, to name an atom (default: its index).
 
     Returns
     -------
@@ -92,13 +95,21 @@ def resolve_species(
             if symbol is None:
                 raise TrajectoryFormatError(
                     path,
-                    f"atom label {label!r} is not a chemical element; pass type_map={{{label!r}: 'Si', ...}} "
-                    "(or --type-map) to name the element of each type",
-                    atom_id=index,
+                    f"atom label {label!r} is not a chemical element; name the element of each label with "
+                    f"--types {label}=Si,... (type_map={{{label!r}: 'Si', ...}}) or of every atom with --species",
+                    atom_id=index if atom_ids is None else int(atom_ids[index]),
                 )
             cache[label] = symbol
         out.append(cache[label])
     return tuple(out)
+
+
+#: Relative difference between a file's mass and the standard weight of the element the user named
+#: above which the replacement is reported (isotopes, coarse-grained sites).
+MASS_RTOL: float = 0.01
+
+#: Option names for messages: the command line's and the reader keyword's.
+FIX_SPECIES = "--types/--species (type_map=/species=)"
 
 
 def resolve_masses(
@@ -106,37 +117,101 @@ def resolve_masses(
     species: Sequence[str],
     masses: Mapping[str, float] | None = None,
     file_masses: np.ndarray | None = None,
+    *,
+    named_by_user: bool = False,
+    atom_ids: Sequence[int] | None = None,
 ) -> np.ndarray:
     """Atomic masses in amu, shape (n_atoms,).
 
     Priority: the user's ``masses`` ``{symbol: amu}`` for the symbols it
-    names, then masses stored in the file, then standard atomic weights
+    names; then masses the file really stores, unless the user named the
+    elements (``named_by_user``); then standard atomic weights
     (:data:`ase.data.atomic_masses`).
+
+    Parameters
+    ----------
+    path : str or Path
+        File being read (for messages).
+    species : sequence of str, length n_atoms
+        Chemical symbol of each atom.
+    masses : mapping, optional
+        ``{symbol: amu}`` from the user (command line ``--masses``).
+    file_masses : ndarray, shape (n_atoms,), optional
+        Masses stored in the file, amu; ``None`` when the file has none (a
+        reader must not pass masses another code made up).
+    named_by_user : bool
+        Whether the species come from the user (``type_map``/``species``,
+        command line ``--types``/``--species``): then the standard weights of
+        those elements replace the file's masses, with a warning where they
+        differ by more than :data:`MASS_RTOL`.
+    atom_ids : sequence of int, optional
+        Atom ids in ``species`` order, to name an atom (default: its index).
 
     Raises
     ------
     SettingsError
-        If a mass is not positive.
+        If a mass is not positive or a symbol has no standard weight.
+    TrajectoryFormatError
+        If a file mass is not positive, or exactly 1.0 amu on an atom other
+        than hydrogen: the placeholder codes give atoms of files without
+        masses (MDAnalysis for LAMMPS dumps without a mass column), not a mass.
     """
-    if file_masses is None:
-        try:
-            out = masses_for_species(species, masses)
-        except SettingsError as exc:
-            raise SettingsError(f"{path}: {exc}") from None
-    else:
-        out = np.asarray(file_masses, dtype=np.float64).reshape(len(species)).copy()
-    for symbol, mass in (masses or {}).items():
+    masses = dict(masses or {})
+    for symbol, mass in masses.items():
         if not float(mass) > 0:
             raise SettingsError(f"{path}: mass of {symbol} must be positive, got {mass}")
-        out[np.array([s == symbol for s in species], dtype=bool)] = float(mass)
-    bad = np.flatnonzero(~(out > 0))
-    if bad.size:
-        raise TrajectoryFormatError(
-            path,
-            f"atom has mass {out[bad[0]]} amu; pass masses={{'{species[bad[0]]}': ...}}",
-            atom_id=int(bad[0]),
-        )
+    try:
+        out = masses_for_species(species, masses)
+    except SettingsError as exc:
+        raise SettingsError(f"{path}: {exc}") from None
+    if file_masses is None:
+        return out
+    stored = np.asarray(file_masses, dtype=np.float64).reshape(len(species))
+    from_file = np.array([s not in masses for s in species], dtype=bool)
+    if named_by_user:
+        _warn_replaced_masses(path, species, stored, out, from_file)
+        return out
+    _check_file_masses(path, species, stored, from_file, atom_ids)
+    out[from_file] = stored[from_file]
     return out
+
+
+def _check_file_masses(path, species: Sequence[str], stored: np.ndarray, used: np.ndarray,
+                       atom_ids: Sequence[int] | None) -> None:
+    """Raise for the first used file mass that is not positive, or 1.0 amu on a non-hydrogen atom."""
+    placeholder = np.array([s != "H" for s in species], dtype=bool) & (stored == 1.0)
+    bad = np.flatnonzero(used & (~(stored > 0) | placeholder))
+    if not bad.size:
+        return
+    k = int(bad[0])
+    symbol, atom = species[k], k if atom_ids is None else int(atom_ids[k])
+    if stored[k] == 1.0:
+        what = (f"atom is {symbol} but the file gives it 1.0 amu, the placeholder codes use for a missing mass "
+                f"(MDAnalysis for files without masses), not the mass of {symbol}")
+    else:
+        what = f"atom {symbol} has mass {stored[k]} amu in the file"
+    raise TrajectoryFormatError(
+        path,
+        f"{what}; name the elements with {FIX_SPECIES} to use standard masses, or give the mass with "
+        f"--masses {symbol}=AMU (masses={{'{symbol}': ...}})",
+        atom_id=atom,
+    )
+
+
+def _warn_replaced_masses(path, species: Sequence[str], stored: np.ndarray, standard: np.ndarray,
+                          replaced: np.ndarray) -> None:
+    """Warn where the user's elements replace file masses that differ from their standard weights."""
+    differ = replaced & (np.abs(stored - standard) > MASS_RTOL * standard)
+    if not differ.any():
+        return
+    pairs = {species[k]: float(stored[k]) for k in np.flatnonzero(differ)}
+    listed = ", ".join(f"{s} {m:g} amu" for s, m in pairs.items())
+    keep = ",".join(f"{s}={m:g}" for s, m in pairs.items())
+    warnings.warn(
+        f"{path}: the elements given by {FIX_SPECIES} get standard masses, replacing the file's ({listed}); "
+        f"pass --masses {keep} (masses=) to keep the file's",
+        stacklevel=3,
+    )
 
 
 def check_finite(

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import ase
 import numpy as np
 
-from mdvib.errors import TrajectoryFormatError
+from mdvib.errors import SettingsError, TrajectoryFormatError
 from mdvib.io._common import (
     check_chunk_finite,
     check_options,
@@ -54,10 +54,17 @@ class ASEReader(TrajectoryReader):
         Time between frames in fs (ASE files do not record it).
     ase_format : str, optional
         ASE format name when the file name does not tell (``ase.io`` ``format``).
+    units : {"ase"}, optional
+        Accepted for a uniform ``--units`` on the command line: ASE files are
+        in ASE units; any other style is refused.
+    type_map : dict, optional
+        ``{symbol in the file: symbol}`` renaming elements.
     species : sequence of str, optional
         Symbol of every atom, overriding the file.
     masses : dict, optional
-        ``{symbol: amu}`` overriding the file's masses and standard weights.
+        ``{symbol: amu}`` overriding the file's masses and standard weights
+        (with ``type_map`` or ``species``, the file's masses are replaced by
+        standard weights).
 
     Notes
     -----
@@ -67,7 +74,7 @@ class ASEReader(TrajectoryReader):
     in every frame.
     """
 
-    _OPTIONS = {"dt_fs", "ase_format", "species", "masses"}
+    _OPTIONS = {"dt_fs", "ase_format", "units", "type_map", "species", "masses"}
 
     def _iread(self, index: slice) -> Iterator[ase.Atoms]:
         import ase.io  # imported here: ase.io takes ~0.7 s and most runs never need it
@@ -79,6 +86,11 @@ class ASEReader(TrajectoryReader):
 
     def _scan(self) -> TrajectoryInfo:
         check_options("ase", self.options, self._OPTIONS)
+        if self.options.get("units") not in (None, "ase"):
+            raise SettingsError(
+                f"{self.path}: ASE files are in ASE units (Å, eV, Å per ASE time unit); --units "
+                f"{self.options['units']} (units=) does not apply"
+            )
         first, n_frames = None, 0
         if self.path.suffix.lower() == ".traj" and self.options.get("ase_format") is None:
             import ase.io
@@ -93,8 +105,10 @@ class ASEReader(TrajectoryReader):
         if first is None:
             raise TrajectoryFormatError(self.path, "no frame found")
         self._symbols = first.get_chemical_symbols()
-        species = resolve_species(self.path, self._symbols, None, self.options.get("species"))
-        masses = resolve_masses(self.path, species, self.options.get("masses"), first.arrays.get("masses"))
+        type_map, given = self.options.get("type_map"), self.options.get("species")
+        species = resolve_species(self.path, self._symbols, type_map, given)
+        masses = resolve_masses(self.path, species, self.options.get("masses"), first.arrays.get("masses"),
+                                named_by_user=given is not None or bool(type_map))
         results = first.calc.results if first.calc is not None else {}
         spacing = time_axis(self.path, n_frames, dt_fs=self.options.get("dt_fs")).spacing_fs
         has = {

@@ -9,7 +9,16 @@ Two comment-line styles are understood:
   turned into velocities with the file's masses; ``forces``/``force`` eV/Å;
   ``Time``/``time`` fs (GPUMD; option ``time_unit``); ``dipole`` e·Å (GPUMD
   TNEP). GPUMD's ``unwrapped_position`` column, when present, is used as the
-  positions and chunks are flagged unwrapped.
+  positions and chunks are flagged unwrapped. The option ``units`` (command
+  line ``--units``) sets velocity, time and force units at once by style
+  (:data:`UNIT_STYLES`: ``metal``, ``real``, ``gpumd``, ``ase``).
+* **LAMMPS** ``dump extxyz`` files (comment lines starting ``Timestep=``)
+  are in the run's LAMMPS unit style (``metal``: ``Time`` ps, velocities
+  Å/ps; ``real``: fs, Å/fs, kcal/(mol·Å)), which LAMMPS does not write. The
+  reader infers it from the ``Temperature=`` LAMMPS writes in the header: the
+  kinetic temperature of frame 0's velocities matches it in one style and is
+  10⁶ times off in the other. Without velocities or ``Temperature`` it asks
+  for ``units``.
 * **i-PI** (``# CELL(abcABC): a b c alpha beta gamma  Step: N  Bead: k
   positions{angstrom}  cell{angstrom}``): one quantity per file (positions,
   velocities or forces, plain or centroid) in the unit named in braces,
@@ -41,14 +50,25 @@ from mdvib.errors import SettingsError, TrajectoryFormatError
 from mdvib.io._common import (
     check_chunk_finite,
     check_options,
+    element_symbol,
     resolve_masses,
     resolve_species,
     time_axis,
 )
 from mdvib.io._gzip import GzipStream
+from mdvib.io._masses import masses_for_species
 from mdvib.io.base import FrameChunk, TrajectoryInfo, TrajectoryReader
 from mdvib.io.registry import register_reader
-from mdvib.units import ASE_VELOCITY_TO_A_PER_FS, EXTXYZ_TIME_UNITS, EXTXYZ_VELOCITY_UNITS, IPI_UNITS, ipi_factor
+from mdvib.units import (
+    AMU_A2_PER_FS2_IN_EV,
+    ASE_VELOCITY_TO_A_PER_FS,
+    EXTXYZ_TIME_UNITS,
+    EXTXYZ_VELOCITY_UNITS,
+    IPI_UNITS,
+    KB_EV_PER_K,
+    KCAL_PER_MOL_A_TO_EV_PER_A,
+    ipi_factor,
+)
 
 #: i-PI trajectory names → quantity (``forces_component(...)`` etc. are forces too).
 _IPI_QUANTITIES = {
@@ -81,6 +101,47 @@ _XYZ_COLUMNS = {
     "mass": "mass",
     "masses": "mass",
 }
+
+
+
+
+@dataclass(frozen=True)
+class UnitStyle:
+    """Units of an extended-XYZ file, chosen by name with the ``units`` option.
+
+    Attributes
+    ----------
+    velocity_unit : str
+        Key of :data:`mdvib.units.EXTXYZ_VELOCITY_UNITS`.
+    time_unit : str
+        Key of :data:`mdvib.units.EXTXYZ_TIME_UNITS` (``Time=`` values).
+    force_unit : str
+        Name of the force unit, for provenance.
+    force_to_ev_per_a : float
+        Factor from ``force_unit`` to eV/Å.
+    """
+
+    velocity_unit: str
+    time_unit: str
+    force_unit: str = "eV/A"
+    force_to_ev_per_a: float = 1.0
+
+
+#: ``units=`` styles (command line ``--units``): LAMMPS metal and real, GPUMD (the default), ASE.
+UNIT_STYLES: dict[str, UnitStyle] = {
+    "metal": UnitStyle("A/ps", "ps"),
+    "real": UnitStyle("A/fs", "fs", "kcal/mol/A", KCAL_PER_MOL_A_TO_EV_PER_A),
+    "gpumd": UnitStyle("A/fs", "fs"),
+    "ase": UnitStyle("ase", "ase"),
+}
+#: LAMMPS unit styles a ``dump extxyz`` file can be inferred to be in.
+_LAMMPS_STYLES = ("metal", "real")
+#: A LAMMPS style is accepted when the header temperature and the velocities' agree within this factor.
+_TEMPERATURE_FACTOR = 3.0
+#: ``style_from`` of a LAMMPS style read off the header temperature.
+_LAMMPS_INFERRED = "LAMMPS dump extxyz header (Temperature vs velocities)"
+#: Plural of each i-PI quantity, for messages.
+_PLURAL = {"position": "positions", "velocity": "velocities", "force": "forces"}
 
 
 def _ipi_factor(path: Path, dimension: str, unit: str) -> float:
@@ -145,12 +206,18 @@ class _XyzFile:
         companions (what an i-PI file without a declared quantity holds).
     velocity_unit, time_unit : str
         Units of extended-XYZ velocity columns and ``Time`` keys.
+    force_unit : str
+        Unit of extended-XYZ force columns (name, for provenance).
+    force_to_ev_per_a : float
+        Factor from ``force_unit`` to eV/Å.
     """
 
     path: Path
     role: str = "position"
     velocity_unit: str = "A/fs"
     time_unit: str = "fs"
+    force_unit: str = "eV/A"
+    force_to_ev_per_a: float = 1.0
     ipi: bool = field(init=False, default=False)
     n_atoms: int = field(init=False, default=0)
     offsets: np.ndarray = field(init=False, repr=False)
@@ -181,9 +248,7 @@ class _XyzFile:
 
     def open(self) -> BinaryIO:
         """Open the file for binary reading (gzip-aware)."""
-        if self.path.suffix.lower() == ".gz":
-            return GzipStream(self.path)
-        return open(self.path, "rb")
+        return _open_binary(self.path)
 
     # ------------------------------------------------------------ scanning
     def _index(self) -> None:
@@ -289,12 +354,13 @@ class _XyzFile:
         if kind != self.role:
             option = {
                 "position": "the trajectory path",
-                "velocity": "velocities_file",
-                "force": "forces_file",
+                "velocity": "the velocities file (--velocities, velocities_file=)",
+                "force": "the forces file (--forces, forces_file=)",
             }
             raise SettingsError(
-                f"{self.path} holds i-PI {kind}s but was given as {option[self.role]}; pass the positions "
-                "file as the trajectory and velocity/force files as velocities_file=/forces_file="
+                f"{self.path} holds i-PI {_PLURAL[kind]} but was given as {option[self.role]}; pass the "
+                "positions file as the trajectory and the velocities and forces files with --velocities/--forces "
+                "(velocities_file=/forces_file=)"
             )
         dimension = _QUANTITY_DIMENSION[kind]
         cell_unit = _ipi_field_unit(comment, "cell")
@@ -337,7 +403,7 @@ class _XyzFile:
             "unwrapped": 1.0,
             "velocity": EXTXYZ_VELOCITY_UNITS[self.velocity_unit],
             "momentum": 1.0,
-            "force": 1.0,
+            "force": self.force_to_ev_per_a,
             "mass": 1.0,
         }
         self.layout = _Layout(
@@ -356,7 +422,7 @@ class _XyzFile:
         if "momentum" in columns:
             self.units["velocity"] = "ase momenta (amu*A/ase_time)"
         if "force" in columns:
-            self.units["force"] = "eV/A"
+            self.units["force"] = self.force_unit
         if self.has_dipoles:
             self.units["dipole"] = "e*A"
 
@@ -507,6 +573,108 @@ class _XyzFile:
         out.cell = cell
 
 
+def _open_binary(path: Path) -> BinaryIO:
+    """Open ``path`` for binary reading (gzip-aware)."""
+    if path.suffix.lower() == ".gz":
+        return GzipStream(path)
+    return open(path, "rb")
+
+
+def _first_frame(path: Path) -> tuple[str, list[bytes]] | None:
+    """Comment line and atom lines of frame 0; ``None`` when the file does not start like an xyz frame."""
+    with _open_binary(path) as fh:
+        lines = _LineReader(fh)
+        line = lines.readline()
+        while line is not None and not line.strip():
+            line = lines.readline()
+        try:
+            natoms = int(line or b"")
+        except ValueError:
+            return None
+        comment = lines.readline()
+        atoms = [lines.readline() for _ in range(natoms)]
+    if comment is None or any(a is None for a in atoms):
+        return None
+    return comment.decode(errors="replace"), atoms
+
+
+def _lammps_style(path: Path) -> str | None:
+    """LAMMPS unit style (``metal``/``real``) of a LAMMPS ``dump extxyz`` file; ``None`` if LAMMPS did not write it.
+
+    LAMMPS starts every comment line with ``Timestep=`` and writes the thermo
+    temperature (K) as ``Temperature=``. The kinetic temperature of frame 0's
+    velocities (3N − 3 degrees of freedom, the ``mass`` column or standard
+    weights) agrees with it, within a factor :data:`_TEMPERATURE_FACTOR`, in
+    the file's style only: metal and real velocities differ by 1000.
+
+    Raises
+    ------
+    SettingsError
+        For a LAMMPS file whose style frame 0 cannot tell (no velocities, no
+        ``Temperature``, labels that are not elements) or that is neither
+        metal nor real: the message asks for ``--units``.
+    """
+    frame = _first_frame(path)
+    if frame is None or not frame[0].lstrip().startswith("Timestep="):
+        return None
+    comment, atoms = frame
+    ask = "pass --units metal or --units real (units=)"
+    try:
+        header_k, kinetic_k = _lammps_temperatures(path, comment, atoms)
+    except ValueError as why:
+        raise SettingsError(
+            f"{path}: written by LAMMPS dump extxyz (Timestep= header), which does not record the unit style, "
+            f"and frame 0 cannot tell it ({why}); {ask}"
+        ) from None
+    for name, kelvin in kinetic_k.items():
+        if abs(np.log(kelvin / header_k)) < np.log(_TEMPERATURE_FACTOR):
+            return name
+    found = ", ".join(f"{k:.3g} K as {name}" for name, k in kinetic_k.items())
+    raise SettingsError(
+        f"{path}: written by LAMMPS dump extxyz, but frame 0's velocities give {found}, not the header's "
+        f"Temperature={header_k:g} K; mdvib reads LAMMPS metal and real files: {ask} if it is one of them"
+    )
+
+
+def _lammps_temperatures(path: Path, comment: str, atoms: list[bytes]) -> tuple[float, dict[str, float]]:
+    """Header temperature and frame 0's kinetic temperature in each LAMMPS style, K.
+
+    Raises
+    ------
+    ValueError
+        Saying why frame 0 cannot give them.
+    """
+    info = _key_values(path, comment, 0)
+    header_k = float(info.get("Temperature", 0.0))
+    if not header_k > 0:
+        raise ValueError("no positive Temperature= in the header")
+    fields = str(info.get("Properties", "")).split(":")
+    column, where = 0, {}
+    for name, width in zip(fields[::3], fields[2::3]):
+        where[name] = column
+        column += int(width)
+    if "vel" not in where or "species" not in where:
+        raise ValueError("no velocities (dump_modify vel no)")
+    table = [line.split() for line in atoms]
+    velocities = np.array([row[where["vel"] : where["vel"] + 3] for row in table], dtype=np.float64)
+    if "mass" in where:
+        masses = np.array([row[where["mass"]] for row in table], dtype=np.float64)
+    else:
+        symbols = [element_symbol(row[where["species"]].decode(errors="replace")) for row in table]
+        if None in symbols:
+            raise ValueError("type labels that are not elements, and no mass column")
+        masses = masses_for_species(symbols)
+    dof = max(3 * len(atoms) - 3, 3)
+    twice_kinetic = float(np.sum(masses[:, None] * velocities**2)) * AMU_A2_PER_FS2_IN_EV
+    kinetic_k = {}
+    for name in _LAMMPS_STYLES:
+        factor = EXTXYZ_VELOCITY_UNITS[UNIT_STYLES[name].velocity_unit]
+        kinetic_k[name] = twice_kinetic * factor**2 / (dof * KB_EV_PER_K)
+    if not all(k > 0 for k in kinetic_k.values()):
+        raise ValueError("all velocities of frame 0 are zero")
+    return header_k, kinetic_k
+
+
 def _ipi_field_unit(comment: str, name: str) -> str:
     """Unit in braces after ``name`` in an i-PI comment (``atomic_unit`` if absent)."""
     for field_name, unit in _IPI_FIELD.findall(comment):
@@ -617,20 +785,30 @@ class ExtxyzReader(TrajectoryReader):
         Ignored when frames carry ``Time=``.
     velocities_file, forces_file : str or Path, optional
         i-PI companion files (velocities, forces) read in lockstep with the
-        positions file; frames must match one to one.
-    velocity_unit : str
+        positions file; frames must match one to one (command line
+        ``--velocities``/``--forces``, found beside ``PREFIX.pos_K.xyz``
+        when not given: :func:`mdvib.io.ipi_beads.companion_files`).
+    units : {"metal", "real", "gpumd", "ase"}, optional
+        Unit style of an extended-XYZ file (command line ``--units``), see
+        :data:`UNIT_STYLES`: velocities, ``Time=`` and forces at once.
+        Default: the LAMMPS style a LAMMPS ``dump extxyz`` header implies,
+        else ``gpumd`` (Å/fs, fs, eV/Å). Refused for i-PI files, whose
+        header names their units.
+    velocity_unit : str, optional
         Unit of extended-XYZ ``vel``/``velo``/``velocities`` columns:
-        ``A/fs`` (default, GPUMD), ``A/ps``, ``bohr/atu`` or ``ase``.
-    time_unit : str
-        Unit of ``Time=``/``time=`` keys: ``fs`` (default, GPUMD), ``ps`` or
-        ``ase``.
+        ``A/fs`` (GPUMD), ``A/ps``, ``bohr/atu`` or ``ase``; not with ``units``.
+    time_unit : str, optional
+        Unit of ``Time=``/``time=`` keys: ``fs`` (GPUMD), ``ps`` or
+        ``ase``; not with ``units``.
     type_map : dict, optional
         ``{label: symbol}`` for species labels that are not element symbols.
     species : sequence of str, optional
         Symbol of every atom, overriding the file.
     masses : dict, optional
         ``{symbol: amu}`` overriding the file's ``mass`` column and standard
-        atomic weights.
+        atomic weights. With ``type_map`` or ``species`` the ``mass`` column
+        is replaced by standard weights (see
+        :func:`mdvib.io._common.resolve_masses`).
 
     Notes
     -----
@@ -644,6 +822,7 @@ class ExtxyzReader(TrajectoryReader):
         "dt_fs",
         "velocities_file",
         "forces_file",
+        "units",
         "velocity_unit",
         "time_unit",
         "type_map",
@@ -653,11 +832,19 @@ class ExtxyzReader(TrajectoryReader):
 
     def _scan(self) -> TrajectoryInfo:
         check_options("extxyz", self.options, self._OPTIONS)
+        style, style_from = self._unit_style()
         units = {
-            "velocity_unit": self.options.get("velocity_unit", "A/fs"),
-            "time_unit": self.options.get("time_unit", "fs"),
+            "velocity_unit": style.velocity_unit,
+            "time_unit": style.time_unit,
+            "force_unit": style.force_unit,
+            "force_to_ev_per_a": style.force_to_ev_per_a,
         }
         self._main = _XyzFile(self.path, "position", **units)
+        if self._main.ipi and self.options.get("units") is not None:
+            raise SettingsError(
+                f"{self.path}: i-PI files name their units in the comment line (positions{{angstrom}}; atomic "
+                "units when none is named): --units (units=) does not apply"
+            )
         self._companions: dict[str, _XyzFile] = {}
         n_frames = self._main.n_frames
         for option, role in self._ROLES.items():
@@ -672,6 +859,7 @@ class ExtxyzReader(TrajectoryReader):
                 f"{self.path}: companion files have different frame counts {counts}; reading the first {n_frames}",
                 stacklevel=3,
             )
+        self._style_from = None if self._main.ipi else style_from
         main = self._main
         labels = [label.decode() for label in main.first.labels]
         if main.layout.label_is_number:
@@ -680,7 +868,9 @@ class ExtxyzReader(TrajectoryReader):
             self.path, labels, self.options.get("type_map"), self.options.get("species")
         )
         file_masses = main.first.data.get("mass")
-        masses = resolve_masses(self.path, species, self.options.get("masses"), file_masses)
+        named_by_user = self.options.get("species") is not None or bool(self.options.get("type_map"))
+        masses = resolve_masses(self.path, species, self.options.get("masses"), file_masses,
+                                named_by_user=named_by_user)
         # ASE wrote momenta = m v with the masses in the file, else standard weights
         self._momentum_masses = resolve_masses(self.path, species, None, file_masses)
         times = None if main.times is None else main.times[:n_frames]
@@ -690,8 +880,11 @@ class ExtxyzReader(TrajectoryReader):
         self._steps = steps
         columns = main.layout.columns
         source_units = dict(main.units)
+        if self._style_from is not None:
+            source_units.update(style=self.options.get("units") or self._style_name, style_from=self._style_from)
         for companion in self._companions.values():
             source_units.update({k: v for k, v in companion.units.items() if k not in ("cell", "time")})
+            source_units[f"{_PLURAL[companion.role]}_file"] = str(companion.path)
         return TrajectoryInfo(
             path=str(self.path),
             format=self.format_name,
@@ -707,7 +900,33 @@ class ExtxyzReader(TrajectoryReader):
             source_units=source_units,
             uniform_spacing=axis.uniform,
             uneven_frame=axis.uneven_frame,
+            # a file whose units the header fixes (i-PI, LAMMPS' Temperature) takes no other --units
+            unit_styles=() if self._style_from in (None, _LAMMPS_INFERRED) else tuple(UNIT_STYLES),
         )
+
+    def _unit_style(self) -> tuple[UnitStyle, str]:
+        """The units to read the file in, and where they come from (for provenance).
+
+        ``units`` (a style name) wins; else ``velocity_unit``/``time_unit``;
+        else the LAMMPS style a ``dump extxyz`` header implies; else GPUMD's.
+        """
+        name = self.options.get("units")
+        given = {k: self.options[k] for k in ("velocity_unit", "time_unit") if self.options.get(k) is not None}
+        if name is not None:
+            if name not in UNIT_STYLES:
+                raise SettingsError(f"{self.path}: units={name!r}; choose one of {sorted(UNIT_STYLES)} (--units)")
+            if given:
+                raise SettingsError(f"{self.path}: give units= or {' and '.join(f'{k}=' for k in given)}, not both")
+            self._style_name = name
+            return UNIT_STYLES[name], "option"
+        if given:
+            self._style_name = "custom"
+            base = UNIT_STYLES["gpumd"]
+            return UnitStyle(given.get("velocity_unit", base.velocity_unit), given.get("time_unit", base.time_unit)), \
+                "velocity_unit/time_unit"
+        lammps = _lammps_style(self.path)
+        self._style_name = lammps or "gpumd"
+        return UNIT_STYLES[self._style_name], _LAMMPS_INFERRED if lammps else "default"
 
     def _check_companion(self, companion: _XyzFile) -> None:
         main = self._main

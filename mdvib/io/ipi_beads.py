@@ -32,10 +32,48 @@ from mdvib.errors import SettingsError, TrajectoryFormatError
 from mdvib.io.base import FrameChunk, TrajectoryInfo, TrajectoryReader
 from mdvib.io.registry import open_reader
 
-__all__ = ["CentroidReader", "bead_files"]
+__all__ = ["CentroidReader", "bead_files", "companion_files"]
 
 #: i-PI per-bead file name: PREFIX.NAME_<bead>.EXT (the bead index is the last ``_digits`` before the extension).
 _BEAD_FILE = re.compile(r"^(?P<stem>.+)_(?P<bead>\d+)(?P<ext>\.[A-Za-z0-9]+(?:\.gz)?)$")
+#: An i-PI output file PREFIX.NAME[_<bead>].EXT, NAME being the ``<trajectory filename=...>`` of its input.
+_OUTPUT_FILE = re.compile(r"^(?P<prefix>.+)\.(?P<name>[A-Za-z]+)(?P<bead>_\d+)?(?P<ext>\.[A-Za-z0-9]+(?:\.gz)?)$")
+#: Trajectory names of positions files and of their velocity and force companions, as i-PI's examples name
+#: them: per bead ``pos``/``vel``/``for`` (``sim.pos_0.xyz``), centroid ``xc``/``vc``/``fc`` (``sim.xc.xyz``).
+COMPANION_NAMES: dict[str, dict[str, str]] = {
+    "pos": {"velocities": "vel", "forces": "for"},
+    "xc": {"velocities": "vc", "forces": "fc"},
+}
+
+
+def companion_files(path: str | Path) -> dict[str, Path]:
+    """Velocity and force files written beside the i-PI positions file ``path``, where they exist.
+
+    Parameters
+    ----------
+    path : str or Path
+        An i-PI positions file named as in :data:`COMPANION_NAMES`
+        (``DIR/PREFIX.pos_K.xyz`` or ``DIR/PREFIX.xc.xyz``).
+
+    Returns
+    -------
+    dict
+        ``{"velocities": Path, "forces": Path}``, each only if that file
+        exists (``DIR/PREFIX.vel_K.xyz``, ``DIR/PREFIX.for_K.xyz``, or
+        ``vc``/``fc`` for a centroid); empty for other file names.
+    """
+    path = Path(path)
+    match = _OUTPUT_FILE.match(path.name)
+    if match is None or match["name"] not in COMPANION_NAMES:
+        return {}
+    if (match["name"] == "pos") != (match["bead"] is not None):
+        return {}  # per-bead files carry a bead index, centroid files none
+    found = {}
+    for quantity, name in COMPANION_NAMES[match["name"]].items():
+        candidate = path.with_name(f"{match['prefix']}.{name}{match['bead'] or ''}{match['ext']}")
+        if candidate.is_file():
+            found[quantity] = candidate
+    return found
 
 
 def bead_files(path: str | Path, name: str | None = None) -> list[Path]:
