@@ -6,7 +6,7 @@ import argparse
 import sys
 import warnings
 
-from mdvib.analysis.dos import WEIGHTS, DOSAnalysis, SpectrumWarning
+from mdvib.analysis.dos import MIN_WINDOW, WEIGHTS, DOSAnalysis, SpectrumWarning
 from mdvib.analysis.spectral import LAG_WINDOWS, QUANTUM_CORRECTIONS
 from mdvib.cli.common import PLOT_SUFFIXES, add_trajectory_options, check_output, open_trajectory, write_provenance
 from mdvib.constants.neutron import CROSS_SECTION_KINDS
@@ -32,8 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_trajectory_options(parser)
     group = parser.add_argument_group("analysis")
     group.add_argument("--window", type=int, metavar="N",
-                       help="correlation length (maximum lag) in frames; resolution ≈ 1/(N·Δt) "
-                       "(default: half a block, at most 1000)")
+                       help=f"correlation length (maximum lag) in frames, at least {MIN_WINDOW}; resolution ≈ "
+                       "1/(N·Δt) (default: half a block, at most 1000)")
     group.add_argument("--window-function", choices=sorted(LAG_WINDOWS), default="hann",
                        help="lag window applied before the FFT (default: hann)")
     group.add_argument("--weights", choices=WEIGHTS, default="mass",
@@ -49,7 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--temperature", type=float, metavar="K",
                        help="temperature for the quantum correction (default: kinetic temperature)")
     group.add_argument("--from-positions", action="store_true",
-                       help="velocities by central differences of positions (files without velocities)")
+                       help="velocities by central differences of positions (files without velocities); they damp "
+                       "a mode at ν by sinc²(2πνΔt), lowering the kinetic temperature and the high-frequency DOS")
     group.add_argument("--no-temperature-check", action="store_true",
                        help="accept an implausible kinetic temperature (normally a sign of wrong --units)")
     out = parser.add_argument_group("output")

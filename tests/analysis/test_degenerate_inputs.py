@@ -185,6 +185,18 @@ def test_finite_difference_temperature_is_lowered_by_sinc_squared():
     assert f"about {result.temperature_undamped_k:.1f} K" in line
 
 
+def test_quantum_correction_on_finite_differences_asks_for_the_temperature():
+    positions, _, _ = oscillators(15.0, 5.0, n_frames=400)
+    traj = Trajectory.from_arrays(positions, ["Si"] * positions.shape[1], 5.0)
+    with pytest.warns(UserWarning, match="the quantum correction used the lowered temperature: give the true one "
+                                         "with --temperature K"):
+        DOSAnalysis(from_positions=True, blocks=1, window=100, quantum_correction="harmonic").run(traj)
+    with pytest.warns(UserWarning) as record:  # a given temperature: nothing to ask
+        DOSAnalysis(from_positions=True, blocks=1, window=100, quantum_correction="harmonic",
+                    temperature_k=400.0).run(traj)
+    assert not any("--temperature" in str(w.message) for w in record)
+
+
 def test_finite_differences_near_nyquist_are_flagged():
     """70 THz sampled every 5 fs (Nyquist 100 THz): above the 50 THz where the damping can be undone."""
     positions, _, true_t = oscillators(70.0, 5.0, n_frames=800)
