@@ -82,6 +82,7 @@ class SEDResult:
     temperature_k: float = quantity("K", "()", "kinetic temperature, 2 E_kin / ((3N − 3) k_B)")
     segment_frames: int = quantity("", "()", "frames W per Fourier segment")
     segments: int = quantity("", "()", "segments averaged (all blocks)")
+    blocks: int = quantity("", "()", "independent blocks of the error bars")
     resolution_thz: float = quantity("THz", "()", "frequency spacing 1/(WΔt)")
     sed_err: np.ndarray = quantity("eV/THz", "(n_q, n_freq)", "standard error of sed over blocks", optional=True)
     mode_sed: np.ndarray = quantity("eV/THz", "(n_q, n_modes, n_freq)", "Φ_ν(q, ν) projected on harmonic modes",
@@ -327,7 +328,8 @@ class SEDAnalysis(AnalysisBase):
             unit_cell=self.cells.unit_cell, basis_positions=self.cells.basis_positions,
             basis_species=self.cells.basis_species, supercell_matrix=self.cells.supercell_matrix,
             temperature_k=float(temp_mean), temperature_err_k=None if temp_err is None else float(temp_err),
-            segment_frames=int(self._segment), segments=int(segments.sum()), resolution_thz=float(freqs[1]),
+            segment_frames=int(self._segment), segments=int(segments.sum()), blocks=len(blocks),
+            resolution_thz=float(freqs[1]),
             mode_sed=mode_mean, mode_sed_err=mode_err, harmonic_thz=self._harmonic,
             warnings=tuple(self._warnings), provenance=provenance)
 

@@ -13,9 +13,10 @@ With force constants the mode-projected spectra Φ_ν are fitted one peak each,
 started from the harmonic frequency; without them Φ′ is fitted at each q with
 a set number of peaks (the most prominent maxima), branches numbered by
 frequency. Points are weighted by the block standard errors when the SED has
-them (then the fit errors are absolute), otherwise the errors are scaled by
-the residuals. Fits that fail or land outside their window are dropped with a
-warning; a width below two frequency bins is flagged as resolution-limited.
+at least :data:`MIN_BLOCKS_FOR_WEIGHTS` blocks (fewer give too noisy an error
+estimate per point); the fit errors are scaled by the residuals. Fits that
+fail or end on the edge of their window are dropped with a warning; a width
+below two frequency bins is flagged as resolution-limited.
 scipy's ``curve_fit`` does the fitting.
 """
 
@@ -34,6 +35,8 @@ from mdvib.results import Provenance, quantity, result_type, save_result, write_
 MODELS = ("lorentzian", "dho")
 #: Half-width of the fitted window around a peak, in units of the initial FWHM estimate.
 WINDOW_FWHMS = 5.0
+#: Fewer blocks than this: the points of a fit are not weighted by their block errors.
+MIN_BLOCKS_FOR_WEIGHTS = 4
 #: A fitted FWHM below this many frequency bins is resolution-limited (flagged).
 RESOLUTION_BINS = 2.0
 
@@ -174,20 +177,21 @@ def fit_lifetimes(result: SEDResult, model: str = "lorentzian", peaks: int | Non
     bin_width = float(nu[1] - nu[0])
     floor = 3.0 * bin_width if min_frequency_thz is None else float(min_frequency_thz)
     fits, failed = [], []
+    weighted = result.sed_err is not None and result.blocks >= MIN_BLOCKS_FOR_WEIGHTS
     if result.mode_sed is not None:
         for q in range(result.sed.shape[0]):
             for m in range(result.mode_sed.shape[1]):
                 harmonic = float(result.harmonic_thz[q, m])
                 if harmonic < floor:
                     continue
-                err = None if result.mode_sed_err is None else result.mode_sed_err[q, m]
+                err = result.mode_sed_err[q, m] if weighted else None
                 fit = _fit_peaks(nu, result.mode_sed[q, m], err, [harmonic], model, bin_width)
                 (fits.append(_Fit(q, m, fit[0], fit[1], harmonic)) if fit is not None else failed.append((q, m)))
         source = "modes"
     else:
         count = 3 * result.n_basis if peaks is None else peaks
         for q in range(result.sed.shape[0]):
-            err = None if result.sed_err is None else result.sed_err[q]
+            err = result.sed_err[q] if weighted else None
             guesses = _peak_guesses(nu, result.sed[q], count, floor)
             if not guesses:
                 continue
@@ -239,8 +243,8 @@ def _fit_peaks(nu, spectrum, err, guesses, model, bin_width):
         fwhm = _half_width(nu, spectrum, peak, bin_width)
         centre = float(nu[peak])
         p0 += [float(spectrum[peak]), centre, fwhm]
-        lower += [0.0, centre - 2 * fwhm - bin_width, 0.1 * bin_width]
-        upper += [np.inf, centre + 2 * fwhm + bin_width, 50 * fwhm]
+        lower += [0.0, centre - fwhm - bin_width, 0.1 * bin_width]
+        upper += [np.inf, centre + fwhm + bin_width, 50 * fwhm]
         windows.append((centre - WINDOW_FWHMS * fwhm, centre + WINDOW_FWHMS * fwhm))
     mask = np.zeros(nu.size, dtype=bool)
     for lo, hi in windows:
@@ -259,6 +263,10 @@ def _fit_peaks(nu, spectrum, err, guesses, model, bin_width):
     errors = np.sqrt(np.clip(np.diag(cov), 0.0, None))
     if not (np.all(np.isfinite(params)) and np.all(np.isfinite(errors))):
         return None
+    centres, low, high = params[1::3], np.array(lower[1::3]), np.array(upper[1::3])
+    if np.any(np.isclose(centres, low, rtol=0, atol=1e-6 * bin_width)) or np.any(
+            np.isclose(centres, high, rtol=0, atol=1e-6 * bin_width)):
+        return None  # a peak pinned to the edge of its window: not a fit
     return params, errors
 
 

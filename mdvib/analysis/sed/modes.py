@@ -51,7 +51,7 @@ class HarmonicModes:
     def frequencies(self, cells: CellBasisMap, reduced: np.ndarray) -> np.ndarray:
         """Harmonic frequencies, THz, shape (n_q, 3 n_basis) (negative: imaginary)."""
         self.phonon.run_qpoints(self._phonopy_q(cells, reduced), with_eigenvectors=False)
-        return np.asarray(self.phonon.get_qpoints_dict()["frequencies"], float)
+        return np.asarray(self.phonon.qpoints.frequencies, float)
 
     def modes(self, cells: CellBasisMap, reduced: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Frequencies (THz, shape (n_q, n_modes)) and eigenvectors ẽ (shape (n_q, 3 n_basis, n_modes)).
@@ -60,12 +60,12 @@ class HarmonicModes:
         SED's basis order, with the phase e^{iq·r_b} of the module docstring.
         """
         self.phonon.run_qpoints(self._phonopy_q(cells, reduced), with_eigenvectors=True)
-        found = self.phonon.get_qpoints_dict()
-        vectors = np.asarray(found["eigenvectors"], complex)  # (n_q, 3 n_prim, n_modes), rows (atom j, α)
+        found = self.phonon.qpoints
+        vectors = np.asarray(found.eigenvectors, complex)  # (n_q, 3 n_prim, n_modes), rows (atom j, α)
         rows = (3 * self.primitive_atom[:, None] + np.arange(3)[None, :]).reshape(-1)
         phase = np.exp(1j * cells.cartesian(reduced) @ cells.basis_positions.T)  # (n_q, n_basis)
         vectors = vectors[:, rows, :] * np.repeat(phase, 3, axis=1)[:, :, None]
-        return np.asarray(found["frequencies"], float), vectors
+        return np.asarray(found.frequencies, float), vectors
 
 
 def load_modes(path: str | Path, cells: CellBasisMap) -> HarmonicModes:
