@@ -201,7 +201,8 @@ def _check_file_masses(path, species: Sequence[str], stored: np.ndarray, used: n
 def _warn_replaced_masses(path, species: Sequence[str], stored: np.ndarray, standard: np.ndarray,
                           replaced: np.ndarray) -> None:
     """Warn where the user's elements replace file masses that differ from their standard weights."""
-    differ = replaced & (np.abs(stored - standard) > MASS_RTOL * standard)
+    placeholder = np.array([s != "H" for s in species], dtype=bool) & (stored == 1.0)  # see _check_file_masses
+    differ = replaced & ~placeholder & (np.abs(stored - standard) > MASS_RTOL * standard)
     if not differ.any():
         return
     pairs = {species[k]: float(stored[k]) for k in np.flatnonzero(differ)}

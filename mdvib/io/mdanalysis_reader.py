@@ -22,7 +22,9 @@ PRMTOP, TPR, LAMMPS data with a ``Masses`` section, a LAMMPS dump with a
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import re
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,6 +53,17 @@ _FORCE_TO_EV_PER_A = MDANALYSIS_TO_INTERNAL["force"]
 #: MDAnalysis topology formats that store masses (when MDAnalysis has not guessed them: a LAMMPS data file
 #: without a Masses section). Others (PDB, GRO, XYZ, CRD ...) only let MDAnalysis guess masses.
 _MASS_FORMATS = frozenset({"PSF", "TOP", "PRMTOP", "PARM7", "TPR", "ITP", "GSD", "XML", "DMS", "DATA"})
+#: Columns of a LAMMPS data file's Atoms section per atom style, as MDAnalysis' ``atom_style`` (it assumes
+#: ``full`` otherwise and misreads the columns of the ``atomic`` files LAMMPS' ``write_data`` writes).
+_DATA_ATOM_STYLES = {
+    "atomic": "id type x y z",
+    "charge": "id type q x y z",
+    "molecular": "id resid type x y z",
+    "bond": "id resid type x y z",
+    "angle": "id resid type x y z",
+    "full": "id resid type q x y z",
+}
+_DATA_ATOMS_HEADER = re.compile(rb"^\s*Atoms\s*#\s*(\w+)", re.MULTILINE)
 #: LAMMPS DCD files: the header's time step is in the run's LAMMPS time unit.
 _LAMMPS_DCD_REMARK = "Written by LAMMPS"
 
@@ -63,6 +76,15 @@ def _sniff(head: bytes) -> bool:
     )
 
 
+@contextlib.contextmanager
+def _quiet_mdanalysis() -> Iterator[None]:
+    """Silence MDAnalysis' warnings about attributes a format lacks and guessed time steps (mdvib sets those)."""
+    with warnings.catch_warnings():
+        for category in (UserWarning, DeprecationWarning, PendingDeprecationWarning):
+            warnings.filterwarnings("ignore", category=category, module=r"MDAnalysis\.")
+        yield
+
+
 def _read_head(path: Path, n: int = 65536) -> bytes:
     """The first ``n`` bytes of a (possibly gzipped) file; empty if unreadable."""
     try:
@@ -70,6 +92,13 @@ def _read_head(path: Path, n: int = 65536) -> bytes:
             return fh.read(n)
     except OSError:
         return b""
+
+
+def _data_atom_style(path: Path) -> str | None:
+    """MDAnalysis ``atom_style`` for a LAMMPS data file whose ``Atoms`` header names its style (``Atoms # atomic``)."""
+    with open(path, "rb") as fh:
+        match = _DATA_ATOMS_HEADER.search(fh.read())
+    return None if match is None else _DATA_ATOM_STYLES.get(match.group(1).decode())
 
 
 def _lammps_dump_columns(head: bytes) -> list[str] | None:
@@ -161,13 +190,11 @@ class MDAnalysisReader(TrajectoryReader):
         if topology is not None and not Path(topology).exists():
             raise SettingsError(f"topology {topology}: file not found")
         files = (str(topology), str(self.path)) if topology is not None else (str(self.path),)
+        if self._topology_format_names() & {"DATA"}:
+            style = _data_atom_style(Path(files[0]))
+            kwargs.update({"atom_style": style} if style else {})
         try:
-            with warnings.catch_warnings():
-                # MDAnalysis warns about every topology attribute a format lacks, and that
-                # DCD timesteps are copies (irrelevant here: chunks copy the data)
-                warnings.filterwarnings("ignore", category=UserWarning, module=r"MDAnalysis\.")
-                warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"MDAnalysis\.")
-                warnings.filterwarnings("ignore", category=PendingDeprecationWarning, module=r"MDAnalysis\.")
+            with _quiet_mdanalysis():  # e.g. DCD timesteps are copies: irrelevant, chunks copy the data
                 return mda.Universe(*files, **kwargs)
         except Exception as exc:  # MDAnalysis raises many types for unreadable input
             hint = (
@@ -189,10 +216,11 @@ class MDAnalysisReader(TrajectoryReader):
             ids = np.arange(n_atoms, dtype=np.int64)
         self._perm = np.argsort(ids, kind="stable")
         species, masses, masses_from = self._atoms(universe, ids[self._perm])
-        ts = universe.trajectory[0]
-        has_velocities, has_forces = bool(ts.has_velocities), bool(ts.has_forces)
-        units = self._conversion(universe.trajectory, has_velocities, has_forces)
-        spacing = self._frame_spacing(universe.trajectory, n_frames)
+        with _quiet_mdanalysis():
+            ts = universe.trajectory[0]
+            has_velocities, has_forces = bool(ts.has_velocities), bool(ts.has_forces)
+            units = self._conversion(universe.trajectory, has_velocities, has_forces)
+            spacing = self._frame_spacing(universe.trajectory, n_frames)
         units["masses"] = masses_from
         if self.options.get("topology") is not None:
             units["topology"] = str(self.options["topology"])
@@ -231,24 +259,30 @@ class MDAnalysisReader(TrajectoryReader):
 
     def _file_masses(self, universe) -> np.ndarray | None:
         """Topology masses (topology order) when its format really stores them, else ``None``."""
-        from MDAnalysis.core._get_readers import get_parser_for
-
         atoms = universe.atoms
         if not hasattr(atoms, "masses") or getattr(universe._topology.masses, "is_guessed", True):
             return None
         topology = self.options.get("topology")
-        topology_format, trajectory_format = self._formats()
         source = Path(topology if topology is not None else self.path)
-        try:
-            parser = get_parser_for(str(source), format=topology_format or (None if topology else trajectory_format))
-        except ValueError:
-            return None
-        names = {parser.format} if isinstance(parser.format, str) else set(parser.format)
+        names = self._topology_format_names()
         if "LAMMPSDUMP" in names:
             stores = "mass" in (_lammps_dump_columns(_read_head(source)) or [])
         else:
             stores = bool(names & _MASS_FORMATS)
         return np.asarray(atoms.masses, dtype=np.float64) if stores else None
+
+    def _topology_format_names(self) -> set[str]:
+        """MDAnalysis format names of the topology's parser (empty when MDAnalysis has none for it)."""
+        from MDAnalysis.core._get_readers import get_parser_for
+
+        topology = self.options.get("topology")
+        topology_format, trajectory_format = self._formats()
+        source = topology if topology is not None else self.path
+        try:
+            parser = get_parser_for(str(source), format=topology_format or (None if topology else trajectory_format))
+        except ValueError:
+            return set()
+        return {parser.format} if isinstance(parser.format, str) else set(parser.format)
 
     def _labels(self, universe) -> list[str]:
         """Per-atom label in topology order: mapped type/name, element, or guessed element."""
@@ -395,43 +429,49 @@ class MDAnalysisReader(TrajectoryReader):
     def _iter_frames(self, frames: range, chunk_frames: int) -> Iterator[FrameChunk]:
         """Yield ``frames`` in chunks of ``chunk_frames`` (see base class)."""
         info = self.info
-        trajectory = self._u.trajectory
         previous_time = None
         for first in range(frames.start, frames.stop, chunk_frames):
-            last = min(first + chunk_frames, frames.stop)
-            n, perm = last - first, self._perm
-            positions = np.empty((n, info.n_atoms, 3))
-            cells = np.zeros((n, 3, 3))
-            times = np.empty(n)
-            velocities = np.empty((n, info.n_atoms, 3)) if info.has_velocities else None
-            forces = np.empty((n, info.n_atoms, 3)) if info.has_forces else None
-            for k, ts in enumerate(trajectory[first:last]):
-                positions[k] = ts.positions[perm]
-                if ts.dimensions is not None and np.all(ts.dimensions[:3] > 0):
-                    cells[k] = ase.geometry.cellpar_to_cell(np.asarray(ts.dimensions, dtype=np.float64))
-                for name, values, present in (
-                    ("velocities", velocities, ts.has_velocities),
-                    ("forces", forces, ts.has_forces),
-                ):
-                    if values is not None and not present:
-                        raise TrajectoryFormatError(
-                            self.path,
-                            f"frame has no {name} although frame 0 has (e.g. TRR nstvout/nstfout larger "
-                            "than nstxout); read only frames that have them",
-                            frame=first + k,
-                        )
-                if velocities is not None:
-                    velocities[k] = ts.velocities[perm] * self._velocity_factor
-                if forces is not None:
-                    forces[k] = ts.forces[perm] * self._force_factor
-                times[k] = previous_time = self._frame_time(ts, first + k, previous_time)
-            chunk = FrameChunk(
-                first_frame=first,
-                cells=cells,
-                positions=positions,
-                times=None if np.isnan(times).any() else times,
-                velocities=velocities,
-                forces=forces,
-            )
+            with _quiet_mdanalysis():
+                chunk = self._chunk(first, min(first + chunk_frames, frames.stop), previous_time)
+            previous_time = chunk.times[-1] if chunk.times is not None else None
             check_chunk_finite(self.path, chunk, info.atom_ids)
             yield chunk
+
+    def _chunk(self, first: int, last: int, previous_time: float | None) -> FrameChunk:
+        """Frames ``first <= k < last`` (``previous_time``: of frame ``first - 1``, fs, to check times)."""
+        info = self.info
+        trajectory = self._u.trajectory
+        n, perm = last - first, self._perm
+        positions = np.empty((n, info.n_atoms, 3))
+        cells = np.zeros((n, 3, 3))
+        times = np.empty(n)
+        velocities = np.empty((n, info.n_atoms, 3)) if info.has_velocities else None
+        forces = np.empty((n, info.n_atoms, 3)) if info.has_forces else None
+        for k, ts in enumerate(trajectory[first:last]):
+            positions[k] = ts.positions[perm]
+            if ts.dimensions is not None and np.all(ts.dimensions[:3] > 0):
+                cells[k] = ase.geometry.cellpar_to_cell(np.asarray(ts.dimensions, dtype=np.float64))
+            for name, values, present in (
+                ("velocities", velocities, ts.has_velocities),
+                ("forces", forces, ts.has_forces),
+            ):
+                if values is not None and not present:
+                    raise TrajectoryFormatError(
+                        self.path,
+                        f"frame has no {name} although frame 0 has (e.g. TRR nstvout/nstfout larger "
+                        "than nstxout); read only frames that have them",
+                        frame=first + k,
+                    )
+            if velocities is not None:
+                velocities[k] = np.asarray(ts.velocities[perm], dtype=np.float64) * self._velocity_factor
+            if forces is not None:
+                forces[k] = np.asarray(ts.forces[perm], dtype=np.float64) * self._force_factor
+            times[k] = previous_time = self._frame_time(ts, first + k, previous_time)
+        return FrameChunk(
+            first_frame=first,
+            cells=cells,
+            positions=positions,
+            times=None if np.isnan(times).any() else times,
+            velocities=velocities,
+            forces=forces,
+        )
