@@ -151,3 +151,69 @@ def test_ipi_velocities_file_as_trajectory_is_explained(capsys):
     assert main(["dos", str(VEL), "--dt", "1", "-o", "x.h5", "--quiet"]) == 1
     err = capsys.readouterr().err
     assert "holds i-PI velocities but was given as the trajectory path" in err and "--velocities" in err
+
+
+# ------------------------------------------------------------------ mdvib tdep on the same files
+
+
+def ideal_reference(path, reps: int):
+    """The ideal diamond supercell (5.431 Å, atoms in LAMMPS id order) as an extxyz file for --reference."""
+    import ase.io
+    from ase import Atoms
+
+    from tests.lammps_helpers import diamond_si_supercell
+
+    cell, positions = diamond_si_supercell(reps)
+    ase.io.write(path, Atoms(f"Si{len(positions)}", positions=positions, cell=cell, pbc=True), format="extxyz")
+    return path
+
+
+def tdep(tmp_path, name: str, *argv) -> np.ndarray:
+    """Run ``mdvib tdep`` (exit status 0 expected); return its FC2 tensors (eV/Å²)."""
+    out = tmp_path / name
+    assert main(["tdep", *map(str, argv), "-o", str(out), "--no-plot", "--quiet"]) == 0
+    return load_result(out / "tdep.h5").fc2_tensors
+
+
+def assert_same_fc2(fc2, expected) -> None:
+    assert np.max(np.abs(fc2 - expected)) <= PEAK_RTOL * np.max(np.abs(expected))
+
+
+def test_tdep_on_trr_matches_the_text_dump(run, tmp_path):
+    reference = ideal_reference(tmp_path / "ideal.xyz", 2)
+    expected = tdep(tmp_path, "dump", run.dump, "--dt", "1", "--types", "1=Si", "--reference", reference, "--rc2", 4)
+    fc2 = tdep(tmp_path, "trr", run.trr, "--topology", run.data, "--types", "1=Si", "--reference", reference,
+               "--rc2", 4)
+    assert_same_fc2(fc2, expected)
+
+
+def test_tdep_on_ipi_finds_its_forces(tmp_path):
+    """i-PI positions + the forces file beside them, against the frames i-PI's reader gives, written by ASE."""
+    import ase.io
+    from ase import Atoms
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    a = 5.431
+    reference = tmp_path / "ideal8.xyz"
+    basis = [(0, 0, 0), (0, .5, .5), (.5, 0, .5), (.5, .5, 0), (.25, .25, .25), (.25, .75, .75), (.75, .25, .75),
+             (.75, .75, .25)]  # fmt: skip
+    ase.io.write(reference, Atoms("Si8", scaled_positions=basis, cell=np.eye(3) * a, pbc=True), format="extxyz")
+    positions = to_user("length", "angstrom", ipi_arrays(POS)["values"])
+    forces = to_user("force", "ev/ang", ipi_arrays(FOR, dimension="force", units="ev/ang")["values"])
+    frames = []
+    for x, f in zip(positions, forces):
+        atoms = Atoms("Si8", positions=x, cell=np.eye(3) * a, pbc=True)
+        atoms.calc = SinglePointCalculator(atoms, forces=f)
+        frames.append(atoms)
+    ase.io.write(tmp_path / "ipi_frames.xyz", frames, format="extxyz")
+    expected = tdep(tmp_path, "ase", tmp_path / "ipi_frames.xyz", "--dt", "2", "--reference", reference, "--rc2", 2.6)
+    assert_same_fc2(tdep(tmp_path, "ipi", POS, "--dt", "1", "--reference", reference, "--rc2", 2.6), expected)
+
+
+def test_help_lists_the_reading_options(capsys):
+    with pytest.raises(SystemExit):
+        main(["dos", "--help"])
+    text = capsys.readouterr().out
+    for option in ("--topology FILE", "--species LIST", "--masses MAP", "--velocities FILE", "--forces FILE",
+                   "{metal,real,gpumd,ase}"):
+        assert option in text

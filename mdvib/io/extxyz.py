@@ -871,8 +871,8 @@ class ExtxyzReader(TrajectoryReader):
         named_by_user = self.options.get("species") is not None or bool(self.options.get("type_map"))
         masses = resolve_masses(self.path, species, self.options.get("masses"), file_masses,
                                 named_by_user=named_by_user)
-        # ASE wrote momenta = m v with the masses in the file, else standard weights
-        self._momentum_masses = resolve_masses(self.path, species, None, file_masses)
+        # ASE wrote momenta = m v with the masses in the file (whatever they are), else standard weights
+        self._momentum_masses = masses_for_species(species) if file_masses is None else file_masses
         times = None if main.times is None else main.times[:n_frames]
         steps = None if main.steps is None else main.steps[:n_frames]
         axis = time_axis(self.path, n_frames, times, steps, self.options.get("dt_fs"))

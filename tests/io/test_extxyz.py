@@ -373,3 +373,43 @@ def test_truncated_gzip_drops_the_cut_frame(tmp_path, read_all):
         n_frames = reader.info.n_frames
     assert 300 < n_frames < 400
     assert read_all(reader)["positions"].shape == (n_frames, 2, 3)
+
+
+# ----------------------------------------------------------------- masses from the file, unit styles
+@pytest.mark.parametrize("symbol, mass, error", [
+    ("Si", 1.0, r"mass\.xyz, atom id 0: atom is Si but the file gives it 1\.0 amu.*--types/--species.*--masses Si="),
+    ("X", 1.0, r"atom label 'X' is not a chemical element; .*--types X=Si"),
+    ("H", 1.0, None),  # 1.0 amu is a plausible (rounded) hydrogen mass
+    ("Si", 28.0855, None),
+])  # fmt: skip
+def test_mass_column_placeholder_refused(tmp_path, symbol, mass, error):
+    path = tmp_path / "mass.xyz"
+    path.write_text(f"1\nProperties=species:S:1:pos:R:3:mass:R:1 Time=0\n{symbol} 0 0 0 {mass}\n")
+    if error is not None:
+        with pytest.raises(TrajectoryFormatError, match=error):
+            open_reader(path).info
+    else:
+        assert open_reader(path).info.masses.tolist() == [mass]
+
+
+def test_named_species_replace_the_mass_column(tmp_path):
+    path = tmp_path / "mass.xyz"
+    path.write_text("1\nProperties=species:S:1:pos:R:3:mass:R:1 Time=0\nSi 0 0 0 1.0\n")
+    assert open_reader(path, type_map={"Si": "Si"}).info.masses.tolist() == [pytest.approx(28.085)]
+    assert open_reader(path, species=["Ge"]).info.masses.tolist() == [pytest.approx(72.63, rel=1e-3)]
+    assert open_reader(path, masses={"Si": 29.0}).info.masses.tolist() == [29.0]
+
+
+def test_unit_styles_of_a_non_lammps_file(tmp_path, read_all):
+    """An extxyz written in Å/ps with Time in ps (not by LAMMPS): units='metal' reads it, forces stay eV/Å."""
+    path = tmp_path / "ps.xyz"
+    path.write_text("".join(f"1\nProperties=species:S:1:pos:R:3:vel:R:3:forces:R:3 Time={0.005 * k}\n"
+                            f"Si {0.01 * k} 0 0 2.0 0 0 0.5 0 0\n" for k in range(3)))
+    default = open_reader(path)
+    assert default.info.source_units["style"] == "gpumd" and default.info.frame_spacing_fs == pytest.approx(0.005)
+    metal = read_all(open_reader(path, units="metal"))
+    np.testing.assert_allclose(metal["velocities"][:, 0, 0], 2.0e-3)
+    np.testing.assert_allclose(metal["times"], [0.0, 5.0, 10.0])
+    np.testing.assert_allclose(metal["forces"][:, 0, 0], 0.5)
+    real = read_all(open_reader(path, units="real"))
+    np.testing.assert_allclose(real["forces"][:, 0, 0], 0.5 * 4184 / 6.02214076e23 / 1.602176634e-19)

@@ -13,7 +13,7 @@ import scipy.constants as sc
 from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 
-from mdvib.errors import TrajectoryFormatError
+from mdvib.errors import SettingsError, TrajectoryFormatError
 from mdvib.io import detect_format, open_reader
 
 mda = pytest.importorskip("MDAnalysis")
@@ -204,3 +204,21 @@ def test_unreadable_file_error_names_file(tmp_path):
     path.write_bytes(b"\x00\x00\x07\xcb garbage")
     with pytest.raises(TrajectoryFormatError, match=r"broken\.xtc: MDAnalysis cannot open it"):
         open_reader(path).info
+
+
+def test_ase_reader_units_and_type_map(tmp_path):
+    path = tmp_path / "md.traj"
+    ase.io.write(path, ase_frames(n_frames=2))
+    assert open_reader(path, units="ase").info.species == ("Cu", "Au", "Cu")
+    with pytest.raises(SettingsError, match=r"md\.traj: ASE files are in ASE units .*--units metal \(units=\) does"):
+        open_reader(path, units="metal").info
+    info = open_reader(path, type_map={"Cu": "Ag"}).info
+    assert info.species == ("Ag", "Au", "Ag") and info.masses[0] == pytest.approx(107.87, rel=1e-4)
+
+
+def test_dummy_element_gets_no_mass():
+    from mdvib.io._masses import masses_for_species
+
+    with pytest.raises(SettingsError, match=r"the dummy element 'X' has no mass: give it with --masses X=AMU"):
+        masses_for_species(["Si", "X"])
+    assert masses_for_species(["X"], {"X": 4.0}).tolist() == [4.0]
