@@ -134,6 +134,8 @@ UNIT_STYLES: dict[str, UnitStyle] = {
     "gpumd": UnitStyle("A/fs", "fs"),
     "ase": UnitStyle("ase", "ase"),
 }
+#: How LAMMPS' ``dump extxyz`` starts every comment line (``Time=`` unless ``dump_modify time no``).
+_LAMMPS_HEADER = re.compile(r'^\s*Timestep=\d+ (?:Time=\S+ )?pbc="')
 #: LAMMPS unit styles a ``dump extxyz`` file can be inferred to be in.
 _LAMMPS_STYLES = ("metal", "real")
 #: A LAMMPS style is accepted when the header temperature and the velocities' agree within this factor.
@@ -601,7 +603,7 @@ def _first_frame(path: Path) -> tuple[str, list[bytes]] | None:
 def _lammps_style(path: Path) -> str | None:
     """LAMMPS unit style (``metal``/``real``) of a LAMMPS ``dump extxyz`` file; ``None`` if LAMMPS did not write it.
 
-    LAMMPS starts every comment line with ``Timestep=`` and writes the thermo
+    LAMMPS starts every comment line with ``Timestep=N Time=T pbc=`` and writes the thermo
     temperature (K) as ``Temperature=``. The kinetic temperature of frame 0's
     velocities (3N − 3 degrees of freedom, the ``mass`` column or standard
     weights) agrees with it, within a factor :data:`_TEMPERATURE_FACTOR`, in
@@ -615,7 +617,7 @@ def _lammps_style(path: Path) -> str | None:
         metal nor real: the message asks for ``--units``.
     """
     frame = _first_frame(path)
-    if frame is None or not frame[0].lstrip().startswith("Timestep="):
+    if frame is None or not _LAMMPS_HEADER.match(frame[0]):
         return None
     comment, atoms = frame
     ask = "pass --units metal or --units real (units=)"

@@ -155,3 +155,10 @@ def test_last_line_without_newline(styles, tmp_path, read_all, cut, frames, warn
     assert any("dropped" in str(w.message) for w in caught) == warns
     if not warns:  # ASE reads the file without its final newline to the same numbers
         np.testing.assert_array_equal(out["positions"][-1], ase_frames(path)[-1].positions)
+
+
+def test_other_files_with_a_timestep_key_are_not_taken_for_lammps(tmp_path):
+    path = tmp_path / "ase.xyz"
+    path.write_text("1\nTimestep=3 Properties=species:S:1:pos:R:3:vel:R:3 Time=2\nSi 0 0 0 0.1 0 0\n")
+    info = open_reader(path).info
+    assert info.source_units["style"] == "gpumd" and info.source_units["style_from"] == "default"
