@@ -63,7 +63,7 @@ _DATA_ATOM_STYLES = {
     "angle": "id resid type x y z",
     "full": "id resid type q x y z",
 }
-_DATA_ATOMS_HEADER = re.compile(rb"^\s*Atoms\s*#\s*(\w+)", re.MULTILINE)
+_DATA_ATOMS_HEADER = re.compile(rb"^\s*Atoms\s*#\s*(\w+)")
 #: LAMMPS DCD files: the header's time step is in the run's LAMMPS time unit.
 _LAMMPS_DCD_REMARK = "Written by LAMMPS"
 
@@ -97,8 +97,13 @@ def _read_head(path: Path, n: int = 65536) -> bytes:
 def _data_atom_style(path: Path) -> str | None:
     """MDAnalysis ``atom_style`` for a LAMMPS data file whose ``Atoms`` header names its style (``Atoms # atomic``)."""
     with open(path, "rb") as fh:
-        match = _DATA_ATOMS_HEADER.search(fh.read())
-    return None if match is None else _DATA_ATOM_STYLES.get(match.group(1).decode())
+        for line in fh:  # the Atoms section comes after the header and the Masses: stop there
+            match = _DATA_ATOMS_HEADER.match(line)
+            if match is not None:
+                return _DATA_ATOM_STYLES.get(match.group(1).decode())
+            if line.strip() == b"Atoms":
+                return None
+    return None
 
 
 def _lammps_dump_columns(head: bytes) -> list[str] | None:
@@ -341,7 +346,8 @@ class MDAnalysisReader(TrajectoryReader):
         if style is not None and style not in LAMMPS_UNIT_STYLES:
             raise SettingsError(f"units={style!r}: LAMMPS files read by MDAnalysis are {sorted(LAMMPS_UNIT_STYLES)}")
         self._dump = isinstance(trajectory, DumpReader)
-        dcd_remarks = trajectory._file.header.get("remarks", "") if isinstance(trajectory, DCDReader) else ""
+        header = getattr(getattr(trajectory, "_file", None), "header", {}) if isinstance(trajectory, DCDReader) else {}
+        dcd_remarks = header.get("remarks", "")
         self._lammps_dcd = str(dcd_remarks).startswith(_LAMMPS_DCD_REMARK)
         self._lammps = self._dump or self._lammps_dcd
         kind = type(trajectory).__name__.removesuffix("Reader")
