@@ -41,6 +41,15 @@ def check_outputs(folder: Path, temperatures) -> None:
             assert (tdir / name).stat().st_size > 0, name
         dos = load_result(tdir / "dos.h5")
         assert np.trapezoid(dos.total, dos.frequencies_thz) == pytest.approx(3.0, rel=1e-6)
+        for name in ("sed.h5", "sed_map.png", "sed_lines.png"):
+            assert (tdir / "sed" / name).stat().st_size > 0, name
+        sed = load_result(tdir / "sed" / "sed.h5")
+        assert sed.labels == ("G", "X")
+        # equipartition: ∫Φ′dν = n_basis·3k_BT/2 per q, here averaged over the q off Γ (after 2 ps of NVE the
+        # mode energies still differ from q to q; at Γ the acoustic modes hold nothing: zero total momentum)
+        off_gamma = np.linalg.norm(sed.qpoints_reduced, axis=1) > 0
+        expected = 2 * 3 * 8.617333e-5 * sed.temperature_k / 2
+        assert sed.integrals()[off_gamma].mean() == pytest.approx(expected, rel=0.25)
 
 
 def check_summary(out: str, folder: Path, temperatures) -> None:
@@ -48,6 +57,7 @@ def check_summary(out: str, folder: Path, temperatures) -> None:
         assert f"\n  {temperature} K (" in out
         assert str(folder / f"T_{temperature}K" / "dos.h5") in out
         assert str(folder / f"T_{temperature}K" / "dos.png") in out
+        assert f"SED heat map: {folder / f'T_{temperature}K' / 'sed' / 'sed_map.png'}" in out
     assert out.count("T_kin = ") == len(temperatures) and out.count("): ok") == len(temperatures)
     assert out.count("DOS peaks: ") == len(temperatures) and "THz" in out
     assert f"temperature series: {folder / 'dos_series.png'}" in out

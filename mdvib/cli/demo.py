@@ -45,19 +45,19 @@ DEMO_POTENTIALS: dict[str, dict[str, dict]] = {
         "structure": {"supercell": [2, 2, 2]},
         "potential": {"style": "allegro", "file": "si_allegro.nequip.pt2", "elements": ["Si"]},
         "md": {"temperatures_k": [300, 600], "equilibration_ps": 1.0, "production_ps": 6.0, "segment_ps": 2.0},
-        "analysis": {"dos": {"window": 100, "blocks": 3}},
+        "analysis": {"dos": {"window": 100, "blocks": 3}, "sed": {"blocks": 3}},
     },
     "nequip": {
         "structure": {"supercell": [2, 2, 2]},
         "potential": {"style": "nequip", "file": "si_nequip.nequip.pt2", "elements": ["Si"]},
         "md": {"temperatures_k": [300, 600], "equilibration_ps": 1.0, "production_ps": 4.0, "segment_ps": 2.0},
-        "analysis": {"dos": {"window": 100, "blocks": 2}},
+        "analysis": {"dos": {"window": 100, "blocks": 2}, "sed": {"blocks": 2}},
     },
 }
 #: Settings ``--quick`` changes on top of the potential's (two temperatures, 2.5 ps each).
 QUICK: dict[str, dict] = {
     "md": {"temperatures_k": [300, 600], "equilibration_ps": 0.5, "production_ps": 2.0, "segment_ps": 1.0},
-    "analysis": {"dos": {"window": 50, "blocks": 2}},
+    "analysis": {"dos": {"window": 50, "blocks": 2}, "sed": {"blocks": 2}},
 }
 #: Width of the kinetic-temperature check, in standard deviations of the canonical
 #: instantaneous kinetic temperature, T·sqrt(2/(3N)) (the time average fluctuates less).
@@ -287,7 +287,11 @@ def run_campaign_demo(output_dir: Path, potential: str = "sw", quick: bool = Fal
               f"{'ok' if ok else 'FAILED'}")
         print(f"    DOS peaks: {peaks} THz (resolution {dos.resolution_fwhm_thz:.2f} THz FWHM)")
         print(f"    {_shown(tdir / 'dos.h5')}, {_shown(tdir / 'dos.csv')}, {_shown(png)}")
+        if (tdir / "sed" / "sed_map.png").exists():
+            print(f"    SED heat map: {_shown(tdir / 'sed' / 'sed_map.png')}")
     print(f"  temperature series: {_shown(config.output_dir / 'dos_series.png')}")
+    if (config.output_dir / "sed_linewidths.png").exists():
+        print(f"  SED linewidths: {_shown(config.output_dir / 'sed_linewidths.png')}")
     n_skipped = sum(r.skipped for r in results)
     if n_skipped:
         print(f"resumed: {n_skipped} of {len(results)} temperatures were finished earlier and skipped")

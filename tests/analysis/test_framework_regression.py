@@ -67,5 +67,8 @@ def test_tdep_unchanged(case):
     for key in expected.files:
         prefix, name = key.split("/")
         if prefix == case:
-            np.testing.assert_allclose(getattr(result, name), expected[key], rtol=1e-10, atol=1e-14,
+            # atol scaled to the array: entries that vanish by symmetry carry ~1e-14 of BLAS rounding
+            # that depends on the machine's threads, not on the code
+            scale = float(np.max(np.abs(expected[key]))) if np.asarray(expected[key]).size else 0.0
+            np.testing.assert_allclose(getattr(result, name), expected[key], rtol=1e-10, atol=1e-12 * max(scale, 1.0),
                                        err_msg=f"{case}: {name}")

@@ -91,10 +91,15 @@ def run_in_campaign(step: CampaignStep, settings: SEDCampaignSettings) -> Analys
     folder = step.directory / SED_FOLDER
     folder.mkdir(parents=True, exist_ok=True)
     result.save(folder / "sed.h5")
-    table = fit_lifetimes(result, model=settings.model, peaks=settings.peaks)
-    files = [folder / "sed.h5", folder / "lifetimes.csv", folder / "lifetimes.h5"]
-    table.save(files[1])
-    table.save(files[2])
+    files = [folder / "sed.h5"]
+    try:
+        table = fit_lifetimes(result, model=settings.model, peaks=settings.peaks)
+    except SettingsError:  # no peak could be fitted (a short run): the SED itself stands
+        table = None
+    if table is not None:
+        files += [folder / "lifetimes.csv", folder / "lifetimes.h5"]
+        table.save(files[1])
+        table.save(files[2])
     if settings.plot:
         from mdvib.analysis.sed.plots import plot_line_spectra, plot_sed_map
 
@@ -109,8 +114,10 @@ def plot_series(directories, labels, path, title: str | None = None) -> None:
     from mdvib.analysis.sed.plots import plot_linewidths
     from mdvib.results import load_result
 
-    plot_linewidths([(label, load_result(Path(d) / SED_FOLDER / "lifetimes.h5"))
-                     for d, label in zip(directories, labels)], path)
+    tables = [(label, load_result(Path(d) / SED_FOLDER / "lifetimes.h5")) for d, label in zip(directories, labels)
+              if (Path(d) / SED_FOLDER / "lifetimes.h5").exists()]
+    if tables:
+        plot_linewidths(tables, path)
 
 
 def headline(result) -> str:

@@ -37,6 +37,8 @@ MODELS = ("lorentzian", "dho")
 WINDOW_FWHMS = 5.0
 #: Fewer blocks than this: the points of a fit are not weighted by their block errors.
 MIN_BLOCKS_FOR_WEIGHTS = 4
+#: Maxima closer than this many frequency bins are one peak (the more prominent is kept).
+MIN_PEAK_SEPARATION_BINS = 3
 #: A fitted FWHM below this many frequency bins is resolution-limited (flagged).
 RESOLUTION_BINS = 2.0
 
@@ -215,7 +217,8 @@ def _peak_guesses(nu: np.ndarray, spectrum: np.ndarray, count: int, floor: float
     from scipy.signal import find_peaks
 
     above = nu >= floor
-    index, props = find_peaks(spectrum * above, prominence=0.02 * float(spectrum[above].max(initial=0.0)))
+    index, props = find_peaks(spectrum * above, prominence=0.02 * float(spectrum[above].max(initial=0.0)),
+                              distance=MIN_PEAK_SEPARATION_BINS)
     keep = index[np.argsort(props["prominences"])[::-1][:count]]
     return sorted(float(nu[k]) for k in keep)
 
@@ -237,14 +240,17 @@ def _fit_peaks(nu, spectrum, err, guesses, model, bin_width):
     from scipy.optimize import curve_fit
 
     p0, lower, upper, windows = [], [], [], []
-    for guess in guesses:
-        near = np.abs(nu - guess) <= max(0.2 * guess, 5 * bin_width)
+    for k, guess in enumerate(guesses):
+        others = np.abs(np.delete(np.asarray(guesses, float), k) - guess)
+        spacing = float(others.min()) if others.size else np.inf
+        near = np.abs(nu - guess) <= min(max(0.2 * guess, 5 * bin_width), max(0.5 * spacing, bin_width))
         peak = int(np.flatnonzero(near)[np.argmax(spectrum[near])])
         fwhm = _half_width(nu, spectrum, peak, bin_width)
         centre = float(nu[peak])
+        reach = min(fwhm + bin_width, max(0.5 * spacing, bin_width))  # a peak may not wander onto its neighbour
         p0 += [float(spectrum[peak]), centre, fwhm]
-        lower += [0.0, centre - fwhm - bin_width, 0.1 * bin_width]
-        upper += [np.inf, centre + fwhm + bin_width, 50 * fwhm]
+        lower += [0.0, centre - reach, 0.1 * bin_width]
+        upper += [np.inf, centre + reach, 50 * fwhm]
         windows.append((centre - WINDOW_FWHMS * fwhm, centre + WINDOW_FWHMS * fwhm))
     mask = np.zeros(nu.size, dtype=bool)
     for lo, hi in windows:

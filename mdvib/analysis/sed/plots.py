@@ -127,18 +127,25 @@ def plot_line_spectra(result: SEDResult, table: LifetimeTable | None, path: str 
 
 
 def plot_linewidths(tables: list[tuple[str, LifetimeTable]], path: str | Path) -> None:
-    """FWHM Γ (THz) against peak frequency, with error bars, one series per table (e.g. per temperature)."""
+    """FWHM Γ (THz) against peak frequency, with error bars, one series per table (e.g. per temperature).
+
+    Fits whose standard error exceeds their width are left out (the legend
+    says how many); the axis is logarithmic.
+    """
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     for label, table in tables:
-        ax.errorbar(table.frequency_thz, table.fwhm_thz, yerr=table.fwhm_err_thz, fmt="o", ms=3, capsize=2,
-                    label=label)
+        good = table.fwhm_err_thz < table.fwhm_thz
+        dropped = int((~good).sum())
+        note = f" ({dropped} uncertain fits not shown)" if dropped else ""
+        ax.errorbar(table.frequency_thz[good], table.fwhm_thz[good], yerr=table.fwhm_err_thz[good], fmt="o", ms=3,
+                    capsize=2, label=f"{label}{note}")
+    ax.set_yscale("log")
     ax.set_xlabel("frequency (THz)")
     ax.set_ylabel("linewidth Γ, FWHM (THz)")
     secondary = ax.secondary_yaxis("right", functions=(lambda g: 2 * np.pi * g, lambda w: w / (2 * np.pi)))
     secondary.set_ylabel("Γ_ω = 1/τ (rad/ps)")
-    if len(tables) > 1 or tables[0][0]:
-        ax.legend(fontsize=8)
+    ax.legend(fontsize=8)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=150, format=Path(path).suffix.lstrip(".") or "png")
