@@ -165,6 +165,23 @@ def test_mode_projection_sums_to_the_total_and_lands_on_phonopy(sw_si, si_phonop
             assert weight[near].sum() > 0.9 * weight.sum(), (q, m)
 
 
+def test_tdep_output_folder_gives_the_same_modes(sw_si, si_phonopy_yaml, tmp_path):
+    """--fc accepts an `mdvib tdep` folder: a fit to rattled SW-Si snapshots gives phonopy's frequencies."""
+    from mdvib.analysis.tdep import TDEPAnalysis
+    from mdvib.analysis.tdep.export import write_outputs
+    from tests.lammps_helpers import rattle_sw_si, si_trajectory
+
+    _, reference = sw_si
+    positions, forces = rattle_sw_si(reference, 12, seed=11, sigma=0.01)
+    fit = TDEPAnalysis(reference, rc2=5.0).run(si_trajectory(positions, forces, reference.cell))
+    write_outputs(fit, tmp_path / "tdep", plot=False)
+    cells = map_cells(reference)
+    q = path_qpoints(cells, "G X").reduced
+    ours = load_modes(tmp_path / "tdep", cells).frequencies(cells, q)
+    theirs = load_modes(si_phonopy_yaml, cells).frequencies(cells, q)
+    np.testing.assert_allclose(ours[1:], theirs[1:], rtol=0.01)  # Γ acoustic: both ~0
+
+
 def test_result_round_trip_and_parallel_blocks(sw_si, tmp_path):
     run, reference = sw_si
     analysis = SEDAnalysis(reference, qpoints=np.array([[0.0, 0.0, 0.0], [1 / 3, 0.0, 1 / 3]]), blocks=2)
