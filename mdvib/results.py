@@ -369,3 +369,22 @@ def _check_shape(path, field: dataclasses.Field, value: Any, dims: dict[str, tup
                              f"{owner!r} has {symbol} = {size0}")
         else:
             dims.setdefault(symbol, (size, field.name))
+
+
+def save_h5_or_csv(result, path) -> None:
+    """Write a result to ``.h5``/``.hdf5`` (:func:`save_result`) or ``.csv`` (its ``to_csv()``), by extension.
+
+    Raises
+    ------
+    SettingsError
+        For any other extension.
+    """
+    from mdvib.errors import SettingsError
+
+    suffix = str(path).lower().rsplit(".", 1)[-1]
+    if suffix in ("h5", "hdf5"):
+        save_result(result, path)
+    elif suffix == "csv":
+        write_text_atomic(path, result.to_csv())
+    else:
+        raise SettingsError(f"{path}: unknown output format; use a .h5 or .csv file name")

@@ -39,7 +39,7 @@ from mdvib.analysis.spectral import (
 from mdvib.constants.neutron import CROSS_SECTION_KINDS, bound_cross_section
 from mdvib.errors import SettingsError, UnitsError
 from mdvib.io.base import FrameChunk
-from mdvib.results import Provenance, quantity, result_type, save_result, write_text_atomic
+from mdvib.results import Provenance, quantity, result_type, save_h5_or_csv
 from mdvib.trajectory import FrameSelection, Trajectory, velocity_unit_hint
 from mdvib.units import AMU_A2_PER_FS2_IN_EV, KB_EV_PER_K, THZ_TO_INV_CM, THZ_TO_MEV
 
@@ -103,13 +103,7 @@ class DOSResult:
 
     def save(self, path) -> None:
         """Write to ``.h5`` (typed, with units and provenance) or ``.csv``, chosen by extension."""
-        suffix = str(path).lower().rsplit(".", 1)[-1]
-        if suffix in ("h5", "hdf5"):
-            save_result(self, path)
-        elif suffix == "csv":
-            write_text_atomic(path, self.to_csv())
-        else:
-            raise SettingsError(f"{path}: unknown output format; use a .h5 or .csv file name")
+        save_h5_or_csv(self, path)
 
     def to_csv(self) -> str:
         """CSV text: ``frequency_THz,total,<species>...`` then ``<name>_err`` columns.

@@ -6,23 +6,21 @@ import argparse
 import sys
 import warnings
 
-from mdvib.analysis.tdep import FIT_MODES, INVARIANCES, TDEPAnalysis, TDEPWarning, read_reference
+from mdvib.analysis.tdep import FIT_MODES, INVARIANCES, TDEPAnalysis, TDEPWarning
 from mdvib.analysis.tdep.centroid import centroid_trajectory
 from mdvib.analysis.tdep.decorrelation import DECORRELATION_SERIES, SOKAL_C
 from mdvib.analysis.tdep.fit import FAILED_R2, LOW_R2, MIN_DATA_PER_PARAMETER
 from mdvib.analysis.tdep.reference import (
     CELL_STRAIN_TOLERANCE,
-    is_lammps_data,
-    lammps_data_type_map,
 )
 from mdvib.cli.common import (
     add_trajectory_options,
     check_output,
     open_trajectory,
-    parse_type_map,
     positive_int,
     write_provenance,
 )
+from mdvib.cli.structures import read_structures
 from mdvib.errors import SettingsError
 from mdvib.trajectory import Trajectory
 
@@ -173,15 +171,7 @@ def run(args: argparse.Namespace) -> None:
     temperatures = args.temperature or []
     if len(paths) > 1 or len(temperatures) > 1:
         check_temperatures(temperatures, len(paths))
-    type_map = parse_type_map(args.types)
-    if type_map is None and is_lammps_data(args.reference, args.reference_format):
-        type_map = lammps_data_type_map(args.reference)  # atoms are matched by id: the data file's types name them
-        if type_map:
-            args = argparse.Namespace(**{**vars(args), "types": ",".join(f"{t}={s}" for t, s in type_map.items())})
-            if not args.quiet:
-                print(f"species from {args.reference}: " + ", ".join(f"type {t} = {s}" for t, s in type_map.items()))
-    reference = read_reference(args.reference, format=args.reference_format, type_map=type_map)
-    unitcell = read_reference(args.unitcell, type_map=type_map) if args.unitcell else None
+    args, reference, unitcell = read_structures(args)
     trajectories = [_open(args, path) for path in paths]
     analysis = TDEPAnalysis(reference, rc2=args.rc2, rc3=args.rc3, fit=args.fit, cv_folds=args.cv,
                             temperature_k=temperatures[0] if temperatures else None, tolerance=args.tolerance,

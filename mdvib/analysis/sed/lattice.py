@@ -103,22 +103,11 @@ class CellBasisMap:
 
 
 def primitive_cell(reference: Reference, symprec: float = 1e-3) -> Reference:
-    """spglib's primitive cell of ``reference`` in the reference's orientation (not rotated or idealised)."""
-    import spglib
+    """spglib's primitive cell of ``reference`` (not rotated), its vectors reordered to follow the reference's axes."""
+    from mdvib.analysis.tdep.export import standard_unitcell
 
-    species = sorted(set(reference.species))
-    numbers = np.array([species.index(s) + 1 for s in reference.species])
-    found = spglib.standardize_cell((reference.cell, reference.scaled_positions, numbers), to_primitive=True,
-                                    no_idealize=True, symprec=symprec)
-    if found is None:
-        raise SettingsError(f"{reference.path or 'reference'}: spglib finds no primitive cell "
-                            f"(symprec {symprec}); give the unit cell explicitly (--unitcell)")
-    lattice, frac, nums = found
-    lattice = _aligned_axes(np.asarray(lattice, float), reference.cell)
-    symbols = tuple(species[k - 1] for k in nums)
-    mass_of = dict(zip(reference.species, reference.masses))
-    return Reference(cell=lattice, positions=np.asarray(frac, float) @ np.asarray(found[0], float),
-                     species=symbols, masses=np.array([mass_of[s] for s in symbols]), path="spglib primitive cell")
+    primitive = standard_unitcell(reference, symprec, primitive=True)
+    return dataclasses.replace(primitive, cell=_aligned_axes(primitive.cell, reference.cell))
 
 
 def _aligned_axes(lattice: np.ndarray, reference_cell: np.ndarray) -> np.ndarray:

@@ -29,7 +29,7 @@ import numpy as np
 
 from mdvib.analysis.sed.analysis import SEDResult
 from mdvib.errors import SettingsError
-from mdvib.results import Provenance, quantity, result_type, save_result, write_text_atomic
+from mdvib.results import Provenance, quantity, result_type, save_h5_or_csv
 
 #: Peak models.
 MODELS = ("lorentzian", "dho")
@@ -98,13 +98,7 @@ class LifetimeTable:
 
     def save(self, path) -> None:
         """Write ``.h5`` (typed, with units) or ``.csv``, chosen by extension."""
-        suffix = str(path).lower().rsplit(".", 1)[-1]
-        if suffix in ("h5", "hdf5"):
-            save_result(self, path)
-        elif suffix == "csv":
-            write_text_atomic(path, self.to_csv())
-        else:
-            raise SettingsError(f"{path}: unknown output format; use a .h5 or .csv file name")
+        save_h5_or_csv(self, path)
 
     def to_csv(self) -> str:
         """CSV text, one row per (q, branch); units in the column names."""

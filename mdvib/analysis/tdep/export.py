@@ -64,21 +64,23 @@ class PhonopyModel:
     supercell_matrix: np.ndarray
 
 
-def standard_unitcell(reference: Reference, symprec: float = 1e-3) -> Reference:
-    """spglib's standardised conventional cell of the reference, in the reference's orientation."""
+def standard_unitcell(reference: Reference, symprec: float = 1e-3, primitive: bool = False) -> Reference:
+    """spglib's standardised conventional (or, with ``primitive``, primitive) cell, in the reference's orientation."""
     import spglib
 
     species = sorted(set(reference.species))
     numbers = np.array([species.index(s) + 1 for s in reference.species])
-    out = spglib.standardize_cell((reference.cell, reference.scaled_positions, numbers), to_primitive=False,
+    out = spglib.standardize_cell((reference.cell, reference.scaled_positions, numbers), to_primitive=primitive,
                                   no_idealize=True, symprec=symprec)
     if out is None:
-        raise SettingsError(f"{reference.path}: spglib cannot standardise the reference cell; give --unitcell")
+        raise SettingsError(f"{reference.path or 'reference'}: spglib cannot standardise the reference cell "
+                            f"(symprec {symprec}); give --unitcell")
     lattice, frac, nums = out
     symbols = tuple(species[k - 1] for k in nums)
     mass_of = dict(zip(reference.species, reference.masses))
     return Reference(cell=np.asarray(lattice), positions=np.asarray(frac) @ lattice, species=symbols,
-                     masses=np.array([mass_of[s] for s in symbols]), path="spglib standardised cell")
+                     masses=np.array([mass_of[s] for s in symbols]),
+                     path=f"spglib {'primitive' if primitive else 'standardised'} cell")
 
 
 def build_phonopy(result: TDEPResult, unitcell: Reference | None = None, symprec: float = 1e-3,
