@@ -55,9 +55,7 @@ def plot_sed_map(result: SEDResult, path: str | Path, dispersion: tuple[np.ndarr
                             0.5 * (x[1:] + x[:-1]),
                             [x[-1] + 0.5 * (x[-1] - x[-2]) if x.size > 1 else x[0] + 0.5]])
     intensity = np.log10(np.maximum(result.sed, result.sed.max() * 1e-6))
-    if max_frequency_thz is None:
-        strong = np.flatnonzero(result.sed.max(axis=0) > 1e-3 * result.sed.max())
-        max_frequency_thz = 1.1 * float(nu[strong[-1]]) if strong.size else float(nu[-1])
+    max_frequency_thz = max_frequency_thz or _top_frequency(result)
     fig, ax = plt.subplots(figsize=(7, 4.5))
     mesh = ax.pcolormesh(x, nu, intensity.T, shading="nearest", cmap="inferno")
     fig.colorbar(mesh, ax=ax, label="log₁₀ Φ′ (eV/THz)")
@@ -82,6 +80,12 @@ def plot_sed_map(result: SEDResult, path: str | Path, dispersion: tuple[np.ndarr
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=150, format=Path(path).suffix.lstrip(".") or "png")
     plt.close(fig)
+
+
+def _top_frequency(result: SEDResult) -> float:
+    """10 % above the highest frequency where Φ′ exceeds 10⁻³ of its maximum, THz."""
+    strong = np.flatnonzero(result.sed.max(axis=0) > 1e-3 * result.sed.max())
+    return 1.1 * float(result.frequencies_thz[strong[-1]]) if strong.size else float(result.frequencies_thz[-1])
 
 
 def plot_line_spectra(result: SEDResult, table: LifetimeTable | None, path: str | Path,
@@ -120,6 +124,7 @@ def plot_line_spectra(result: SEDResult, table: LifetimeTable | None, path: str 
         reduced = ", ".join(f"{v:.3g}" for v in result.qpoints_reduced[q])
         ax.set_title(f"q {q}: ({reduced})" + (f" {names[q]}" if q in names else ""), fontsize=9)
     axes[-1, 0].set_xlabel("frequency (THz)")
+    axes[-1, 0].set_xlim(0, _top_frequency(result))
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=150, format=Path(path).suffix.lstrip(".") or "png")
