@@ -28,9 +28,8 @@ Two comment-line styles are understood:
   ``forces_file=``; they are read frame by frame in lockstep.
 
 The file is scanned once for frame offsets (memory: a few numbers per frame);
-chunks are then parsed with NumPy straight from those offsets. Compressed
-files (gzip, bzip2, xz: ``*.xyz.gz``, ``*.xyz.bz2``, ``*.xyz.xz``) are read the
-same way, sequentially.
+chunks are then parsed with NumPy straight from those offsets. Gzipped files
+(``*.xyz.gz``) are read the same way, sequentially.
 """
 
 from __future__ import annotations
@@ -56,7 +55,7 @@ from mdvib.io._common import (
     resolve_species,
     time_axis,
 )
-from mdvib.io._compression import open_decompressed
+from mdvib.io._gzip import GzipStream
 from mdvib.io._masses import masses_for_species
 from mdvib.io.base import FrameChunk, TrajectoryInfo, TrajectoryReader
 from mdvib.io.registry import register_reader
@@ -250,7 +249,7 @@ class _XyzFile:
         return len(self.offsets) - 1
 
     def open(self) -> BinaryIO:
-        """Open the file for binary reading (decompressed)."""
+        """Open the file for binary reading (gzip-aware)."""
         return _open_binary(self.path)
 
     # ------------------------------------------------------------ scanning
@@ -577,8 +576,10 @@ class _XyzFile:
 
 
 def _open_binary(path: Path) -> BinaryIO:
-    """Open ``path`` for reading its (decompressed: gzip, bzip2, xz, told by the first bytes) bytes."""
-    return open_decompressed(path)
+    """Open ``path`` for binary reading (gzip-aware)."""
+    if path.suffix.lower() == ".gz":
+        return GzipStream(path)
+    return open(path, "rb")
 
 
 def _first_frame(path: Path) -> tuple[str, list[bytes]] | None:
@@ -770,7 +771,7 @@ class _LineReader:
 
 @register_reader(
     "extxyz",
-    patterns=tuple(f"*.{ext}{z}" for ext in ("xyz", "extxyz") for z in ("", ".gz", ".bz2", ".xz")),
+    patterns=("*.xyz", "*.extxyz", "*.xyz.gz", "*.extxyz.gz"),
     description="extended XYZ (GPUMD dump_xyz/dump_exyz, ASE) and i-PI xyz trajectories",
 )
 class ExtxyzReader(TrajectoryReader):

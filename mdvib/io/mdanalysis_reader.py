@@ -23,6 +23,7 @@ PRMTOP, TPR, LAMMPS data with a ``Masses`` section, a LAMMPS dump with a
 from __future__ import annotations
 
 import contextlib
+import gzip
 import re
 import warnings
 from collections.abc import Iterator
@@ -40,7 +41,6 @@ from mdvib.io._common import (
     resolve_species,
     time_axis,
 )
-from mdvib.io._compression import open_decompressed
 from mdvib.io.base import FrameChunk, TrajectoryInfo, TrajectoryReader
 from mdvib.io.registry import register_reader
 from mdvib.units import LAMMPS_UNIT_STYLES, MDANALYSIS_TO_INTERNAL, VELOCITY_TO_A_PER_FS
@@ -86,11 +86,11 @@ def _quiet_mdanalysis() -> Iterator[None]:
 
 
 def _read_head(path: Path, n: int = 65536) -> bytes:
-    """The first ``n`` (decompressed) bytes of a file; empty if unreadable."""
+    """The first ``n`` bytes of a (possibly gzipped) file; empty if unreadable."""
     try:
-        with open_decompressed(path) as fh:
+        with gzip.open(path) if path.suffix == ".gz" else open(path, "rb") as fh:
             return fh.read(n)
-    except (OSError, TrajectoryFormatError):
+    except OSError:
         return b""
 
 

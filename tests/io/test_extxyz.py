@@ -414,18 +414,3 @@ def test_unit_styles_of_a_non_lammps_file(tmp_path, read_all):
     real = read_all(open_reader(path, units="real"))
     np.testing.assert_allclose(real["forces"][:, 0, 0], 0.5 * 4184 / 6.02214076e23 / 1.602176634e-19)
 
-
-@pytest.mark.parametrize("suffix, compress", [(".gz", gzip.compress), (".bz2", None), (".xz", None)])
-def test_compressed_extxyz_reads_like_the_plain_file(tmp_path, read_all, suffix, compress):
-    import bz2
-    import lzma
-
-    compress = compress or {".bz2": bz2.compress, ".xz": lzma.compress}[suffix]
-    plain = tmp_path / "plain.xyz"
-    ase.io.write(plain, ase_frames(n_frames=3))
-    packed = tmp_path / f"packed.xyz{suffix}"
-    packed.write_bytes(compress(plain.read_bytes()))
-    assert detect_format(packed) == "extxyz"
-    expected, out = read_all(open_reader(plain)), read_all(open_reader(packed))
-    for name in ("positions", "velocities", "forces", "cells", "times"):
-        np.testing.assert_array_equal(out[name], expected[name])
