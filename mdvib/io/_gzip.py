@@ -6,45 +6,30 @@ marker (and drops the data decompressed in that call) and
 Readers of text trajectories need instead: everything up to where a
 truncated file ends (so the last complete frame is kept, as for a plain file
 cut short), and for damaged data an mdvib error naming the file and where the
-damage starts. :class:`GzipStream` is a read-only, seekable file object over
-``zlib`` doing that; concatenated gzip members are read as one stream.
+damage starts. :class:`GzipStream` is a :class:`~mdvib.io._compression.DecompressedStream`
+over ``zlib`` doing that; concatenated gzip members are read as one stream.
 """
 
 from __future__ import annotations
 
 import zlib
-from pathlib import Path
 
-from mdvib.errors import TrajectoryFormatError
+from mdvib.io._compression import CODECS, CorruptDataError, DecompressedStream
 
-_MAGIC = b"\x1f\x8b"
+_MAGIC = CODECS["gzip"].magic[0]
 
 
-class CorruptGzipError(TrajectoryFormatError):
+class CorruptGzipError(CorruptDataError):
     """The gzip data are damaged (bad CRC or length, invalid deflate data, trailing garbage).
 
-    Attributes
-    ----------
-    offset : int
-        Decompressed bytes delivered before the damage was detected. Data
-        before it came out of the decompressor but, for a checksum error, may
-        themselves be wrong.
-    reason : str
-        What zlib or the gzip trailer check reported.
+    See :class:`~mdvib.io._compression.CorruptDataError` for the attributes.
     """
 
     def __init__(self, path, offset: int, reason: str):
-        self.offset = offset
-        self.reason = reason
-        super().__init__(
-            path,
-            f"the gzip data are corrupt ({reason}) after {offset} decompressed bytes; "
-            "the file was damaged in writing or copying: test it with 'gzip -t', and copy or "
-            "recompress it from the original",
-        )
+        super().__init__(path, offset, reason, "gzip")
 
 
-class GzipStream:
+class GzipStream(DecompressedStream):
     """Read a gzip file as its decompressed bytes.
 
     Parameters
@@ -61,31 +46,17 @@ class GzipStream:
 
     Notes
     -----
-    Seeking forward decompresses and discards; seeking backward restarts from
-    the beginning (as :class:`gzip.GzipFile` does). Damaged data raise
-    :class:`CorruptGzipError` from the first read that has no good bytes left
-    to return: a read returns what decompressed before the damage, the next
-    one raises.
+    Seeking, truncation and damage behave as described for
+    :class:`~mdvib.io._compression.DecompressedStream`; damage raises
+    :class:`CorruptGzipError`.
     """
 
-    #: Compressed bytes read from the file per step (also the granularity of error offsets).
-    INPUT_BLOCK = 1 << 18
+    codec = CODECS["gzip"]
 
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self._fh = open(self.path, "rb")
-        self._rewind()
-
-    def _rewind(self) -> None:
-        self._fh.seek(0)
-        self._input = b""  # compressed bytes read from the file, not yet given to the decompressor
+    def _reset(self) -> None:
         self._decomp = None  # raw-deflate decompressor of the current member, None between members
         self._crc = 0
         self._size = 0
-        self._pos = 0  # decompressed offset of the next byte returned
-        self._eof = False
-        self._error: CorruptGzipError | None = None  # raised by the next read (after the data before it)
-        self.truncated = False
 
     # ------------------------------------------------------------ decompression
     def _decompress(self, limit: int, delivered: int) -> bytes:
@@ -130,15 +101,6 @@ class GzipStream:
                 self._check_trailer(delivered + len(out))
             if out:
                 return out
-
-    def _fill(self, n: int) -> bool:
-        """Make ``self._input`` hold at least ``n`` bytes; ``False`` if the file ends first."""
-        while len(self._input) < n:
-            more = self._fh.read(self.INPUT_BLOCK)
-            if not more:
-                return False
-            self._input += more
-        return True
 
     def _start_member(self, delivered: int) -> bool:
         """Parse the next member's gzip header; ``False`` at the end of the file (or inside a header)."""
@@ -199,61 +161,6 @@ class GzipStream:
         elif size != self._size & 0xFFFFFFFF:
             self._error = CorruptGzipError(self.path, self._pos + delivered, "length check failed")
 
-    # ------------------------------------------------------------ file interface
-    def read(self, size: int = -1) -> bytes:
-        """Up to ``size`` bytes (all that remain for ``size < 0``)."""
-        parts = []
-        have = 0
-        try:
-            while size < 0 or have < size:
-                block = self._decompress(size - have if size >= 0 else 0, have)
-                if not block:
-                    break
-                parts.append(block)
-                have += len(block)
-        except CorruptGzipError as exc:
-            if not parts:
-                raise
-            self._error = exc  # deliver the good bytes first; the next read raises
-        data = b"".join(parts)
-        self._pos += len(data)
-        return data
-
-    def readinto(self, buffer) -> int:
-        """Fill ``buffer`` (a writable bytes-like object); return the number of bytes written."""
-        view = memoryview(buffer).cast("B")
-        data = self.read(len(view))
-        view[: len(data)] = data
-        return len(data)
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        """Move to decompressed byte ``offset`` (``whence`` 0 only); return it."""
-        if whence != 0:
-            raise ValueError("GzipStream.seek supports absolute positions only")
-        if offset < self._pos:
-            self._rewind()
-        while self._pos < offset:
-            if not self.read(min(offset - self._pos, 4 * self.INPUT_BLOCK)):
-                break
-        return self._pos
-
-    def tell(self) -> int:
-        """Decompressed offset of the next byte read."""
-        return self._pos
-
-    def close(self) -> None:
-        self._fh.close()
-
-    @property
-    def closed(self) -> bool:
-        return self._fh.closed
-
-    def __enter__(self) -> GzipStream:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
 
 def _salvage(decomp, data: bytes, piece: int = 64) -> bytes:
     """What ``decomp`` outputs from ``data`` before the error, feeding it ``piece`` bytes at a time."""
@@ -269,9 +176,3 @@ def _salvage(decomp, data: bytes, piece: int = 64) -> bytes:
 def _reason(exc: zlib.error) -> str:
     """zlib's message without its error-code prefix (``invalid distance too far back``)."""
     return str(exc).split(": ", 1)[-1]
-
-
-def is_gzip(path: str | Path) -> bool:
-    """Whether ``path`` starts with the gzip magic number."""
-    with open(path, "rb") as fh:
-        return fh.read(2) == _MAGIC

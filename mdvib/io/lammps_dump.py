@@ -1,8 +1,9 @@
-"""Reader for LAMMPS text dumps (``dump custom`` / ``dump atom``), plain or gzip.
+"""Reader for LAMMPS text dumps (``dump custom`` / ``dump atom``), plain or compressed (gzip, bzip2, xz).
 
 The file is read in two passes with bounded memory. Plain files are
-memory-mapped (pages already parsed are dropped from the resident set); gzip
-files are decompressed as a stream (:class:`mdvib.io._gzip.GzipStream`).
+memory-mapped (pages already parsed are dropped from the resident set);
+compressed files are decompressed as a stream
+(:func:`mdvib.io._compression.open_decompressed`), never whole.
 
 1. :meth:`LammpsDumpReader._scan` (with :class:`_FrameScanner`) finds each
    frame by its first header line (``ITEM: TIMESTEP``, or ``ITEM: TIME`` with
@@ -10,9 +11,11 @@ files are decompressed as a stream (:class:`mdvib.io._gzip.GzipStream`).
    (step, time, atom count, box; a NaN, infinite or inverted box bound is an
    error naming the frame and the bound). Frame 0's atom lines are parsed
    once in Python for ids, species and masses. An incomplete last frame
-   (interrupted run, or a gzip file cut short) is dropped with a
-   :class:`TruncatedDumpWarning`; damaged gzip data are an error naming the
-   last frame complete before the damage.
+   (interrupted run, or a compressed file cut short) is dropped with a
+   :class:`TruncatedDumpWarning`; damaged compressed data are an error
+   naming the last frame complete before the damage. A last atom line
+   without a newline is complete when it has every column (LAMMPS always
+   ends its lines, but files edited or copied by other tools may not).
 2. :meth:`LammpsDumpReader.iter_chunks` hands the bytes of a block of frames
    to the numba kernel :func:`mdvib.kernels.text_parsing.parse_frames`, which
    parses the numbers byte by byte (no ``str.split``; results are correctly
@@ -43,7 +46,7 @@ import numpy as np
 
 from mdvib.errors import SettingsError, TrajectoryFormatError
 from mdvib.io._common import SPACING_RTOL, check_increasing, resolve_masses
-from mdvib.io._gzip import CorruptGzipError, GzipStream
+from mdvib.io._compression import Codec, CorruptDataError, compression_of, open_decompressed
 from mdvib.io.base import FrameChunk, TrajectoryInfo, TrajectoryReader
 from mdvib.io.registry import register_reader
 from mdvib.kernels import text_parsing as kernel
@@ -266,26 +269,27 @@ class _Source:
 
     Plain files are memory-mapped: frames are parsed in place and pages already
     parsed are handed back to the kernel (``MADV_DONTNEED``), so the resident
-    memory stays at about one chunk. Gzip files are streamed; reading a range
-    behind the current position restarts decompression. A gzip file cut short
-    reads as if it ended where its data end (:attr:`truncated` is then set);
-    damaged gzip data raise :class:`~mdvib.io._gzip.CorruptGzipError`.
+    memory stays at about one chunk. Compressed files are streamed; reading a
+    range behind the current position restarts decompression. A compressed
+    file cut short reads as if it ended where its data end (:attr:`truncated`
+    is then set); damaged data raise
+    :class:`~mdvib.io._compression.CorruptDataError`.
     """
 
     def __init__(self, path: Path):
+        #: The compression format; ``None`` for a plain file.
+        self.codec: Codec | None = compression_of(path)
         with open(path, "rb") as fh:
-            magic = fh.read(2)
-            size = fh.seek(0, 2)
-            if size == 0:
+            if fh.seek(0, 2) == 0:
                 raise TrajectoryFormatError(path, "empty file")
-            self.mapped = None if magic == b"\x1f\x8b" else mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-        self.stream = GzipStream(path) if self.mapped is None else None
+            self.mapped = None if self.codec else mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        self.stream = open_decompressed(path) if self.codec else None
         self._released = 0
         self._scratch = np.empty(0, dtype=np.uint8)
 
     @property
     def truncated(self) -> bool:
-        """Whether a gzip file ended before its end-of-stream marker (plain files: never)."""
+        """Whether a compressed file ended before its end-of-stream marker (plain files: never)."""
         return self.stream is not None and self.stream.truncated
 
     def read(self, lo: int, hi: int) -> bytes:
@@ -296,7 +300,7 @@ class _Source:
         return self.stream.read(hi - lo)
 
     def view(self, lo: int, hi: int) -> np.ndarray:
-        """Bytes ``lo:hi`` as a uint8 array: a view of the mapping, or a reused buffer for gzip.
+        """Bytes ``lo:hi`` as a uint8 array: a view of the mapping, or a reused buffer for a compressed file.
 
         The array is only valid until the next call.
         """
@@ -357,7 +361,7 @@ class _FrameScanner:
     """First pass over a dump: the offset and header of every frame.
 
     Works on the whole mapping of a plain file, or on a sliding window of
-    blocks of a gzip stream (keeping a short last frame in memory for the
+    blocks of a decompressed stream (keeping a short last frame in memory for the
     truncation check at the end).
 
     Parameters
@@ -475,7 +479,7 @@ class _FrameScanner:
             data = self.buf[data_start - self.base :]
         else:  # a last frame longer than one block: read it again
             data = self.source.read(data_start, size)
-        why = _truncation(data, hdr.n_atoms)
+        why = _truncation(data, hdr.n_atoms, len(hdr.columns))
         if why is not None:
             return self.frames[:-1], self.frames[-1][0], (len(self.frames) - 1, why)
         return self.frames, size, None
@@ -510,9 +514,9 @@ class _Index:
 
 @register_reader(
     "lammps-dump",
-    patterns=("*.dump", "*.dump.gz", "*.lammpstrj", "*.lammpstrj.gz", "dump.*", "*.dump.*"),
+    patterns=("*.dump", "*.lammpstrj", "*.lammpstrj.gz", "*.lammpstrj.bz2", "*.lammpstrj.xz", "dump.*", "*.dump.*"),
     sniff=_sniff,
-    description="LAMMPS text dump (dump custom/atom; .gz ok); needs an id column",
+    description="LAMMPS text dump (dump custom/atom; .gz, .bz2, .xz ok); needs an id column",
 )
 class LammpsDumpReader(TrajectoryReader):
     """Fast reader of LAMMPS text dumps.
@@ -520,7 +524,7 @@ class LammpsDumpReader(TrajectoryReader):
     Parameters
     ----------
     path : str or Path
-        Dump file, plain text or gzip-compressed.
+        Dump file, plain text or compressed with gzip, bzip2 or xz (told by its first bytes).
     units : {"metal", "real"}, optional
         LAMMPS unit style the dump was written in. It sets the velocity unit
         (metal Å/ps, real Å/fs), the force unit (metal eV/Å, real kcal/mol/Å)
@@ -581,19 +585,23 @@ class LammpsDumpReader(TrajectoryReader):
             marker, file_units, preamble = self._read_preamble(source.read(0, _HEADER_MAX))
             style = self._resolve_units(file_units)
             frames, size, truncated = _FrameScanner(path, source, marker, preamble).scan()
-            gzip_cut = source.truncated  # before _first_frame_atoms rewinds the stream
+            stream_cut = source.truncated  # before _first_frame_atoms rewinds the stream
             if not frames:
                 why = f" (frame 0 is truncated: {truncated[1]})" if truncated else ""
                 raise TrajectoryFormatError(path, f"no complete frame in the file{why}")
+            _warn_truncated(path, len(frames), truncated, source.codec if stream_cut else None)
             ids, species, masses = self._first_frame_atoms(source, frames, size)
-        except CorruptGzipError as exc:
-            raise _corrupt_gzip_error(path, exc, marker) from None
+            _check_columns(path, frames)
+            self._index = _build_index(path, frames, size, ids, LAMMPS_UNIT_STYLES[style])
+        except CorruptDataError as exc:
+            raise _corrupt_data_error(path, exc, marker) from None
+        except TrajectoryFormatError as exc:  # bad text from damaged data checked only at the end of a block?
+            damage = _damage(path) if source.codec else None
+            if damage is None:
+                raise
+            raise _corrupt_data_error(path, damage, marker) from exc
         finally:
             source.close()
-        _warn_truncated(path, len(frames), truncated, gzip_cut)
-        _check_columns(path, frames)
-        spec = LAMMPS_UNIT_STYLES[style]
-        self._index = _build_index(path, frames, size, ids, spec)
         order = np.argsort(ids, kind="stable")
         return self._make_info(style, file_units, len(frames), species[order], masses[order])
 
@@ -785,9 +793,9 @@ class LammpsDumpReader(TrajectoryReader):
                 lo, hi = int(index.offsets[c0]), int(index.offsets[c1])
                 try:
                     buf = source.view(lo, hi)
-                except CorruptGzipError as exc:  # the file changed since the scan read it whole
+                except CorruptDataError as exc:  # the file changed since the scan read it whole
                     raise TrajectoryFormatError(
-                        self.path, f"{exc.reason} in the gzip data of frames {c0} to {c1 - 1}", frame=c0
+                        self.path, f"{exc.reason} in the {exc.codec.name} data of frames {c0} to {c1 - 1}", frame=c0
                     ) from None
                 if buf.size != hi - lo:
                     raise TrajectoryFormatError(self.path, "file is shorter than when it was scanned", frame=c0)
@@ -879,14 +887,31 @@ class LammpsDumpReader(TrajectoryReader):
         )
 
 
-def _truncation(data: bytes, n_atoms: int) -> str | None:
-    """Say why the atom lines ``data`` of a last frame are incomplete, or return None."""
-    if n_atoms > 0 and not data.endswith(b"\n"):
-        return "the file ends inside an atom line"
+def _truncation(data: bytes, n_atoms: int, n_columns: int) -> str | None:
+    """Say why the atom lines ``data`` of a last frame are incomplete, or return None.
+
+    A last line without a newline is complete when it has ``n_columns``
+    values and its last one is a number (MDAnalysis reads such files too). A
+    line cut inside its last number that still reads as a number cannot be
+    told from a whole one.
+    """
     n_lines = data.count(b"\n")
+    tail = data[data.rfind(b"\n") + 1 :].split()
+    if tail:
+        if len(tail) < n_columns or not _is_number(tail[-1]):
+            return "the file ends inside an atom line"
+        n_lines += 1
     if n_lines < n_atoms:
         return f"{n_lines} of {n_atoms} atom lines present"
     return None
+
+
+def _is_number(token: bytes) -> bool:
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
 
 
 def _type_key(value: object) -> int | str:
@@ -907,52 +932,66 @@ def _id_of_line(line: str, id_col: int) -> int:
         return -1
 
 
-def _warn_truncated(path: Path, n_frames: int, truncated: tuple[int, str] | None, gzip_cut: bool) -> None:
-    """Warn about a dropped incomplete last frame, or a gzip file cut short after a complete frame."""
-    cut = "; the gzip file is cut short before its end marker" if gzip_cut else ""
+def _warn_truncated(path: Path, n_frames: int, truncated: tuple[int, str] | None, cut: Codec | None) -> None:
+    """Warn about a dropped incomplete last frame, or a compressed file (``cut``) cut short after a complete frame."""
+    note = f"; the {cut.name} file is cut short before its end marker" if cut else ""
     if truncated is not None:
         frame, why = truncated
         warnings.warn(
-            f"{path}: frame {frame} is truncated ({why}{cut}); it is skipped and the trajectory "
+            f"{path}: frame {frame} is truncated ({why}{note}); it is skipped and the trajectory "
             f"ends at frame {frame - 1}",
             TruncatedDumpWarning,
             stacklevel=4,
         )
-    elif gzip_cut:
+    elif cut:
         warnings.warn(
-            f"{path}: the gzip file is cut short (its data end before the gzip end marker), right after "
-            f"frame {n_frames - 1}; frames 0 to {n_frames - 1} are complete and read",
+            f"{path}: the {cut.name} file is cut short (its data end before the {cut.name} end marker), right "
+            f"after frame {n_frames - 1}; frames 0 to {n_frames - 1} are complete and read",
             TruncatedDumpWarning,
             stacklevel=4,
         )
 
 
-def _corrupt_gzip_error(path: Path, exc: CorruptGzipError, marker: bytes) -> TrajectoryFormatError:
-    """A :class:`TrajectoryFormatError` for damaged gzip data, naming the last frame complete before the damage."""
+def _corrupt_data_error(path: Path, exc: CorruptDataError, marker: bytes) -> TrajectoryFormatError:
+    """A :class:`TrajectoryFormatError` for damaged compressed data, naming the last frame complete before it."""
+    codec = exc.codec
     starts = _frame_starts_before(path, marker, exc.offset)
-    if exc.reason in ("CRC check failed", "length check failed"):  # detected after the last byte
+    if exc.reason in ("CRC check failed", "length check failed"):  # gzip: detected after the last byte
         return TrajectoryFormatError(
             path,
-            f"the gzip data are corrupt ({exc.reason}): frames 0 to {starts - 1} decompress, but their bytes "
-            "are not the ones that were compressed, so some frame holds damaged numbers. The file was damaged "
-            "in writing or copying: check it with 'gzip -t' and copy it again from the original",
+            f"the {codec.name} data are corrupt ({exc.reason}): frames 0 to {starts - 1} decompress, but their "
+            "bytes are not the ones that were compressed, so some frame holds damaged numbers. The file was "
+            f"damaged in writing or copying: check it with '{codec.tool} -t' and copy it again from the original",
         )
     if starts >= 2:  # frame k is whole when frame k + 1 starts before the damage
         where = f"the last frame complete before it is frame {starts - 2}"
     else:
         where = "no frame is complete before it"
+    if codec.name != "gzip":
+        where += f" ({codec.name} checks its data once per block, so the damage may begin earlier)"
     return TrajectoryFormatError(
         path,
-        f"the gzip data are corrupt ({exc.reason}) after {exc.offset} decompressed bytes; {where}. "
+        f"the {codec.name} data are corrupt ({exc.reason}) after {exc.offset} decompressed bytes; {where}. "
         "The file was damaged in writing or copying: copy it again from the original, or keep the part "
-        "before the damage ('gzip -dc FILE > part.dump' writes it; mdvib drops its cut last frame)",
+        f"before the damage ('{codec.tool} -dc FILE > part.dump' writes it; mdvib drops its cut last frame)",
     )
 
 
+def _damage(path: Path) -> CorruptDataError | None:
+    """The damage in a compressed file, found by decompressing it to the end; ``None`` if its data are whole."""
+    with open_decompressed(path) as stream:
+        try:
+            while stream.read(_BLOCK):
+                pass
+        except CorruptDataError as exc:
+            return exc
+    return None
+
+
 def _frame_starts_before(path: Path, marker: bytes, offset: int) -> int:
-    """Frame headers (``marker`` lines) that start in the first ``offset`` decompressed bytes of a gzip file."""
+    """Frame headers (``marker`` lines) that start in the first ``offset`` decompressed bytes of a compressed file."""
     count, tail, pos = 0, b"", 0
-    with GzipStream(path) as stream:
+    with open_decompressed(path) as stream:
         try:
             while pos < offset:
                 block = stream.read(min(_BLOCK, offset - pos))
@@ -962,7 +1001,7 @@ def _frame_starts_before(path: Path, marker: bytes, offset: int) -> int:
                 count += data.count(marker)
                 tail = data[len(data) - len(marker) + 1 :]  # too short to hold a whole marker
                 pos += len(block)
-        except CorruptGzipError:
+        except CorruptDataError:
             pass
     return count
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mdvib.errors import SettingsError, TrajectoryFormatError
-from mdvib.io._gzip import GzipStream
+from mdvib.io._compression import open_decompressed
 from mdvib.io.base import TrajectoryReader
 
 
@@ -69,9 +69,9 @@ def register_reader(
 
 
 def _first_bytes(path: Path, n: int = 4096) -> bytes:
-    """The first ``n`` (decompressed, for ``*.gz``) bytes; fewer for a short or truncated file."""
+    """The first ``n`` bytes, decompressed for gzip, bzip2 and xz files; fewer for a short or truncated file."""
     try:
-        with GzipStream(path) if path.suffix == ".gz" else open(path, "rb") as fh:
+        with open_decompressed(path) as fh:
             return fh.read(n)
     except OSError as exc:
         raise TrajectoryFormatError(path, f"cannot read file: {exc}") from exc

@@ -395,7 +395,7 @@ def test_missing_position_columns(tmp_path):
     "cut, why",
     [
         (lambda t: t[: t.rindex("\n", 0, len(t) - 1) + 1], "4 of 5 atom lines"),  # lost whole lines
-        (lambda t: t[:-7], "the file ends inside an atom line"),  # cut inside a line
+        (lambda t: t[: t.rindex(" ")], "the file ends inside an atom line"),  # cut inside a line: a value lost
         (lambda t: t[: t.rindex("ITEM: NUMBER")], "the file ends inside its header"),
     ],
 )
@@ -409,6 +409,42 @@ def test_truncated_last_frame_is_dropped_with_warning(tmp_path, cut, why, read_a
     got = read_all(reader)
     assert got["positions"].shape == (3, 5, 3)
     np.testing.assert_array_equal(got["positions"][2], frames[2][1][:, 2:5])
+
+
+@pytest.mark.parametrize("suffix", ["", ".gz"])
+@pytest.mark.parametrize("n_frames", [1, 4])
+def test_last_line_without_newline_is_complete(tmp_path, read_all, suffix, n_frames):
+    frames, text = frames_text(n_frames=n_frames)
+    assert text.endswith("\n")
+    whole = write(tmp_path / "whole.lammpstrj", text)
+    path = tmp_path / f"nonl.lammpstrj{suffix}"
+    path.write_bytes(gzip.compress(text[:-1].encode()) if suffix else text[:-1].encode())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = read_all(LammpsDumpReader(path, type_map={1: "Si"}))
+    expected = read_all(LammpsDumpReader(whole, type_map={1: "Si"}))
+    assert got["positions"].shape[0] == n_frames
+    for name in ("positions", "velocities", "cells", "steps"):
+        np.testing.assert_array_equal(got[name], expected[name])
+    mda = pytest.importorskip("MDAnalysis")  # MDAnalysis reads the same file, last frame included
+    plain = write(tmp_path / "nonl_plain.lammpstrj", text[:-1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        universe = mda.Universe(str(plain), format="LAMMPSDUMP", lammps_coordinate_convention="unwrapped")
+        positions = np.array([universe.atoms.positions.copy() for _ in universe.trajectory])
+    np.testing.assert_allclose(got["positions"], positions, atol=2e-6)  # MDAnalysis keeps float32
+
+
+def test_last_line_cut_inside_a_number_is_a_truncation(tmp_path):
+    frames, text = frames_text(n_frames=3)
+    text = text[: text.rindex(" ") + 1] + "1.5e-05\n"  # the last value is "1.5e-05" ...
+    path = write(tmp_path / "e.dump", text[:-3])  # ... cut to "1.5e-"
+    with pytest.warns(TruncatedDumpWarning, match=r"frame 2 is truncated \(the file ends inside an atom line\)"):
+        assert LammpsDumpReader(path, type_map={1: "Si"}).info.n_frames == 2
+    spaces = write(tmp_path / "s.dump", text + "  ")  # blanks after the last newline change nothing
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert LammpsDumpReader(spaces, type_map={1: "Si"}).info.n_frames == 3
 
 
 def test_truncated_only_frame(tmp_path):
