@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from mdvib.errors import TrajectoryFormatError
+from mdvib.io._compression import CorruptDataError
 from mdvib.io._gzip import CorruptGzipError, GzipStream
 
 DATA = b"".join(b"%d %s\n" % (i, np.random.default_rng(i).bytes(6).hex().encode()) for i in range(20000))
@@ -71,6 +72,7 @@ def test_bad_trailer_is_raised_after_the_data(tmp_path, where, reason):
         with pytest.raises(CorruptGzipError, match=reason) as err:
             stream.read()
     assert isinstance(err.value, TrajectoryFormatError) and err.value.offset == len(DATA)
+    assert isinstance(err.value, CorruptDataError) and err.value.codec.tool == "gzip"  # one error type per codec family
     assert str(err.value).startswith(f"{path}: the gzip data are corrupt ({reason})")
 
 
