@@ -8,9 +8,9 @@ a dump of the same system twice as long (4001 frames; quick: 801) for the
 memory-versus-length check.
 
 Wave vectors: the commensurate q of the 8×8×8 conventional supercell on
-Γ–X–K–Γ–L (21 points) and the next 3 on L–W, 24 in all, given to every tool
-as one explicit list (``--quick``: the 4×4×4 supercell's commensurate q on the
-same path, 13).
+Γ–X–K–Γ–L (21 points, Γ twice as on the path) and the next 3 on L–W, 24 in
+all, given to every tool as one explicit list (``--quick``: the 4×4×4
+supercell's commensurate q on the same path, 13).
 
 The ideal supercell is the dump's first frame snapped to the diamond sites
 (a multiple of a/4 in every coordinate), in the dump's atom order; every tool
@@ -43,8 +43,9 @@ tool's documented normalisation and compared point by point over all q.
 
 Usage::
 
-    python benchmarks/bench_sed.py            # full benchmark (~10 min on 2 cores)
-    python benchmarks/bench_sed.py --quick    # 512 atoms, smoke run (~1 min)
+    python benchmarks/bench_sed.py --repeat 2  # full benchmark (~3 min on 2 cores, plus ~3 min
+                                               # generating the two dumps the first time)
+    python benchmarks/bench_sed.py --quick     # 512 atoms, smoke run (~20 s)
     python benchmarks/bench_sed.py --skip-pysed --repeat 2
 
 pySED's environment (default ``/tmp/pysed-venv``; ``--install-pysed`` creates
