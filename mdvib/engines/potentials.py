@@ -109,6 +109,33 @@ def _manybody_file(spec: PotentialSpec) -> list[str]:
     return [f"pair_style {spec.style}", f"pair_coeff * * {_quoted(spec.file)} {' '.join(spec.elements)}"]
 
 
+#: LAMMPS's default cosine thresholds (δ₁, δ₂) of ``pair_style sw/mod`` (Jiang's values for TMDs and borophene).
+SW_MOD_MAXDELCS = (0.25, 0.35)
+
+
+def _sw_mod(spec: PotentialSpec) -> list[str]:
+    """``pair_style sw/mod maxdelcs δ₁ δ₂`` + ``pair_coeff * * FILE E1 E2 ...`` (e.g. ``tmd.sw.mod``).
+
+    The three-body term of angle θ is switched off smoothly for
+    |cos θ − cos θ₀| between δ₁ and δ₂ (``params.maxdelcs = [δ₁, δ₂]``,
+    default :data:`SW_MOD_MAXDELCS`), which keeps only the angles near θ₀,
+    e.g. the ones inside each M–X₆ trigonal prism of an MX₂ monolayer.
+    """
+    unknown = sorted(set(spec.params) - {"maxdelcs"})
+    if unknown:
+        raise SettingsError(f"pair style sw/mod: unknown parameter(s) {unknown}; it takes only maxdelcs = [δ1, δ2]")
+    value = spec.params.get("maxdelcs", SW_MOD_MAXDELCS)
+    try:
+        low, high = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise SettingsError(f"pair style sw/mod: maxdelcs must be two numbers [δ1, δ2], got {value!r}") from None
+    if not 0.0 <= low <= high <= 1.0:
+        raise SettingsError(f"pair style sw/mod: maxdelcs = [{low}, {high}] must satisfy 0 ≤ δ1 ≤ δ2 ≤ 1 "
+                            f"(LAMMPS default {list(SW_MOD_MAXDELCS)})")
+    return [f"pair_style sw/mod maxdelcs {low:g} {high:g}",
+            f"pair_coeff * * {_quoted(spec.file)} {' '.join(spec.elements)}"]
+
+
 def _eam_funcfl(spec: PotentialSpec) -> list[str]:
     """``pair_style eam`` + ``pair_coeff * * FILE`` (DYNAMO funcfl file: one element)."""
     if len(spec.elements) != 1:
@@ -167,7 +194,9 @@ PAIR_STYLES: dict[str, PairStyleEntry] = {
     entry.style: entry
     for entry in (
         PairStyleEntry("sw", True, _manybody_file, "Stillinger-Weber (file: *.sw)"),
-        PairStyleEntry("sw/mod", True, _manybody_file, "modified Stillinger-Weber (file: *.sw)"),
+        PairStyleEntry("sw/mod", True, _sw_mod, "Stillinger-Weber with angle-selective three-body term "
+                       "(file: tmd.sw.mod, *.sw; params: maxdelcs = [δ1, δ2], default [0.25, 0.35])",
+                       params=("maxdelcs",)),
         PairStyleEntry("tersoff", True, _manybody_file, "Tersoff (file: *.tersoff)"),
         PairStyleEntry("tersoff/mod", True, _manybody_file, "modified Tersoff (file: *.tersoff.mod)"),
         PairStyleEntry("tersoff/zbl", True, _manybody_file, "Tersoff with ZBL core (file: *.tersoff.zbl)"),
