@@ -10,7 +10,7 @@ campaign gives, through the campaign and through ``mdvib sed``, the 2D path
 Slow test: both campaigns as shipped and ``compare.py``. The 50 K lines sit at
 the harmonic frequencies of phonopy (independent lattice dynamics of the same
 potential) within 0.5 %, the 500 K lines are softer and broader at Γ, M and K,
-with the width at 500 K resolved (above two frequency bins) on average.
+the 500 K widths above two frequency bins on average and most 50 K ones below.
 """
 
 from __future__ import annotations
@@ -172,8 +172,10 @@ def test_example_shows_the_500K_broadening(tmp_path, monkeypatch, inputs):
             # softer: every optical line at 500 K below its 50 K position
             by_mode = {r["branch"]: r["frequency_THz"] for r in c}
             assert all(r["frequency_THz"] < by_mode[r["branch"]] for r in h if r["branch"] in by_mode)
-            # broader, and resolved at 500 K
+            # broader at every point
             assert np.mean([r["fwhm_THz"] for r in h]) > 2 * np.mean([r["fwhm_THz"] for r in c])
-            assert np.mean([r["fwhm_THz"] for r in h]) > 2 * h[0]["resolution_THz"]
+        # resolved at 500 K on average, and most 50 K lines below two bins
+        assert np.mean([r["fwhm_THz"] for r in hot]) > 2 * hot[0]["resolution_THz"]
+        assert np.mean([r["resolution_limited"] for r in cold]) > 0.7
     assert (root / "comparison.png").stat().st_size > 0 and (root / "comparison.csv").stat().st_size > 0
     shutil.rmtree(root)
