@@ -51,8 +51,9 @@ from mdvib.results import Provenance, quantity, result_type, save_result
 from mdvib.trajectory import FrameSelection, Trajectory
 from mdvib.units import AMU_A2_PER_FS2_IN_EV, KB_EV_PER_K
 
-#: Largest default segment buffer (complex lattice sums of one segment), bytes.
-SEGMENT_BUFFER_BYTES = 256 * 2**20
+#: Largest default segment buffer (complex lattice sums of one segment), bytes: with the FFT's copy of it,
+#: the default segment keeps the analysis within about 0.3 GB however long the trajectory.
+SEGMENT_BUFFER_BYTES = 32 * 2**20
 #: Fewer segments per block than this: a warning (each block's spectrum is one noisy periodogram).
 MIN_SEGMENTS_WARNING = 1
 
@@ -158,7 +159,9 @@ class SEDAnalysis(AnalysisBase):
         Force constants for the mode-projected SED.
     segment : int, optional
         Frames W per Fourier segment (resolution 1/(WΔt)). Default: the
-        whole block, capped so that one segment's buffer stays below 256 MB.
+        whole block, capped so that one segment's buffer stays below 32 MB
+        (e.g. 14 000 frames for 24 q of a 2-atom basis); memory then does not
+        grow with the trajectory's length.
     blocks : int
         Independent blocks for error bars (default 4).
     max_frequency_thz : float, optional

@@ -102,8 +102,13 @@ class Reference:
 
     def nearest_neighbour_distance(self) -> float:
         """Shortest distance between two atoms (minimum image), Å."""
-        frac = self.scaled_positions
-        return min(float(_mic_distances(frac[i + 1:], frac[i], self.cell).min()) for i in range(self.n_atoms - 1))
+        from scipy.spatial import cKDTree
+
+        shifts = np.array([(i, j, k) for i in (-1, 0, 1) for j in (-1, 0, 1) for k in (-1, 0, 1)], float)
+        positions = self.scaled_positions @ self.cell
+        images = (positions[None, :, :] + (shifts @ self.cell)[:, None, :]).reshape(-1, 3)  # 27 periodic images
+        distances, _ = cKDTree(images).query(positions, k=2)
+        return float(distances[:, 1].min())
 
     def to_ase(self):
         """The reference as an :class:`ase.Atoms` (periodic)."""
