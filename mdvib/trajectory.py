@@ -300,13 +300,13 @@ def velocity_unit_hint(info: TrajectoryInfo, too_small: bool) -> str:
     """
     from mdvib.units import LAMMPS_STYLE_UNIT_STRINGS, LAMMPS_UNIT_STYLES
 
-    want, other = ("real", "metal") if too_small else ("metal", "real")
+    want = "real" if too_small else "metal"
     size = "small" if too_small else "large"
     current = info.source_units.get("velocity")
     if want in info.unit_styles and current not in (LAMMPS_UNIT_STYLES[want]["velocity"],
                                                     LAMMPS_STYLE_UNIT_STRINGS[want]["velocity"]):
-        return (f"velocities look 1000× too {size}: a LAMMPS '{want}' file "
-                f"({LAMMPS_UNIT_STYLES[want]['velocity']}) read as '{other}'? try --units {want}")
+        return (f"velocities look 1000× too {size}: a file in {LAMMPS_UNIT_STYLES[want]['velocity']} (LAMMPS "
+                f"'{want}') read as {current}? try --units {want}")
     return (f"velocities look 1000× too {size} for the unit the {info.format} reader assumed ({current}); this "
             "reader takes no --units for this file: check the unit the file was written in")
 

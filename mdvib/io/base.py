@@ -58,9 +58,10 @@ class TrajectoryInfo:
         The values of the reader's ``units`` option (command line
         ``--units``: LAMMPS unit styles ``metal``/``real``) that would change
         how this file's velocities are converted. Empty when that option
-        does not apply: the reader has none (extxyz, MDAnalysis, ASE), or
-        the file states its units (``ITEM: UNITS`` in a LAMMPS dump, H5MD
-        ``unit`` attributes).
+        does not apply: the reader has none for this file (ASE, i-PI xyz,
+        MDAnalysis formats that carry their own units), or the file states
+        its units (``ITEM: UNITS`` in a LAMMPS dump, H5MD ``unit``
+        attributes).
     """
 
     path: str
