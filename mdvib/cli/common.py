@@ -27,8 +27,8 @@ Refused where the file states its units (i-PI xyz, ASE .traj, TRR, XTC, NetCDF)"
 
 def add_trajectory_options(parser: argparse.ArgumentParser) -> None:
     """Add TRAJ and the reader/frame-selection options."""
-    parser.add_argument("trajectory", metavar="TRAJ", help="trajectory file (LAMMPS dump[.gz], extxyz, i-PI xyz, "
-                        "H5MD, or anything MDAnalysis/ASE reads)")
+    parser.add_argument("trajectory", metavar="TRAJ", help="trajectory file (LAMMPS dump[.gz|.bz2|.xz], extxyz, "
+                        "i-PI xyz, H5MD, or anything MDAnalysis/ASE reads)")
     group = parser.add_argument_group("reading")
     group.add_argument("--format", help="reader name (default: detected from the file)")
     group.add_argument("--topology", metavar="FILE",
