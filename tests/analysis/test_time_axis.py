@@ -27,7 +27,7 @@ def test_frame_spacing_instead_of_the_md_time_step_is_refused():
 def test_wrong_velocity_unit_is_named():
     trajectory = Trajectory.open(DUMP, dt_fs=1.0, units="real", type_map={1: "Si"})
     with pytest.raises(UnitsError, match=r"recorded velocities are 1\.0\de\+03 × what the positions .* imply .*"
-                                         r"a LAMMPS .metal. file \(A/ps\) read as .real.\? try --units metal"):
+                                         r"a file in A/ps \(LAMMPS .metal.\) read as A/fs\? try --units metal"):
         DOSAnalysis().run(trajectory)
 
 
