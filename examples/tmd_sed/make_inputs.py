@@ -128,10 +128,13 @@ def relax(formula: str, guess: float = 3.3, half_width: float = 0.01, points: in
     return float(a0), static_energy(formula, a0)[1]
 
 
-def harmonic_phonons(formula: str, a: float | None = None, height: float | None = None, distance: float = 0.01):
-    """phonopy object with the SW force constants of the 3-atom cell (6 × 6 × 1 supercell, compact FC).
+def harmonic_phonons(formula: str, a: float | None = None, height: float | None = None, distance: float = 0.01,
+                     calculator=None):
+    """phonopy object with the force constants of the 3-atom cell (6 × 6 × 1 supercell, compact FC).
 
-    ``a``, ``height`` as in :func:`monolayer`; ``distance`` is the displacement, Å.
+    ``a``, ``height`` as in :func:`monolayer`; ``distance`` is the displacement, Å;
+    ``calculator(supercell_atoms)`` makes the force calculator (an object with
+    ``forces(positions)`` and ``close()``; default :class:`SWLammps` for ``formula``).
     """
     from ase import Atoms
     from phonopy import Phonopy
@@ -144,7 +147,7 @@ def harmonic_phonons(formula: str, a: float | None = None, height: float | None 
     phonon.generate_displacements(distance=distance)
     supercell = Atoms(phonon.supercell.symbols, cell=phonon.supercell.cell, positions=phonon.supercell.positions,
                       pbc=True)
-    calc = SWLammps(supercell, formula)
+    calc = SWLammps(supercell, formula) if calculator is None else calculator(supercell)
     try:
         reference = calc.forces(phonon.supercell.positions)
         phonon.forces = np.array([calc.forces(s.positions) - reference for s in phonon.supercells_with_displacements])

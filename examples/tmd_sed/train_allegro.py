@@ -263,26 +263,8 @@ def validation_errors(model: Path = MODEL, seed: int = 777) -> dict:
 
 def model_phonons(model: Path = MODEL, distance: float = 0.01):
     """phonopy force constants of the compiled model (3-atom cell, 6 × 6 × 1 supercell), as for SW."""
-    from ase import Atoms
-    from phonopy import Phonopy
-    from phonopy.structure.atoms import PhonopyAtoms
-
-    cell = make_inputs.monolayer(FORMULA, repeats=1)
-    unitcell = PhonopyAtoms(symbols=cell.get_chemical_symbols(), cell=cell.cell[:], positions=cell.positions,
-                            masses=cell.get_masses())
-    phonon = Phonopy(unitcell, supercell_matrix=np.diag([make_inputs.FC_REPEATS, make_inputs.FC_REPEATS, 1]),
-                     primitive_matrix=None)
-    phonon.generate_displacements(distance=distance)
-    supercell = Atoms(phonon.supercell.symbols, cell=phonon.supercell.cell, positions=phonon.supercell.positions,
-                      pbc=True)
-    calc = PluginLammps(supercell, model)
-    try:
-        reference = calc.forces(phonon.supercell.positions)
-        phonon.forces = np.array([calc.forces(s.positions) - reference for s in phonon.supercells_with_displacements])
-    finally:
-        calc.close()
-    phonon.produce_force_constants(calculate_full_force_constants=False)
-    return phonon
+    return make_inputs.harmonic_phonons(FORMULA, distance=distance,
+                                        calculator=lambda supercell: PluginLammps(supercell, model))
 
 
 def main() -> None:
