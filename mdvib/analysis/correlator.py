@@ -37,6 +37,13 @@ def block_bounds(n_frames: int, n_blocks: int) -> np.ndarray:
     return (np.arange(n_blocks + 1, dtype=np.int64) * n_frames) // n_blocks
 
 
+def block_mean_error(values: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """Mean over blocks (axis 0) and its standard error; the error is ``None`` with a single block."""
+    n = values.shape[0]
+    error = values.std(axis=0, ddof=1) / np.sqrt(n) if n > 1 else None
+    return values.mean(axis=0), error
+
+
 def check_window(n_frames: int, window: int, n_blocks: int) -> None:
     """Check that ``window`` lags fit into each of ``n_blocks`` blocks of ``n_frames`` frames.
 

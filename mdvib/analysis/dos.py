@@ -18,14 +18,13 @@ gives a spectrum and the result is their mean with its standard error.
 from __future__ import annotations
 
 import dataclasses
-import math
 import warnings
 from pathlib import Path
 
 import numpy as np
 
 from mdvib.analysis.base import AnalysisBase, Part
-from mdvib.analysis.correlator import BlockedAutocorrelator, block_bounds, check_window
+from mdvib.analysis.correlator import BlockedAutocorrelator, block_bounds, block_mean_error, check_window
 from mdvib.analysis.registry import AnalysisOutput, AnalysisSpec, CampaignStep, register_analysis
 from mdvib.analysis.spectral import (
     LAG_WINDOWS,
@@ -366,16 +365,12 @@ class DOSAnalysis(AnalysisBase):
         raw = raw * correction
         total = partial.sum(axis=1)
 
-        def mean_err(blocks):
-            err = blocks.std(axis=0, ddof=1) / math.sqrt(blocks.shape[0]) if blocks.shape[0] > 1 else None
-            return blocks.mean(axis=0), err
-
         for text in self._warnings:
             warnings.warn(f"{path}: {text}", SpectrumWarning, stacklevel=4)
-        total_mean, total_err = mean_err(total)
-        partial_mean, partial_err = mean_err(partial)
-        raw_mean, raw_err = mean_err(raw)
-        temp_mean, temp_err = mean_err(temperatures)
+        total_mean, total_err = block_mean_error(total)
+        partial_mean, partial_err = block_mean_error(partial)
+        raw_mean, raw_err = block_mean_error(raw)
+        temp_mean, temp_err = block_mean_error(temperatures)
         return DOSResult(
             frequencies_thz=freqs,
             total=total_mean,

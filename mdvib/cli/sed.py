@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mdvib.analysis.sed import SEDAnalysis, SEDWarning, load_modes, map_cells
+from mdvib.analysis.sed import SEDAnalysis, SEDWarning
 from mdvib.analysis.sed.lifetimes import MODELS, fit_lifetimes
 from mdvib.cli.common import add_trajectory_options, check_output, open_trajectory, positive_int, write_provenance
 from mdvib.cli.structures import read_structures
@@ -113,10 +113,9 @@ def run(args: argparse.Namespace) -> None:
     qpoints = _qpoints(args)
     args, reference, unitcell = read_structures(args)
     trajectory = open_trajectory(args)
-    modes = load_modes(args.fc, map_cells(reference, unitcell)) if args.fc else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SEDWarning)  # in result.warnings, printed below
-        analysis = SEDAnalysis(reference, unitcell, qpoints=qpoints, modes=modes, segment=args.segment,
+        analysis = SEDAnalysis(reference, unitcell, qpoints=qpoints, modes=args.fc, segment=args.segment,
                                blocks=args.blocks, max_frequency_thz=args.max_frequency,
                                check_time_axis=not args.no_time_check, progress=not args.quiet)
         result = analysis.run(trajectory, start=args.start, stop=args.stop, step=args.step, workers=args.workers,

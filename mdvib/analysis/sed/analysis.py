@@ -27,13 +27,13 @@ the lifetimes to be measured.
 from __future__ import annotations
 
 import dataclasses
-import math
 import warnings
+from pathlib import Path
 
 import numpy as np
 
 from mdvib.analysis.base import AnalysisBase, Part
-from mdvib.analysis.correlator import block_bounds
+from mdvib.analysis.correlator import block_bounds, block_mean_error
 from mdvib.analysis.sed.lattice import (
     CellBasisMap,
     QPoints,
@@ -42,7 +42,7 @@ from mdvib.analysis.sed.lattice import (
     map_cells,
     path_qpoints,
 )
-from mdvib.analysis.sed.modes import HarmonicModes
+from mdvib.analysis.sed.modes import HarmonicModes, load_modes
 from mdvib.analysis.tdep.reference import Reference, map_first_frame
 from mdvib.errors import SettingsError
 from mdvib.io.base import FrameChunk
@@ -129,8 +129,33 @@ class SEDResult:
 
 
 @dataclasses.dataclass
+class _BlockSums:
+    """What one block adds up.
+
+    Attributes
+    ----------
+    power : ndarray, shape (n_freq, n_q, n_basis, 3)
+        Σ over segments of m_b |X̃|².
+    mode_power : ndarray, shape (n_freq, n_q, n_modes), or None
+        Σ over segments of the mode-projected |·|² (with force constants).
+    segments : int
+        Complete segments.
+    kinetic_ev : float
+        Σ over frames of the kinetic energy, eV.
+    frames : int
+        Frames streamed.
+    """
+
+    power: np.ndarray
+    mode_power: np.ndarray | None
+    segments: int = 0
+    kinetic_ev: float = 0.0
+    frames: int = 0
+
+
+@dataclasses.dataclass
 class _SEDParts:
-    """Per-block sums: ``{block: (power (n_freq, n_q, n_basis, 3), mode power or None, segments, kinetic, frames)}``."""
+    """Per-block sums ``{block: _BlockSums}``, and while streaming the open segment's buffer."""
 
     blocks: dict
     buffer: np.ndarray | None = None
@@ -155,8 +180,10 @@ class SEDAnalysis(AnalysisBase):
         ``"auto"`` (the lattice's standard high-symmetry path), a path of
         special-point labels (``"G X K G L"``), ``"grid"`` (every
         commensurate q), or an array (n_q, 3) of reduced coordinates.
-    modes : HarmonicModes, optional
-        Force constants for the mode-projected SED.
+    modes : HarmonicModes or path, optional
+        Force constants for the mode-projected SED: a matched model, or a
+        phonopy YAML file / ``mdvib tdep`` folder read with
+        :func:`~mdvib.analysis.sed.modes.load_modes` against these cells.
     segment : int, optional
         Frames W per Fourier segment (resolution 1/(WΔt)). Default: the
         whole block, capped so that one segment's buffer stays below 32 MB
@@ -178,7 +205,7 @@ class SEDAnalysis(AnalysisBase):
     needs_velocities = True
 
     def __init__(self, reference: Reference, unitcell: Reference | None = None, qpoints="auto",
-                 modes: HarmonicModes | None = None, segment: int | None = None, blocks: int = 4,
+                 modes: HarmonicModes | str | Path | None = None, segment: int | None = None, blocks: int = 4,
                  max_frequency_thz: float | None = None, check_time_axis: bool = True, chunk_frames: int = 64,
                  progress: bool = False):
         if blocks < 1:
@@ -190,15 +217,15 @@ class SEDAnalysis(AnalysisBase):
         self.reference = reference
         self.cells: CellBasisMap = map_cells(reference, unitcell)
         self.qpoints: QPoints = select_qpoints(self.cells, qpoints)
-        self.modes = modes
+        self.modes = modes if modes is None or isinstance(modes, HarmonicModes) else load_modes(modes, self.cells)
         self.segment = segment
         self.blocks = blocks
         self.max_frequency_thz = max_frequency_thz
         self.check_time_axis = check_time_axis
         self.chunk_frames = chunk_frames
         self.progress = progress
-        if modes is not None:
-            self._harmonic, self._eigenvectors = modes.modes(self.cells, self.qpoints.reduced)
+        if self.modes is not None:
+            self._harmonic, self._eigenvectors = self.modes.modes(self.cells, self.qpoints.reduced)
         else:
             self._harmonic = self._eigenvectors = None
 
@@ -259,15 +286,16 @@ class SEDAnalysis(AnalysisBase):
         power = np.zeros((self._n_freq, n_q, n_basis, 3))
         modes = None if self._eigenvectors is None else np.zeros((self._n_freq, n_q, self._eigenvectors.shape[2]))
         buffer = np.empty((self._segment, n_q, n_basis, 3), dtype=np.complex128)
-        return _SEDParts({part.index: [power, modes, 0, 0.0, 0]}, buffer=buffer)
+        return _SEDParts({part.index: _BlockSums(power, modes)}, buffer=buffer)
 
     def _accumulate(self, accumulator: _SEDParts, chunk: FrameChunk) -> None:
         (sums,) = accumulator.blocks.values()
         velocities = chunk.velocities[:, self._order, :]
         if self._rotation is not None:
             velocities = velocities @ self._rotation.T  # into the reference's frame
-        sums[3] += 0.5 * float(np.einsum("i,fia,fia->", self._masses, velocities, velocities)) * AMU_A2_PER_FS2_IN_EV
-        sums[4] += chunk.n_frames
+        kinetic = 0.5 * float(np.einsum("i,fia,fia->", self._masses, velocities, velocities))
+        sums.kinetic_ev += kinetic * AMU_A2_PER_FS2_IN_EV
+        sums.frames += chunk.n_frames
         projected = project_velocities(velocities, self._phases, self.cells.basis_index, self.cells.n_basis)
         k = 0
         while k < chunk.n_frames:
@@ -279,15 +307,15 @@ class SEDAnalysis(AnalysisBase):
                 self._add_segment(sums, accumulator.buffer)
                 accumulator.filled = 0
 
-    def _add_segment(self, sums: list, buffer: np.ndarray) -> None:
+    def _add_segment(self, sums: _BlockSums, buffer: np.ndarray) -> None:
         spectrum = np.fft.fft(buffer, axis=0)[:self._n_freq]  # (n_freq, n_q, n_basis, 3)
         spectrum *= self._sqrt_mass[None, None, :, None]
-        sums[0] += spectrum.real ** 2 + spectrum.imag ** 2
-        if sums[1] is not None:
+        sums.power += spectrum.real ** 2 + spectrum.imag ** 2
+        if sums.mode_power is not None:
             flat = spectrum.reshape(self._n_freq, self.qpoints.n_q, -1)
             projected = np.einsum("fqs,qsm->fqm", flat, self._eigenvectors)
-            sums[1] += projected.real ** 2 + projected.imag ** 2
-        sums[2] += 1
+            sums.mode_power += projected.real ** 2 + projected.imag ** 2
+        sums.segments += 1
 
     def _finish_part(self, accumulator: _SEDParts) -> _SEDParts:
         return _SEDParts(accumulator.blocks)
@@ -298,30 +326,25 @@ class SEDAnalysis(AnalysisBase):
 
     def _conclude(self, total: _SEDParts, provenance: Provenance) -> SEDResult:
         blocks = [total.blocks[b] for b in sorted(total.blocks)]
-        segments = np.array([s[2] for s in blocks])
+        segments = np.array([s.segments for s in blocks])
         scale = self._dt_fs / (self._segment * self.cells.n_cells) * AMU_A2_PER_FS2_IN_EV * 1e-3  # → eV/THz
-        partial = np.stack([s[0] / s[2] for s in blocks]) * scale  # (blocks, n_freq, n_q, n_basis, 3)
+        partial = np.stack([s.power / s.segments for s in blocks]) * scale  # (blocks, n_freq, n_q, n_basis, 3)
         partial = partial.transpose(0, 2, 3, 4, 1)  # (blocks, n_q, n_basis, 3, n_freq)
         sed = partial.sum(axis=(2, 3))
         n_atoms = self._masses.size
-        temperatures = np.array([2.0 * s[3] / s[4] / (max(3 * n_atoms - 3, 1) * KB_EV_PER_K) for s in blocks])
+        temperatures = np.array([2.0 * s.kinetic_ev / s.frames / (max(3 * n_atoms - 3, 1) * KB_EV_PER_K)
+                                 for s in blocks])
         mode_sed = None
-        if blocks[0][1] is not None:
-            mode_sed = (np.stack([s[1] / s[2] for s in blocks]) * scale).transpose(0, 2, 3, 1)
-
-        def mean_err(values):
-            if values is None:
-                return None, None
-            err = values.std(axis=0, ddof=1) / math.sqrt(values.shape[0]) if values.shape[0] > 1 else None
-            return values.mean(axis=0), err
+        if blocks[0].mode_power is not None:
+            mode_sed = (np.stack([s.mode_power / s.segments for s in blocks]) * scale).transpose(0, 2, 3, 1)
 
         if segments.min() < MIN_SEGMENTS_WARNING:
             self._warnings.append("a block holds no complete segment")
         for text in self._warnings:
             warnings.warn(f"{self._path}: {text}", SEDWarning, stacklevel=4)
-        sed_mean, sed_err = mean_err(sed)
-        mode_mean, mode_err = mean_err(mode_sed)
-        temp_mean, temp_err = mean_err(temperatures)
+        sed_mean, sed_err = block_mean_error(sed)
+        mode_mean, mode_err = (None, None) if mode_sed is None else block_mean_error(mode_sed)
+        temp_mean, temp_err = block_mean_error(temperatures)
         freqs = np.arange(self._n_freq) / (self._segment * self._dt_fs * 1e-3)
         q = self.qpoints
         return SEDResult(

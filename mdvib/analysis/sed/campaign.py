@@ -74,15 +74,12 @@ class SEDCampaignSettings:
 
 def run_in_campaign(step: CampaignStep, settings: SEDCampaignSettings) -> AnalysisOutput:
     """SED of one campaign temperature: ``T_<T>K/sed/``."""
-    from mdvib.analysis.sed.lattice import map_cells
-    from mdvib.analysis.sed.modes import load_modes
     from mdvib.analysis.tdep.reference import read_reference
 
     type_map = {k + 1: symbol for k, symbol in enumerate(step.elements)}
     reference = read_reference(step.structure_file, type_map=type_map)
     unitcell = read_reference(settings.unitcell, type_map=type_map) if settings.unitcell else None
-    modes = load_modes(settings.fc, map_cells(reference, unitcell)) if settings.fc else None
-    analysis = SEDAnalysis(reference, unitcell, qpoints=settings.path, modes=modes, segment=settings.segment,
+    analysis = SEDAnalysis(reference, unitcell, qpoints=settings.path, modes=settings.fc, segment=settings.segment,
                            blocks=settings.blocks, max_frequency_thz=settings.max_frequency_thz,
                            progress=step.progress)
     with warnings.catch_warnings():
