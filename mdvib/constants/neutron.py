@@ -16,7 +16,8 @@ from mdvib.errors import SettingsError
 CROSS_SECTION_KINDS: dict[str, str] = {"total": "total", "coherent": "coherent", "incoherent": "incoherent"}
 
 
-def _lookup(symbol: str):
+def isotope(symbol: str):
+    """The :mod:`periodictable` element or isotope a symbol names (``"Si"``, ``"D"``, ``"B11"``)."""
     match = re.fullmatch(r"([A-Z][a-z]?)(\d*)", symbol)
     if match is None:
         raise SettingsError(f"{symbol!r} is not a chemical symbol (expected e.g. 'Si', 'H', 'D', 'C13')")
@@ -45,7 +46,7 @@ def bound_cross_section(symbol: str, kind: str = "total") -> float:
     """
     if kind not in CROSS_SECTION_KINDS:
         raise SettingsError(f"unknown cross-section kind {kind!r}; choose one of {sorted(CROSS_SECTION_KINDS)}")
-    value = getattr(_lookup(symbol).neutron, CROSS_SECTION_KINDS[kind], None)
+    value = getattr(isotope(symbol).neutron, CROSS_SECTION_KINDS[kind], None)
     if value is None:
         raise SettingsError(f"no tabulated {kind} neutron cross section for {symbol!r}")
     return float(value)

@@ -116,7 +116,8 @@ def self_convolutions(one_phonon: np.ndarray, width_mev: float, max_order: int) 
     -------
     numpy.ndarray
         Shape ``(max_order, ..., n_E)``: index n−1 holds A_n, cropped to the
-        input's bins (what lies beyond ±E_max is dropped; the caller checks).
+        input's bins (what lies beyond ±E_max is dropped; the caller checks),
+        non-negative.
 
     Notes
     -----
@@ -135,4 +136,5 @@ def self_convolutions(one_phonon: np.ndarray, width_mev: float, max_order: int) 
         full = np.fft.irfft(power, n=fft_length, axis=-1)[..., :n * (n_e - 1) + 1] / width_mev
         centre = n * half       # index of E = 0 in the n-fold convolution
         out[n - 1] = full[..., centre - half:centre + half + 1]
+    np.maximum(out, 0.0, out=out)     # FFT round-off leaves values of order 1e-17 below zero
     return out
