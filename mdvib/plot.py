@@ -34,6 +34,14 @@ def _upper_frequency(nu, spectrum, level: float = 0.01) -> float:
     return float(min(nu[-1], 1.15 * edge))
 
 
+def save_figure(fig, path: str | os.PathLike, dpi: int = 150) -> None:
+    """Write a figure atomically (format from the extension, PNG without one) and close it."""
+    fmt = os.path.splitext(str(path))[1].lstrip(".") or "png"
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=fmt, dpi=dpi)
+    plt.close(fig)
+
+
 def _finish_spectrum_figure(fig, ax, path, title: str | None) -> None:
     """Add the meV axis, title and legend to a spectrum plot and save it atomically (format from the extension)."""
     top = ax.secondary_xaxis("top", functions=(lambda f: f * THZ_TO_MEV, lambda e: e / THZ_TO_MEV))
@@ -41,10 +49,7 @@ def _finish_spectrum_figure(fig, ax, path, title: str | None) -> None:
     if title:
         ax.set_title(title, fontsize=10)
     ax.legend(frameon=False)
-    fmt = os.path.splitext(str(path))[1].lstrip(".") or "png"
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format=fmt, dpi=150)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_dos(result, path: str | os.PathLike, title: str | None = None) -> None:

@@ -14,7 +14,7 @@ An analyser module declares itself once, at import time::
     ))
 
 :func:`analyses` finds every analysis by importing the modules of the
-:mod:`mdvib.analysis` package (and anything registered through the
+:mod:`mdvib.analysis` and :mod:`mdvib.spectroscopy` packages (and anything registered through the
 ``mdvib.analyses`` entry-point group, for analysers in other packages), so the
 ``mdvib`` command, :mod:`mdvib.campaign` and :func:`mdvib.results.load_result`
 need no edit when an analyser is added.
@@ -41,6 +41,9 @@ from pathlib import Path
 from typing import Any
 
 from mdvib.errors import MdvibError, SettingsError
+
+#: Packages whose modules (and subpackages) declare analyses when imported.
+ANALYSIS_PACKAGES = ("mdvib.analysis", "mdvib.spectroscopy")
 
 #: Entry-point group through which other packages add analyses.
 ENTRY_POINT_GROUP = "mdvib.analyses"
@@ -129,6 +132,10 @@ class AnalysisSpec:
         File name of that figure in the campaign folder.
     headline : callable, optional
         ``result -> str``: one line for the campaign summary.
+    streams_trajectory : bool
+        Whether it streams a trajectory through the analyser framework (then
+        its subcommand gets ``--workers``/``--scheduler``); ``False`` for
+        analyses of other results (INS from a DOS or force constants).
     """
 
     name: str
@@ -140,6 +147,7 @@ class AnalysisSpec:
     plot_series: Callable[..., None] | None = None
     series_file: str | None = None
     headline: Callable[[Any], str] | None = None
+    streams_trajectory: bool = True
 
     def command_module(self) -> types.ModuleType:
         """The imported CLI front-end module."""
@@ -165,11 +173,10 @@ def _discover() -> None:
     global _DISCOVERED
     if _DISCOVERED:
         return
-    import mdvib.analysis as package
-
-    for module in pkgutil.iter_modules(package.__path__):
-        if not module.name.startswith("_"):
-            importlib.import_module(f"{package.__name__}.{module.name}")
+    for package in (importlib.import_module(name) for name in ANALYSIS_PACKAGES):
+        for module in pkgutil.iter_modules(package.__path__):
+            if not module.name.startswith("_"):
+                importlib.import_module(f"{package.__name__}.{module.name}")
     for entry in entry_points(group=ENTRY_POINT_GROUP):
         entry.load()
     _DISCOVERED = True

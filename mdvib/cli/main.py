@@ -35,7 +35,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict]:
         sub = subparsers.add_parser(name, help=spec.help, description=getattr(module, "DESCRIPTION", spec.help),
                                     formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(sub)
-        common.add_parallel_options(sub)
+        if spec.streams_trajectory:
+            common.add_parallel_options(sub)
         runners[name] = module.run
     for name, module in COMMANDS.items():
         module.register(subparsers)

@@ -1,6 +1,6 @@
 """SED figures: dispersion heat map, per-q line spectra with their fits, linewidth against frequency.
 
-Every figure is written atomically (:func:`mdvib.results.atomic_path`) with
+Every figure is written atomically (:func:`mdvib.plot.save_figure`) with
 matplotlib's Agg backend.
 """
 
@@ -12,7 +12,7 @@ import numpy as np
 
 from mdvib.analysis.sed.analysis import SEDResult
 from mdvib.analysis.sed.lifetimes import LifetimeTable, damped_oscillator, lorentzian
-from mdvib.results import atomic_path
+from mdvib.plot import save_figure
 
 _SHAPES = {"lorentzian": lorentzian, "dho": damped_oscillator}
 
@@ -77,9 +77,7 @@ def plot_sed_map(result: SEDResult, path: str | Path, dispersion: tuple[np.ndarr
     ax.set_ylabel("frequency (THz)")
     ax.set_title(title or f"SED, T = {result.temperature_k:.0f} K")
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=150, format=Path(path).suffix.lstrip(".") or "png")
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def _top_frequency(result: SEDResult) -> float:
@@ -126,9 +124,7 @@ def plot_line_spectra(result: SEDResult, table: LifetimeTable | None, path: str 
     axes[-1, 0].set_xlabel("frequency (THz)")
     axes[-1, 0].set_xlim(0, _top_frequency(result))
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=150, format=Path(path).suffix.lstrip(".") or "png")
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_linewidths(tables: list[tuple[str, LifetimeTable]], path: str | Path) -> None:
@@ -152,9 +148,7 @@ def plot_linewidths(tables: list[tuple[str, LifetimeTable]], path: str | Path) -
     secondary.set_ylabel("Γ_ω = 1/τ (rad/ps)")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=150, format=Path(path).suffix.lstrip(".") or "png")
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def dense_dispersion(result: SEDResult, frequencies_at, points_per_segment: int = 40):

@@ -325,10 +325,9 @@ def plot_dispersion(spectra: list[tuple[str, PhononSpectrum]], path: str | Path)
     if any(label for label, _ in spectra):
         ax.legend(loc="lower right", fontsize="small")
     fig.tight_layout()
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=150)
-    plt.close(fig)
+    from mdvib.plot import save_figure
+
+    save_figure(fig, path)
 
 
 def write_outputs(result: TDEPResult, outdir: str | Path, unitcell: Reference | None = None,
