@@ -162,7 +162,8 @@ def compare(bin_centres_mev: np.ndarray, simulated: np.ndarray, measured: Measur
         resolution) when the simulation has none.
     resolution_mev : float or numpy.ndarray, optional
         Gaussian σ of the energy resolution, meV, a number or one per bin
-        (shape ``(n_E,)``); sets the peak-matching tolerance (FWHM).
+        (shape ``(n_E,)``; 0 where unknown, e.g. bins a bank does not reach);
+        sets the peak-matching tolerance (FWHM, at least one bin).
     label : str
         Name of the simulation (temperature, model) in tables.
     max_shift_mev : float, optional
@@ -334,8 +335,9 @@ def _resolution(resolution_mev, centres: np.ndarray) -> np.ndarray | None:
     if sigma.shape != centres.shape:
         raise SettingsError(f"resolution_mev has shape {sigma.shape}; give one σ (meV) or one per bin "
                             f"{centres.shape}")
-    if not np.all(np.isfinite(sigma)) or np.any(sigma <= 0):
-        raise SettingsError("resolution_mev must be positive Gaussian σ values in meV")
+    if not np.all(np.isfinite(sigma)) or np.any(sigma < 0):
+        raise SettingsError("resolution_mev must be non-negative Gaussian σ values in meV (0: no resolution known "
+                            "there, peaks then match within one bin)")
     return np.array(sigma)
 
 

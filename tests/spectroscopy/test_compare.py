@@ -230,7 +230,7 @@ def test_no_overlap_says_what_each_covers():
     ({"background": "cubic"}, SettingsError, r"unknown background 'cubic'; choose one of none, flat, linear"),
     ({"energy_range": (50.0, 10.0)}, SettingsError, r"low < high"),
     ({"resolution_mev": np.ones(3)}, SettingsError, r"resolution_mev has shape \(3,\)"),
-    ({"resolution_mev": -1.0}, SettingsError, r"positive Gaussian σ"),
+    ({"resolution_mev": -1.0}, SettingsError, r"non-negative Gaussian σ"),
     ({"energy_range": (20.0, 20.2), "background": "linear"}, FitError, r"1 compared bin\(s\) for 3 fitted"),
     ({"max_shift_mev": 0.0}, SettingsError, r"max_shift_mev must be a positive"),
 ])
