@@ -113,6 +113,23 @@ def test_einstein_oscillator_gives_poisson_weights():
     assert per_atom[1, z - k] / per_atom[1, z + k] == pytest.approx(math.exp(-beta * e0), rel=1e-12)
 
 
+def test_modes_in_the_zero_bin_count_both_ways():
+    """Modes inside the E = 0 bin enter with n + 1 and n: order-1 area X e^{−X}; the isotropic shape matches order 1."""
+    energies = np.array([[0.8] * 3, [30.0] * 3])
+    vectors = np.tile(np.eye(3).reshape(1, 3, 1, 3), (2, 1, 1, 1)).astype(complex)
+    model = PhononPowderModel.from_modes(energies, vectors, [1.0, 3.0], [12.0], ["C"], 300.0)
+    beta = 1.0 / (sc.k / sc.e * 1e3 * 300.0)
+    msd = sum(w * HBAR2_2AMU / (12.0 * e) / math.tanh(beta * e / 2) for w, e in ((0.25, 0.8), (0.75, 30.0)))
+    bins = EnergyBins.up_to(100.0, 2.0)
+    q_value = 1.5
+    first = model.fundamentals(bins, np.full(len(bins), q_value))[0]
+    x = q_value ** 2 * msd
+    assert first.sum() * bins.width_mev == pytest.approx(x * np.exp(-x), rel=1e-7)   # CODATA 2018 here, 2022 in scipy
+    tiny = 1e-4
+    low_q = model.fundamentals(bins, np.full(len(bins), tiny))[0]
+    np.testing.assert_allclose(model.one_phonon_shape(bins)[0], low_q / (low_q.sum() * bins.width_mev), rtol=1e-6)
+
+
 def test_with_temperature_reuses_the_modes(si_300):
     bins = EnergyBins.up_to(300.0, 1.0)
     q = tosca_q(bins.centres_mev)
@@ -247,7 +264,10 @@ def test_folder_yaml_and_object_give_the_same_model(tmp_path):
     from_folder = PhononPowderModel.from_phonopy(DATA / "oh", 100.0, mesh=(2, 2, 2))
     *_, phonon = phonopy_mesh("oh", (2, 2, 2))
     from_object = PhononPowderModel.from_phonopy(phonon, 100.0, mesh=(2, 2, 2))
-    for other in (from_folder, from_object):
+    phonon.save(tmp_path / "phonopy.yaml", settings={"force_constants": True})      # as `mdvib tdep -o DIR` writes it
+    (tmp_path / "FORCE_CONSTANTS").write_text("not read: the YAML file's own force constants come first\n")
+    from_tdep_folder = PhononPowderModel.from_phonopy(tmp_path, 100.0, mesh=(2, 2, 2))
+    for other in (from_folder, from_object, from_tdep_folder):
         np.testing.assert_allclose(other.tensors_a2, from_file.tensors_a2, rtol=1e-10, atol=1e-14)
     assert from_file.species == ("O", "H")
     assert from_file.energies_mev.size == 8 * 6 - 3            # the three acoustic modes at Γ are left out

@@ -144,7 +144,8 @@ class PhononPowderModel:
             Symbol → isotope (``{"H": "D"}``): its cross section and mass are used
             (the modes are computed with the isotope's mass).
         gamma_centred : bool
-            Γ-centred mesh (default) or one shifted by half a division.
+            Γ-centred mesh (default), or phonopy's Monkhorst–Pack mesh (shifted by
+            half a division along even divisions).
         min_energy_mev : float
             Modes below this energy are left out, meV.
 
@@ -404,9 +405,10 @@ class PhononPowderModel:
 def read_phonopy(path: str | Path):
     """A ``phonopy.Phonopy`` with force constants from a YAML file or an ``mdvib tdep`` output folder.
 
-    ``FORCE_CONSTANTS`` or ``force_constants.hdf5`` beside the YAML file are
-    read from there (phonopy itself looks in the working directory), then
-    ``FORCE_SETS``, then force constants or forces inside the YAML file.
+    Force constants in the YAML file (``mdvib tdep`` writes them there) come
+    first, as in phonopy; otherwise ``FORCE_CONSTANTS`` or ``force_constants.hdf5``
+    beside the YAML file are read from there (phonopy itself would look in the
+    working directory), then ``FORCE_SETS`` beside it, then forces in the YAML file.
 
     Raises
     ------
@@ -421,10 +423,12 @@ def read_phonopy(path: str | Path):
     if not path.is_file():
         raise SettingsError(f"{path}: not found (give a phonopy YAML file or an `mdvib tdep` output folder)")
     beside = {name: path.parent / name for name in (*FORCE_CONSTANT_FILES, "FORCE_SETS")}
-    options = {}
     fc_file = next((beside[name] for name in FORCE_CONSTANT_FILES if beside[name].is_file()), None)
-    if fc_file is not None:     # read as they are: phonopy's symmetry search (seconds on big supercells) is not needed
-        options.update(force_constants_filename=str(fc_file), is_symmetry=False)
+    options = {}
+    if _yaml_has_force_constants(path) or fc_file is not None:
+        options["is_symmetry"] = False      # constants read as they are: phonopy's symmetry search (seconds) not needed
+        if not _yaml_has_force_constants(path):
+            options["force_constants_filename"] = str(fc_file)
     elif beside["FORCE_SETS"].is_file():
         options["force_sets_filename"] = str(beside["FORCE_SETS"])
     try:
@@ -435,6 +439,12 @@ def read_phonopy(path: str | Path):
         raise SettingsError(f"{path}: no force constants, neither in the file nor in {', '.join(FORCE_CONSTANT_FILES)} "
                             f"or FORCE_SETS beside it in {path.parent}")
     return phonon
+
+
+def _yaml_has_force_constants(path: Path) -> bool:
+    """Whether a phonopy YAML file has a top-level ``force_constants`` section."""
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        return any(line.startswith("force_constants:") for line in handle)
 
 
 def _phonopy_object(source) -> tuple[object, str]:
