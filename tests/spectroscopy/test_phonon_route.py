@@ -113,6 +113,33 @@ def test_einstein_oscillator_gives_poisson_weights():
     assert per_atom[1, z - k] / per_atom[1, z + k] == pytest.approx(math.exp(-beta * e0), rel=1e-12)
 
 
+def test_two_phonon_peaks_of_two_einstein_oscillators():
+    """Two isotropic Einstein oscillators: order 2 = e^{−X}/2 (Σ_i X_i⁺δ(E − E_i) + X_i⁻δ(E + E_i))^{⊛2}, by hand.
+
+    X_i^± = Q² w_i ħ²/(2ME_i) (n_i + 1 | n_i); the mixed pairs give E_2 − E_1 and the
+    zero bin, creation pairs 2E_1, E_1 + E_2, 2E_2, annihilation pairs their mirrors.
+    """
+    (e1, e2), (w1, w2), mass, temperature, q_value = (20.0, 50.0), (0.4, 0.6), 6.0, 300.0, 3.0
+    energies = np.array([[e1] * 3, [e2] * 3])
+    vectors = np.tile(np.eye(3).reshape(1, 3, 1, 3), (2, 1, 1, 1)).astype(complex)
+    model = PhononPowderModel.from_modes(energies, vectors, [w1, w2], [mass], ["Li"], temperature)
+    beta = 1.0 / (sc.k / sc.e * 1e3 * temperature)
+    n1, n2 = (1.0 / math.expm1(beta * e) for e in (e1, e2))
+    x1 = q_value ** 2 * w1 * HBAR2_2AMU / (mass * e1)
+    x2 = q_value ** 2 * w2 * HBAR2_2AMU / (mass * e2)
+    up1, down1, up2, down2 = x1 * (n1 + 1), x1 * n1, x2 * (n2 + 1), x2 * n2
+    dw = math.exp(-(up1 + down1 + up2 + down2))
+    expected = {2 * e1: up1 ** 2 / 2, e1 + e2: up1 * up2, 2 * e2: up2 ** 2 / 2, e2 - e1: up2 * down1,
+                e1 - e2: up1 * down2, 0.0: up1 * down1 + up2 * down2, -2 * e1: down1 ** 2 / 2,
+                -e1 - e2: down1 * down2, -2 * e2: down2 ** 2 / 2}
+    bins = EnergyBins.up_to(120.0, 1.0)
+    second = model.atom_orders(bins, np.full(len(bins), q_value), 2)[2, 0] * bins.width_mev
+    found = {bins.centres_mev[k]: second[k] for k in np.flatnonzero(second > 1e-12 * second.max())}
+    assert sorted(found) == sorted(expected)
+    for energy, weight in expected.items():
+        assert found[energy] == pytest.approx(dw * weight, rel=1e-7), f"peak at {energy} meV"
+
+
 def test_modes_in_the_zero_bin_count_both_ways():
     """Modes inside the E = 0 bin enter with n + 1 and n: order-1 area X e^{−X}; the isotropic shape matches order 1."""
     energies = np.array([[0.8] * 3, [30.0] * 3])
@@ -328,3 +355,10 @@ def test_bad_q_and_order_are_refused(si_300):
         si_300.orders(bins, np.ones(7), 2)
     with pytest.raises(SettingsError, match="order must be an integer ≥ 1"):
         si_300.orders(bins, np.ones(len(bins)), 0)
+    with pytest.raises(SettingsError, match=r"\|Q\| must be finite and ≥ 0"):
+        si_300.orders(bins, np.full(len(bins), -1.0), 2)
+
+
+def test_modes_all_below_the_threshold_are_refused():
+    with pytest.raises(SettingsError, match="no mode lies above 0.5 meV"):
+        PhononPowderModel.from_modes(np.full((1, 3), 0.1), np.eye(3).reshape(1, 3, 1, 3), [1.0], [10.0], ["C"], 10.0)

@@ -229,6 +229,8 @@ class PhononPowderModel:
         names = tuple(dict.fromkeys(symbols))
         sigma = cross_sections(names, kind, isotopes)
         keep = energies >= min_energy_mev
+        if not np.any(keep):
+            raise SettingsError(f"{source}: no mode lies above {min_energy_mev:g} meV (lower min_energy_mev)")
         k_index, mode_index = np.nonzero(keep)
         e_kept = energies[keep]
         kept_vectors = vectors[k_index, mode_index]                       # (n_kept, n_atoms, 3)
@@ -267,21 +269,23 @@ class PhononPowderModel:
         See :class:`~mdvib.spectroscopy.ins.model.PowderModel`; per atom, the
         orders of the module docstring.
         """
-        q = np.asarray(q_inv_angstrom, dtype=float)
-        if q.ndim not in (1, 2) or q.shape[-1] != len(bins):
-            raise SettingsError(f"|Q| of shape {q.shape}: expected ({len(bins)},) or (n_Q, {len(bins)}), one |Q| per "
-                                "energy bin")
-        if int(max_order) != max_order or max_order < 1:
-            raise SettingsError(f"the highest multiphonon order must be an integer ≥ 1, not {max_order!r}")
-        per_atom = self.atom_orders(bins, q, int(max_order))
+        q = _check_q(q_inv_angstrom, bins)
+        per_atom = self.atom_orders(bins, q, max_order)
         n_atoms = len(self.masses_amu)
-        out = np.zeros((int(max_order) + 1, len(self.species), *q.shape))
+        out = np.zeros((per_atom.shape[0], len(self.species), *q.shape))
         for a, s in enumerate(self.atom_species):
             out[:, s] += self.cross_sections_barn[s] / n_atoms * per_atom[:, a]
         return out
 
     def atom_orders(self, bins: EnergyBins, q: np.ndarray, max_order: int) -> np.ndarray:
-        """S_{a,n}(Q,E) per atom without σ, 1/meV, shape ``(max_order + 1, n_atoms, *q.shape)``."""
+        """S_{a,n}(Q,E) per atom without σ, 1/meV, shape ``(max_order + 1, n_atoms, *q.shape)``.
+
+        Arguments as in :meth:`orders`.
+        """
+        q = _check_q(q, bins)
+        if int(max_order) != max_order or max_order < 1:
+            raise SettingsError(f"the highest multiphonon order must be an integer ≥ 1, not {max_order!r}")
+        max_order = int(max_order)
         q2 = q ** 2
         iso = np.trace(self.debye_waller_tensors_a2, axis1=1, axis2=2) / 3.0
         x = iso.reshape((-1,) + (1,) * q.ndim) * q2                      # (n_atoms, *q.shape)
@@ -300,22 +304,27 @@ class PhononPowderModel:
         return out
 
     def fundamentals(self, bins: EnergyBins, q: np.ndarray) -> np.ndarray:
-        """Order 1 per atom, Q²/3 Σ_ν w_ν Tr B_ν (n+1 | n) e^{−Q²α_ν}, 1/meV, shape ``(n_atoms, *q.shape)``."""
+        """Order 1 per atom, Q²/3 Σ_ν w_ν Tr B_ν (n+1 | n) e^{−Q²α_ν}, 1/meV, shape ``(n_atoms, *q.shape)``.
+
+        ``q`` is |Q| in Å⁻¹ of shape ``(n_E,)`` or ``(n_Q, n_E)``; each mode is
+        evaluated at the |Q| of the bin it lands in.
+        """
+        q = _check_q(q, bins)
         q_rows = np.atleast_2d(q)
         k, inside = self._bin_of_modes(bins)
         trace, alpha = self._traces_and_alpha()
         loss = (self.weights * (self.occupations + 1.0))[inside, None] * trace[inside] / 3.0   # (n_in, n_atoms)
-        mirror = self._mirror_factors(bins)[k]
         gain = np.where((k == 0)[:, None], (self.weights * self.occupations)[inside, None] * trace[inside] / 3.0,
-                        loss * mirror[:, None])
+                        loss * self._mirror_factors(bins)[k][:, None])
         alpha = alpha[inside]
         out = np.zeros((len(self.masses_amu), q_rows.shape[0], len(bins)))
         for index, weight in ((bins.zero_index + k, loss), (bins.zero_index - k, gain)):
             q2 = q_rows[:, index] ** 2                                      # (n_rows, n_in)
-            values = weight.T[:, None, :] * q2[None] * np.exp(-q2[None] * alpha.T[:, None, :])
-            scatter = scipy.sparse.csr_matrix((np.ones(index.size), (np.arange(index.size), index)),
-                                              shape=(index.size, len(bins)))
-            out += (scatter.T @ values.reshape(-1, index.size).T).T.reshape(out.shape)
+            scatter = scipy.sparse.csr_matrix((np.ones(index.size), (index, np.arange(index.size))),
+                                              shape=(len(bins), index.size))
+            for a in range(out.shape[0]):
+                values = weight[:, a] * q2 * np.exp(-q2 * alpha[:, a])     # (n_rows, n_in)
+                out[a] += (scatter @ values.T).T
         return out.reshape((len(self.masses_amu), *q.shape)) / bins.width_mev
 
     def one_phonon_shape(self, bins: EnergyBins) -> np.ndarray:
@@ -453,6 +462,17 @@ def _phonopy_object(source) -> tuple[object, str]:
             raise SettingsError("the phonopy object has no force constants (produce_force_constants() first)")
         return source, "the phonopy object"
     return read_phonopy(source), str(source)
+
+
+def _check_q(q, bins: EnergyBins) -> np.ndarray:
+    q = np.asarray(q, dtype=float)
+    if q.ndim not in (1, 2) or q.shape[-1] != len(bins):
+        raise SettingsError(f"|Q| of shape {q.shape}: expected ({len(bins)},) or (n_Q, {len(bins)}), one |Q| per "
+                            "energy bin")
+    if not np.all(np.isfinite(q)) or np.any(q < 0):
+        raise SettingsError("|Q| must be finite and ≥ 0 Å⁻¹ in every bin (a bin the instrument does not reach "
+                            "can take |Q| = 0)")
+    return q
 
 
 def _check_mesh(mesh, name: str) -> tuple[int, int, int]:
