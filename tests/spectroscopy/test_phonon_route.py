@@ -296,7 +296,7 @@ def test_folder_yaml_and_object_give_the_same_model(tmp_path):
     from_tdep_folder = PhononPowderModel.from_phonopy(tmp_path, 100.0, mesh=(2, 2, 2))
     for other in (from_folder, from_object, from_tdep_folder):
         np.testing.assert_allclose(other.tensors_a2, from_file.tensors_a2, rtol=1e-10, atol=1e-14)
-    assert from_file.species == ("O", "H")
+    assert from_file.species == ("O", "H") and from_file.route == "phonons"
     assert from_file.energies_mev.size == 8 * 6 - 3            # the three acoustic modes at Γ are left out
     deuterated = PhononPowderModel.from_phonopy(phonon, 100.0, mesh=(2, 2, 2), isotopes={"H": "D"})
     assert deuterated.masses_amu[1] == pytest.approx(2.014, abs=1e-3)

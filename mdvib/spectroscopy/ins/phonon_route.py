@@ -53,6 +53,7 @@ import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import scipy.sparse
@@ -106,7 +107,11 @@ class PhononPowderModel:
         ``"total"``, ``"coherent"`` or ``"incoherent"``.
     source : str
         Where the modes came from (for messages and provenance).
+    route : str
+        ``"phonons"``, the name results record for this route.
     """
+
+    route: ClassVar[str] = "phonons"
 
     species: tuple[str, ...]
     temperature_k: float
