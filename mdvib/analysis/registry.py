@@ -14,7 +14,7 @@ An analyser module declares itself once, at import time::
     ))
 
 :func:`analyses` finds every analysis by importing the modules of the
-:mod:`mdvib.analysis` and :mod:`mdvib.spectroscopy` packages (and anything registered through the
+:mod:`mdvib.analysis` package and :mod:`mdvib.spectroscopy.ins` (and anything registered through the
 ``mdvib.analyses`` entry-point group, for analysers in other packages), so the
 ``mdvib`` command, :mod:`mdvib.campaign` and :func:`mdvib.results.load_result`
 need no edit when an analyser is added.
@@ -42,8 +42,10 @@ from typing import Any
 
 from mdvib.errors import MdvibError, SettingsError
 
-#: Packages whose modules (and subpackages) declare analyses when imported.
-ANALYSIS_PACKAGES = ("mdvib.analysis", "mdvib.spectroscopy")
+#: Package whose modules (and subpackages) declare analyses when imported.
+ANALYSIS_PACKAGE = "mdvib.analysis"
+#: Analyses outside that package (importing all of :mod:`mdvib.spectroscopy` would load plotting for nothing).
+OTHER_ANALYSIS_MODULES = ("mdvib.spectroscopy.ins",)
 
 #: Entry-point group through which other packages add analyses.
 ENTRY_POINT_GROUP = "mdvib.analyses"
@@ -173,10 +175,12 @@ def _discover() -> None:
     global _DISCOVERED
     if _DISCOVERED:
         return
-    for package in (importlib.import_module(name) for name in ANALYSIS_PACKAGES):
-        for module in pkgutil.iter_modules(package.__path__):
-            if not module.name.startswith("_"):
-                importlib.import_module(f"{package.__name__}.{module.name}")
+    package = importlib.import_module(ANALYSIS_PACKAGE)
+    for module in pkgutil.iter_modules(package.__path__):
+        if not module.name.startswith("_"):
+            importlib.import_module(f"{package.__name__}.{module.name}")
+    for name in OTHER_ANALYSIS_MODULES:
+        importlib.import_module(name)
     for entry in entry_points(group=ENTRY_POINT_GROUP):
         entry.load()
     _DISCOVERED = True

@@ -41,6 +41,10 @@ from mdvib.units import KB_EV_PER_K, THZ_TO_MEV
 #: Bose statistics of the expansion.
 OCCUPATIONS = ("quantum", "classical")
 
+#: Negative DOS values down to this fraction of the maximum (the ringing and noise of an MD spectrum) are set to
+#: zero; deeper ones are refused as a wrong input.
+NEGATIVE_TOLERANCE = 0.02
+
 #: Sub-samples per bin when averaging A_1 over a bin (midpoints, so E = 0 is never evaluated).
 SUBSAMPLES = 16
 
@@ -176,7 +180,7 @@ class IncoherentDOSModel:
         mass_table = {s: _isotope_mass(isotopes[s]) for s in isotopes}
         mass_table.update(masses or {})
         species_masses = masses_for_species(species, mass_table)
-        unit = _debye_low_energy(energies, dos, debye_cutoff_mev)
+        unit = np.clip(_debye_low_energy(energies, dos, debye_cutoff_mev), 0.0, None)
         unit /= np.trapezoid(unit, energies, axis=1)[:, None]
         return cls(species=names, temperature_k=float(temperature_k), cross_sections_barn=sigma,
                    concentrations=concentrations, masses_amu=species_masses, energies_mev=energies, unit_dos=unit,
@@ -309,10 +313,10 @@ def _check_grid(energies: np.ndarray, dos: np.ndarray, species: tuple[str, ...],
                             f"{energies.size} energies")
     if not np.all(np.isfinite(dos)):
         raise SettingsError(f"{source}: the partial DOS has non-finite values")
-    if np.any(dos < -1e-6 * np.abs(dos).max()):
-        s, k = np.unravel_index(np.argmin(dos), dos.shape)
-        raise SettingsError(f"{source}: the partial DOS of {species[s]} is negative ({dos[s, k]:.3g}) at "
-                            f"{energies[k]:g} meV")
+    if np.any(dos < -NEGATIVE_TOLERANCE * np.abs(dos).max(axis=1, keepdims=True)):
+        s, k = np.unravel_index(np.argmin(dos / np.abs(dos).max(axis=1, keepdims=True)), dos.shape)
+        raise SettingsError(f"{source}: the partial DOS of {species[s]} is negative ({dos[s, k]:.3g}, more than "
+                            f"{NEGATIVE_TOLERANCE:.0%} of its maximum) at {energies[k]:g} meV")
     if np.any(np.trapezoid(dos, energies, axis=1) <= 0):
         empty = [species[s] for s in np.flatnonzero(np.trapezoid(dos, energies, axis=1) <= 0)]
         raise SettingsError(f"{source}: the partial DOS of {', '.join(empty)} is zero")

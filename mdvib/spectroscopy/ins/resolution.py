@@ -25,7 +25,6 @@ import dataclasses
 from typing import Any, Protocol
 
 import numpy as np
-import scipy.signal
 import scipy.special
 
 from mdvib.errors import SettingsError
@@ -249,7 +248,9 @@ def _convolve_into(out: np.ndarray, intensity: np.ndarray, weights: np.ndarray, 
     offsets = np.arange(-half, half + 1)
     kernel = np.diff(scipy.special.ndtr((np.append(offsets, half + 1) - 0.5) / sigma_bins))
     first, last = used[0], used[-1] + 1
-    spread = scipy.signal.oaconvolve(intensity[..., first:last] * weights[first:last],
+    from scipy.signal import oaconvolve  # imported here: scipy.signal costs about a second to import
+
+    spread = oaconvolve(intensity[..., first:last] * weights[first:last],
                                      kernel.reshape((1,) * (intensity.ndim - 1) + (-1,)), mode="full", axes=-1)
     start = first - half                    # axis index of spread[..., 0]
     lo, hi = max(start, 0), min(start + spread.shape[-1], out.shape[-1])
