@@ -256,7 +256,7 @@ def test_two_phonon_agrees_with_abinslib(folder, temperature):
 # ------------------------------------------------------------------ Euphonic
 
 def test_low_q_limit_is_euphonics_neutron_weighted_dos():
-    """S₁/Q² at Q → 0, 0 K = ħ²/(3 M_avg E) Σ_a PDOS^neutron_a(E) (Euphonic: σ_a M_avg/M_a PDOS_a per atom)."""
+    """S₁/Q² at Q → 0, 0 K = ħ²/(3 M_avg E) Σ_a PDOS^neutron_a(E) (Euphonic: σ_a M_avg/M_a PDOS_a per atom); A = 2W."""
     euphonic = pytest.importorskip("euphonic")
     freq, vectors, weights, phonon = phonopy_mesh("oh", (4, 4, 4))
     primitive = phonon.primitive
@@ -282,6 +282,11 @@ def test_low_q_limit_is_euphonics_neutron_weighted_dos():
     half = 0.5 * bins.width_mev
     assert np.all(np.abs(ours[check] / expected[check] - 1) <= half / (energies[check] - half) + 1e-6)
     assert np.all(ours[(energies >= 20.0) & (neutron == 0)] == 0)
+    # Euphonic's Debye–Waller exponent W (Squires: ħ/(4M) Σ w e e*/ω coth) is half of A; symmetrised by Euphonic
+    dw = modes.calculate_debye_waller(euphonic.ureg.Quantity(300.0, "K"),
+                                      frequency_min=euphonic.ureg.Quantity(MIN_ENERGY_MEV, "meV"))
+    np.testing.assert_allclose(model.with_temperature(300.0).debye_waller_tensors_a2,
+                               2 * dw.debye_waller.to("angstrom**2").magnitude, rtol=1e-6, atol=1e-10)
 
 
 # ------------------------------------------------------------------ inputs and bad input
