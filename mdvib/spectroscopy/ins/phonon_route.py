@@ -33,7 +33,7 @@ For an isotropic A (cubic sites) α_ν = Tr A/3 and the order-2 area is X²/2, s
 Σ_n ∫S_n dE = σ up to the gain-side binning below and what lies beyond the
 axis (SW Si, 8³ mesh, 300 K, 2W = 1: 8e-5, a test); otherwise the two
 anisotropic orders are the usual approximations and the sum rule holds to their
-accuracy (toy O–H crystal, 2W_H ≈ 1.6: 1.5e-3).
+accuracy (toy O–H crystal at 300 K, Q = 6 Å⁻¹, 2W_H ≈ 0.45: 1.5e-3).
 
 Detailed balance on the bins. Each loss bin E_k = k·ΔE (k ≥ 1) is a sum over
 mode (or pair) energies inside it; its mirror gain bin is that loss value
