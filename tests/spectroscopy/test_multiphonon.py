@@ -173,3 +173,16 @@ def test_dos_result_without_temperature_and_neutron_weighted_dos_are_refused():
     FakeDOS.weights = "neutron"
     with pytest.raises(SettingsError, match="mass-weighted"):
         IncoherentDOSModel.from_dos(FakeDOS(), temperature_k=10.0)
+
+
+def test_an_axis_below_the_dos_loses_that_intensity_instead_of_rescaling_the_rest():
+    dos = einstein(20.0) + einstein(60.0)
+    model = IncoherentDOSModel.from_arrays(GRID, dos[None], ["H"], 10.0)
+    wide, short = EnergyBins.up_to(200.0, 0.5), EnergyBins.up_to(40.0, 0.5)
+    q = 2.0
+    full = model.orders(wide, np.full(len(wide), q), 2)
+    cut = model.orders(short, np.full(len(short), q), 2)
+    inside = slice(wide.zero_index - short.n_positive, wide.zero_index + short.n_positive + 1)
+    np.testing.assert_allclose(cut, full[..., inside], rtol=1e-9, atol=1e-12 * full.max())
+    # order 1 keeps only the 20 meV line: half of the one-phonon weight per 1/E, i.e. 3/4 of it
+    assert cut[1].sum() / full[1].sum() == pytest.approx(0.75, rel=0.01)

@@ -1,9 +1,7 @@
 """Harmonic phonons (frequencies, eigenvectors) from force constants, in the SED's cells and basis order.
 
-Force constants come from phonopy files (``phonopy.yaml`` with the force
-constants in it or ``FORCE_CONSTANTS``/``force_constants.hdf5``/``FORCE_SETS``
-beside it; anything :func:`phonopy.load` reads) or from a directory written by
-``mdvib tdep`` (its ``phonopy.yaml``). phonopy does the lattice dynamics.
+Force constants come from phonopy files or a directory written by ``mdvib tdep``
+(:func:`mdvib.io.phonopy_files.read_phonopy`). phonopy does the lattice dynamics.
 
 Phase convention. phonopy's dynamical matrix carries the phase of atom
 positions, e^{iq·(r(j′l′) − r(j0))}, so a mode displaces atom (l, b) by
@@ -21,6 +19,7 @@ import numpy as np
 
 from mdvib.analysis.sed.lattice import CellBasisMap
 from mdvib.errors import SettingsError
+from mdvib.io.phonopy_files import read_phonopy
 
 #: Largest distance (Å) between a basis atom and its phonopy primitive atom modulo the lattice.
 MATCH_TOLERANCE_A = 0.05
@@ -85,19 +84,8 @@ def load_modes(path: str | Path, cells: CellBasisMap) -> HarmonicModes:
         If the file cannot be read, has no force constants, or its primitive
         cell does not match the SED's unit cell (the message says how).
     """
-    import phonopy
-
-    path = Path(path)
-    if path.is_dir():
-        path = path / "phonopy.yaml"
-    if not path.exists():
-        raise SettingsError(f"--fc {path}: not found (give a phonopy YAML file or an `mdvib tdep` output folder)")
-    try:
-        phonon = phonopy.load(str(path), log_level=0, symmetrize_fc=False)
-    except Exception as exc:  # phonopy raises many types for unreadable input
-        raise SettingsError(f"--fc {path}: phonopy cannot read it ({exc})") from exc
-    if phonon.force_constants is None:
-        raise SettingsError(f"--fc {path}: no force constants (in the file, or FORCE_CONSTANTS/FORCE_SETS beside it)")
+    phonon = read_phonopy(path, "--fc")
+    path = Path(path) / "phonopy.yaml" if Path(path).is_dir() else Path(path)
     primitive = phonon.primitive
     n_prim = len(primitive.symbols)
     if n_prim != cells.n_basis:

@@ -106,9 +106,12 @@ def load_models(paths: Sequence[str | Path], temperatures: Sequence[float] | Non
     else:
         raise SettingsError(f"{len(temps)} temperatures for {len(files)} inputs: give one temperature, one per "
                             "input, or several for a single input")
-    models, labels = [], []
+    models, labels, loaded = [], [], {}
     for path, temperature in pairs:
-        model = _load_one(path, temperature, route, options)
+        if path in loaded and temperature is not None:     # one lattice-dynamics or DOS read per input
+            model = loaded[path].with_temperature(temperature)
+        else:
+            model = loaded[path] = _load_one(path, temperature, route, options)
         models.append(model)
         labels.append(_label(path, model.temperature_k, len(pairs) > len(set(files))))
     return models, labels
@@ -161,5 +164,6 @@ def _label(path: Path, temperature: float, several_per_file: bool) -> str:
     match = TEMPERATURE_FOLDER.fullmatch(path.name)
     if match and not several_per_file:
         return f"{float(match['value']):g} K"
-    stem = path.parent.name if path.name in ("dos.h5", "tdep") else path.stem if path.is_file() else path.name
+    stem = path.parent.name if path.name in ("dos.h5", "tdep", "phonopy.yaml") else path.stem if path.is_file() \
+        else path.name
     return f"{stem} {temperature:.4g} K"

@@ -247,12 +247,21 @@ class IncoherentDOSModel:
         area = shape.sum(axis=1) * bins.width_mev
         if np.any(area <= 0):
             raise SettingsError("the DOS has no weight on the energy axis: widen the axis (--max-energy)")
-        return shape / area[:, None]
+        return shape / area[:, None]     # 1 up to the bin averaging (the axis must hold the DOS: multiphonon_shapes)
 
     def multiphonon_shapes(self, bins: EnergyBins, max_order: int) -> np.ndarray:
-        """A_n for n = 1 … max_order, 1/meV, shape ``(max_order, n_species, n_E)``."""
+        """A_n for n = 1 … max_order on ``bins``, 1/meV, shape ``(max_order, n_species, n_E)``.
+
+        Computed on an axis that holds the whole DOS and cropped afterwards, so an
+        axis ending below the highest phonon loses that intensity instead of
+        rescaling the rest (and keeps the difference processes E − E′ of higher orders).
+        """
         _check_order(max_order)
-        return self_convolutions(self.one_phonon_shape(bins), bins.width_mev, max_order)
+        reach = int(np.ceil(self.energies_mev[np.flatnonzero(self.unit_dos.max(axis=0) > 0)[-1]] / bins.width_mev))
+        full = EnergyBins(bins.width_mev, max(bins.n_positive, reach + 1))
+        shapes = self_convolutions(self.one_phonon_shape(full), full.width_mev, max_order)
+        extra = full.n_positive - bins.n_positive
+        return shapes[..., extra:len(full) - extra]
 
     def orders(self, bins: EnergyBins, q_inv_angstrom: np.ndarray, max_order: int) -> np.ndarray:
         """c_s σ_s S_{s,n}(Q,E) in barn/meV per atom, shape ``(max_order + 1, n_species, *q.shape)``.

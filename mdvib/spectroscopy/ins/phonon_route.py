@@ -54,13 +54,13 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 import scipy.sparse
 
 from mdvib.errors import SettingsError
+from mdvib.io.phonopy_files import read_phonopy
 from mdvib.spectroscopy.ins.bins import EnergyBins
 from mdvib.spectroscopy.ins.model import HBAR2_OVER_2AMU_MEV_A2, cross_sections, self_convolutions
 from mdvib.units import KB_EV_PER_K, THZ_TO_MEV
@@ -73,10 +73,6 @@ IMAGINARY_MEV = 0.05 * THZ_TO_MEV
 
 #: Sub-bins per output bin of the order-2 histograms (odd, so one sub-bin is centred on E = 0).
 TWO_PHONON_SUBDIVISION = 27
-
-#: Force-constant files looked for beside a phonopy YAML file, in this order.
-FORCE_CONSTANT_FILES = ("FORCE_CONSTANTS", "force_constants.hdf5")
-
 
 @dataclasses.dataclass(frozen=True)
 class PhononPowderModel:
@@ -416,51 +412,6 @@ class PhononPowderModel:
         """Loss bins (..., n_positive + 1) → the whole axis, gain bins = mirror × e^{−βE}."""
         gain = (loss * self._mirror_factors(bins))[..., :0:-1]
         return np.concatenate([gain, loss], axis=-1)
-
-
-def read_phonopy(path: str | Path):
-    """A ``phonopy.Phonopy`` with force constants from a YAML file or an ``mdvib tdep`` output folder.
-
-    Force constants in the YAML file (``mdvib tdep`` writes them there) come
-    first, as in phonopy; otherwise ``FORCE_CONSTANTS`` or ``force_constants.hdf5``
-    beside the YAML file are read from there (phonopy itself would look in the
-    working directory), then ``FORCE_SETS`` beside it, then forces in the YAML file.
-
-    Raises
-    ------
-    SettingsError
-        Naming the path when it is missing, unreadable or holds no force constants.
-    """
-    import phonopy
-
-    path = Path(path)
-    if path.is_dir():
-        path = path / "phonopy.yaml"
-    if not path.is_file():
-        raise SettingsError(f"{path}: not found (give a phonopy YAML file or an `mdvib tdep` output folder)")
-    beside = {name: path.parent / name for name in (*FORCE_CONSTANT_FILES, "FORCE_SETS")}
-    fc_file = next((beside[name] for name in FORCE_CONSTANT_FILES if beside[name].is_file()), None)
-    options = {}
-    if _yaml_has_force_constants(path) or fc_file is not None:
-        options["is_symmetry"] = False      # constants read as they are: phonopy's symmetry search (seconds) not needed
-        if not _yaml_has_force_constants(path):
-            options["force_constants_filename"] = str(fc_file)
-    elif beside["FORCE_SETS"].is_file():
-        options["force_sets_filename"] = str(beside["FORCE_SETS"])
-    try:
-        phonon = phonopy.load(str(path), log_level=0, **options)
-    except Exception as exc:  # phonopy raises many types for unreadable input
-        raise SettingsError(f"{path}: phonopy cannot read it ({exc})") from exc
-    if phonon.force_constants is None:
-        raise SettingsError(f"{path}: no force constants, neither in the file nor in {', '.join(FORCE_CONSTANT_FILES)} "
-                            f"or FORCE_SETS beside it in {path.parent}")
-    return phonon
-
-
-def _yaml_has_force_constants(path: Path) -> bool:
-    """Whether a phonopy YAML file has a top-level ``force_constants`` section."""
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        return any(line.startswith("force_constants:") for line in handle)
 
 
 def _phonopy_object(source) -> tuple[object, str]:
