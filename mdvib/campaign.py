@@ -269,7 +269,16 @@ def _analyses_from(data: dict) -> dict:
         tables = {"dos": data["dos"], **tables}
     if not tables:
         tables = {"dos": {}}
-    return {name: campaign_settings(get_analysis(name), table, f"[analysis.{name}]") for name, table in tables.items()}
+    settings = {name: campaign_settings(get_analysis(name), table, f"[analysis.{name}]")
+                for name, table in tables.items()}
+    names = list(settings)
+    for k, name in enumerate(names):
+        requires = get_analysis(name).requires
+        for needed in requires(settings[name]) if requires else ():
+            if needed not in names[:k]:
+                raise SettingsError(f"[analysis.{name}] uses the result of [analysis.{needed}]: list "
+                                    f"[analysis.{needed}] before it")
+    return settings
 
 
 def _check_keys(table: dict, allowed: set[str], where: str) -> None:

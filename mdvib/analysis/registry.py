@@ -134,6 +134,9 @@ class AnalysisSpec:
         File name of that figure in the campaign folder.
     headline : callable, optional
         ``result -> str``: one line for the campaign summary.
+    requires : callable, optional
+        ``settings -> tuple of analysis names`` whose results this analysis
+        reads in a campaign (they must be listed before it).
     streams_trajectory : bool
         Whether it streams a trajectory through the analyser framework (then
         its subcommand gets ``--workers``/``--scheduler``); ``False`` for
@@ -149,6 +152,7 @@ class AnalysisSpec:
     plot_series: Callable[..., None] | None = None
     series_file: str | None = None
     headline: Callable[[Any], str] | None = None
+    requires: Callable[[Any], tuple[str, ...]] | None = None
     streams_trajectory: bool = True
 
     def command_module(self) -> types.ModuleType:

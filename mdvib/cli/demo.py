@@ -289,9 +289,14 @@ def run_campaign_demo(output_dir: Path, potential: str = "sw", quick: bool = Fal
         print(f"    {_shown(tdir / 'dos.h5')}, {_shown(tdir / 'dos.csv')}, {_shown(png)}")
         if (tdir / "sed" / "sed_map.png").exists():
             print(f"    SED heat map: {_shown(tdir / 'sed' / 'sed_map.png')}")
+        if (tdir / "ins" / "ins.png").exists():
+            ins = tdir / "ins"
+            print(f"    simulated TOSCA spectrum: {_shown(ins / 'ins.png')}, {_shown(ins / 'ins.csv')}")
     print(f"  temperature series: {_shown(config.output_dir / 'dos_series.png')}")
     if (config.output_dir / "sed_linewidths.png").exists():
         print(f"  SED linewidths: {_shown(config.output_dir / 'sed_linewidths.png')}")
+    if (config.output_dir / "ins_series.png").exists():
+        print(f"  TOSCA spectra of the series: {_shown(config.output_dir / 'ins_series.png')}")
     n_skipped = sum(r.skipped for r in results)
     if n_skipped:
         print(f"resumed: {n_skipped} of {len(results)} temperatures were finished earlier and skipped")

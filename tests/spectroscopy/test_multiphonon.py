@@ -186,3 +186,15 @@ def test_an_axis_below_the_dos_loses_that_intensity_instead_of_rescaling_the_res
     np.testing.assert_allclose(cut, full[..., inside], rtol=1e-9, atol=1e-12 * full.max())
     # order 1 keeps only the 20 meV line: half of the one-phonon weight per 1/E, i.e. 3/4 of it
     assert cut[1].sum() / full[1].sum() == pytest.approx(0.75, rel=0.01)
+
+
+def test_debye_dos_gives_a_finite_one_phonon_shape_at_zero_energy():
+    """g = aE² (coarse grid): A_1 → a/(γβ) as E → 0, flat over the first bins rather than growing as 1/E."""
+    grid = np.linspace(0.0, 30.0, 61)                     # 0.5 meV spacing, coarser than the bins
+    model = IncoherentDOSModel.from_arrays(grid, (grid ** 2)[None], ["Si"], 300.0)
+    bins = EnergyBins.up_to(40.0, 0.1)
+    shape = model.one_phonon_shape(bins)[0]
+    k = bins.zero_index
+    a = model.unit_dos[0, 1] / grid[1] ** 2
+    limit = a / (model.gamma_per_mev[0] * beta(300.0))
+    np.testing.assert_allclose(shape[k:k + 4], limit, rtol=0.03)

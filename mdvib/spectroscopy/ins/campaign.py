@@ -4,8 +4,8 @@
 first) or force constants (``route = "phonons"`` after ``[analysis.tdep]``) into
 the instrument's spectrum, written to ``T_<T>K/ins/``; the campaign folder gets
 ``ins_series.png`` with every temperature on one axis and one normalisation,
-and, with ``measured = FILE``, ``ins_comparison.png`` and ``ins_comparison.csv``
-ranking the temperatures against the measurement.
+and, with ``measured = FILE``, ``ins_comparison.png``, ``ins_comparison.csv`` and
+``ins_comparison.txt`` ranking the temperatures against the measurement.
 """
 
 from __future__ import annotations
@@ -143,13 +143,18 @@ def run_in_campaign(step: CampaignStep, settings: INSSettings) -> AnalysisOutput
     return AnalysisOutput(result=result, files=tuple(files))
 
 
-def plot_series(results, labels, path, title: str | None = None) -> None:
-    """Every temperature's spectrum on one axis; with a measured file, the comparison and its ranking too."""
+def plot_series(directories, labels, path, title: str | None = None) -> None:
+    """Every temperature's spectrum (``ins/ins.h5``) on one axis; with a measured file, the comparison and ranking."""
+    from mdvib.results import load_result
     from mdvib.spectroscopy.ins.plots import plot_spectra
     from mdvib.spectroscopy.ins.series import combine, compare_series
 
-    series = combine(results, labels)
-    settings = results[0].provenance.settings if results[0].provenance else {}
+    found = [(load_result(Path(d) / INS_FOLDER / "ins.h5"), label) for d, label in zip(directories, labels)
+             if (Path(d) / INS_FOLDER / "ins.h5").is_file()]
+    if not found:
+        return
+    series = combine([result for result, _ in found], [label for _, label in found])
+    settings = series.provenance.settings
     plot_spectra(series, path, bank=settings.get("bank", "average"), title=title)
     if settings.get("measured"):
         compare_series(series, settings, Path(path).parent / "ins_comparison")
@@ -170,5 +175,6 @@ ANALYSIS = register_analysis(AnalysisSpec(
     plot_series=plot_series,
     series_file="ins_series.png",
     headline=headline,
+    requires=lambda settings: ("tdep",) if settings.route == "phonons" else ("dos",),
     streams_trajectory=False,
 ))

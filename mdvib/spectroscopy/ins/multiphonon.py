@@ -181,6 +181,9 @@ class IncoherentDOSModel:
         mass_table.update(masses or {})
         species_masses = masses_for_species(species, mass_table)
         unit = np.clip(_debye_low_energy(energies, dos, debye_cutoff_mev), 0.0, None)
+        if energies[0] == 0.0 and np.any(unit[:, 0] > 1e-3 * unit.max(axis=1)):
+            raise SettingsError(f"{source}: the DOS does not vanish at E = 0, so the Debye-Waller factor diverges; "
+                                "give a Debye cutoff (debye_cutoff_mev) below which it takes the form g ∝ E²")
         unit /= np.trapezoid(unit, energies, axis=1)[:, None]
         return cls(species=names, temperature_k=float(temperature_k), cross_sections_barn=sigma,
                    concentrations=concentrations, masses_amu=species_masses, energies_mev=energies, unit_dos=unit,
@@ -227,20 +230,26 @@ class IncoherentDOSModel:
 
         The loss side (and the E = 0 bin) are bin averages of ĝ(|E|)/(E(1 − e^{−βE}));
         each gain bin is its mirror times e^{−β|E|}, so detailed balance holds bin by bin.
+        ĝ/E is what is interpolated between DOS points: it is linear (aE) in the
+        Debye region, where interpolating ĝ linearly would make A_1 grow as 1/E.
         """
         offsets = ((np.arange(SUBSAMPLES) + 0.5) / SUBSAMPLES - 0.5) * bins.width_mev
         centres = bins.centres_mev[bins.zero_index:]
         points = (centres[:, None] + offsets[None, :]).ravel()
-        dos = np.stack([np.interp(np.abs(points), self.energies_mev, g, right=0.0) for g in self.unit_dos])
+        energies = self.energies_mev
+        with np.errstate(divide="ignore", invalid="ignore"):
+            per_energy = np.where(energies > 0, self.unit_dos / energies, 0.0)      # ĝ/E, → 0 at E = 0
+        dos_over_e = np.stack([np.interp(np.abs(points), energies, h, right=0.0) for h in per_energy])
         beta = self.beta_per_mev
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
             if self.occupations == "classical":
-                factor = 1.0 / (beta * points ** 2)
+                factor = 1.0 / (beta * np.abs(points))
                 mirror = np.ones_like(centres)
-            else:
-                factor = 1.0 / (points * -np.expm1(-beta * points))
+            else:           # ĝ/(E(1 − e^{−βE})) = (ĝ/|E|)·(n + 1) for E > 0, (ĝ/|E|)·n for E < 0
+                factor = np.where(points > 0, 1.0 / -np.expm1(-beta * points), 1.0 / np.expm1(-beta * points))
                 mirror = np.exp(-beta * centres)
         factor = np.nan_to_num(factor, nan=0.0, posinf=0.0)
+        dos = dos_over_e
         loss = (dos * factor).reshape(len(self.species), centres.size, SUBSAMPLES).mean(axis=2)
         gain = (loss * mirror)[:, :0:-1]
         shape = np.concatenate([gain, loss], axis=1)
