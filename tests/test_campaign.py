@@ -472,3 +472,42 @@ def test_damaged_settings_file_names_the_folder_to_delete(finished, tmp_path):
     with pytest.raises(MdvibError, match=r"T_600K/settings.json is damaged .*delete \S+T_600K to rerun"):
         Campaign(CampaignConfig.from_toml(write_config(tmp_path)), progress=False).run()
 
+
+
+def test_ins_analysis_in_a_campaign_equals_the_ins_command_and_ranks_a_measurement(finished, tmp_path):
+    """[analysis.ins] after the DOS: TOSCA spectra per temperature, the series figure, and with a measured
+    spectrum (made from the 600 K spectrum) the ranking that names 600 K; equal to ``mdvib ins`` on the dos.h5."""
+    from mdvib.cli.main import main
+    from mdvib.spectroscopy.ins import INSSpectrum
+
+    copy = copy_of(finished, tmp_path)
+    reference = tmp_path / "reference"
+    assert main(["ins", str(copy / "T_600K" / "dos.h5"), "--temperature", "600", "--max-energy", "150",
+                 "--quiet", "--no-plots", "-o", str(reference)]) == 0
+    spectrum = load_result(reference / "ins.h5")
+    e, s = spectrum.energies_mev, spectrum.bank_average()[0]
+    keep = (e > 5) & (e < 120)
+    measured = tmp_path / "measured.dat"
+    np.savetxt(measured, np.column_stack([e[keep], 3.0 * s[keep], 0.02 * 3.0 * s[keep].max() + 0 * s[keep]]),
+               header="meV")
+    path = write_config(tmp_path)
+    path.write_text(path.read_text() + f'\n[analysis.ins]\nmax_energy_mev = 150.0\nmeasured = "{measured}"\n')
+    results = Campaign(CampaignConfig.from_toml(path), progress=False).run()
+    for result in results:
+        ins = result.results["ins"]
+        assert isinstance(ins, INSSpectrum) and ins.temperatures_k.tolist() == [result.temperature_k]
+        assert (result.directory / "ins" / "ins.png").stat().st_size > 0
+    np.testing.assert_allclose(results[1].results["ins"].intensity, spectrum.intensity, rtol=1e-12)
+    assert (copy / "ins_series.png").stat().st_size > 0
+    ranking = (copy / "ins_comparison.csv").read_text().splitlines()
+    assert ranking[1].split(",")[0] == "600 K" and float(ranking[1].split(",")[1]) == pytest.approx(3.0, rel=1e-6)
+    assert (copy / "ins_comparison.png").stat().st_size > 0
+
+
+def test_ins_before_its_dos_is_refused(tmp_path):
+    path = write_config(tmp_path)
+    text = path.read_text()
+    dos_table = text[text.index("[dos]"):]
+    path.write_text(text.replace(dos_table, "[analysis.ins]\n\n" + dos_table.replace("[dos]", "[analysis.dos]")))
+    with pytest.raises(SettingsError, match=r"\[analysis.ins\] uses the result of \[analysis.dos\]: list"):
+        CampaignConfig.from_toml(path)
