@@ -363,6 +363,10 @@ def test_tdep_analysis_in_a_campaign_equals_the_tdep_command(finished, tmp_path)
     assert main(["tdep", str(dump), "--types", "1=Si", "--dt", "1", "--reference", str(copy / "structure.data"),
                  "--rc2", "4.0", "--stride", "2", "--temperature", "300", "--no-plot", "--quiet", "-o", str(out)]) == 0
     np.testing.assert_array_equal(load_result(out / "tdep.h5").fc2_tensors, fit.fc2_tensors)
+    # the fit's folder is an INS input (force-constant route)
+    assert main(["ins", str(copy / "T_300K"), "--route", "phonons", "--temperature", "300", "--mesh", "4", "4", "4",
+                 "--max-energy", "150", "--quiet", "--no-plots", "-o", str(tmp_path / "ins")]) == 0
+    assert load_result(tmp_path / "ins" / "ins.h5").route == "phonons"
 
     (again,) = Campaign(CampaignConfig.from_toml(path), progress=False).run()
     assert again.skipped
