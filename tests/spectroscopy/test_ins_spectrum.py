@@ -186,3 +186,32 @@ def test_cli_bad_inputs(tmp_path, capsys):
     (tmp_path / "notes.txt").write_text("nothing\n")
     assert main(["ins", str(tmp_path / "notes.txt"), "-o", str(tmp_path / "out")]) == 1
     assert "not an INS input" in capsys.readouterr().err
+
+
+def test_proportional_dos_errors_give_the_same_fraction_of_the_fundamentals():
+    dos = two_band_dos()
+    model = IncoherentDOSModel.from_arrays(GRID, dos[None], ["H"], 100.0, partial_dos_err=0.1 * dos[None])
+    result = simulate([model], get_instrument("tosca"), EnergyBins.up_to(300.0, 0.25), max_order=3)
+    np.testing.assert_allclose(result.intensity_err, 0.1 * result.orders[:, :, 0], rtol=1e-9,
+                               atol=1e-12 * result.intensity.max())
+    assert models()[0].unit_dos_err is None
+    assert simulate(models((10.0,)), get_instrument("tosca"), EnergyBins.up_to(100.0, 0.5), 2).intensity_err is None
+
+
+def test_error_band_equals_the_scatter_of_block_by_block_spectra():
+    """The propagated error of a 4-block DOS equals the standard error of the 4 blocks' own INS spectra."""
+    from mdvib.analysis.dos import DOSAnalysis
+    from mdvib.resources import data_file
+    from mdvib.trajectory import Trajectory
+
+    trajectory = Trajectory.open(data_file("si_sw_300K.dump.gz"), type_map={1: "Si"}, dt_fs=1.0)
+    edges = np.linspace(0, trajectory.n_frames, 5).astype(int)
+    whole = DOSAnalysis(window=100, blocks=4).run(trajectory)
+    blocks = [DOSAnalysis(window=100, blocks=1).run(trajectory, start=a, stop=b) for a, b in zip(edges, edges[1:])]
+    tosca, bins = get_instrument("tosca"), EnergyBins.up_to(150.0, 0.25)
+    ins = simulate([IncoherentDOSModel.from_dos(whole, temperature_k=300.0)], tosca, bins, 1)
+    each = simulate([IncoherentDOSModel.from_dos(d, temperature_k=300.0) for d in blocks], tosca, bins, 1)
+    scatter = each.bank_average().std(axis=0, ddof=1) / 2.0
+    band = (ins.energies_mev > 5) & (ins.energies_mev < 75)
+    rms = np.sqrt((ins.spectrum_err()[0][band] ** 2).mean() / (scatter[band] ** 2).mean())
+    assert rms == pytest.approx(1.0, abs=0.05)

@@ -77,6 +77,9 @@ class IncoherentDOSModel:
         Below this energy the DOS was replaced by its Debye (E²) form.
     cross_section_kind : str
         ``"total"``, ``"coherent"`` or ``"incoherent"``.
+    unit_dos_err : numpy.ndarray or None
+        Standard error of ĝ_s (the DOS's block error, same scaling), 1/meV,
+        shape ``(n_species, n_grid)``; ``None`` without one.
     """
 
     species: tuple[str, ...]
@@ -89,6 +92,7 @@ class IncoherentDOSModel:
     occupations: str = "quantum"
     debye_cutoff_mev: float = 0.0
     cross_section_kind: str = "total"
+    unit_dos_err: np.ndarray | None = None
 
     @classmethod
     def from_dos(cls, dos, temperature_k: float | None = None, kind: str = "total",
@@ -125,20 +129,22 @@ class IncoherentDOSModel:
             if temperature_k is None or not np.isfinite(temperature_k):
                 raise SettingsError(f"{source}: the DOS records no temperature; give one (--temperature K)")
         partial = np.asarray(dos.partial, dtype=float) / THZ_TO_MEV
+        partial_err = getattr(dos, "partial_err", None)
+        partial_err = None if partial_err is None else np.asarray(partial_err, dtype=float) / THZ_TO_MEV
         energies = np.asarray(dos.frequencies_thz, dtype=float) * THZ_TO_MEV
         if debye_cutoff_mev is None:
             resolution = getattr(dos, "resolution_fwhm_thz", None)
             debye_cutoff_mev = max((resolution or 0.0) * THZ_TO_MEV, 2.0 * (energies[1] - energies[0]))
         return cls.from_arrays(energies, partial, dos.species, temperature_k, concentrations=dos.concentrations,
                                kind=kind, isotopes=isotopes, masses=masses, occupations=occupations,
-                               debye_cutoff_mev=debye_cutoff_mev, source=source)
+                               debye_cutoff_mev=debye_cutoff_mev, source=source, partial_dos_err=partial_err)
 
     @classmethod
     def from_arrays(cls, energies_mev: np.ndarray, partial_dos: np.ndarray, species: Sequence[str],
                     temperature_k: float, concentrations: np.ndarray | None = None, kind: str = "total",
                     isotopes: Mapping[str, str] | None = None, masses: Mapping[str, float] | None = None,
                     occupations: str = "quantum", debye_cutoff_mev: float = 0.0,
-                    source: str = "the DOS") -> IncoherentDOSModel:
+                    source: str = "the DOS", partial_dos_err: np.ndarray | None = None) -> IncoherentDOSModel:
         """From partial DOS on an energy grid.
 
         Parameters
@@ -159,6 +165,9 @@ class IncoherentDOSModel:
             As in :meth:`from_dos`.
         source : str
             Name of the input, for error messages.
+        partial_dos_err : numpy.ndarray, optional
+            Standard errors of ``partial_dos`` (same units and shape): they give
+            the one-phonon error band of the spectra.
         """
         energies = np.asarray(energies_mev, dtype=float)
         dos = np.atleast_2d(np.asarray(partial_dos, dtype=float))
@@ -184,10 +193,18 @@ class IncoherentDOSModel:
         if energies[0] == 0.0 and np.any(unit[:, 0] > 1e-3 * unit.max(axis=1)):
             raise SettingsError(f"{source}: the DOS does not vanish at E = 0, so the Debye-Waller factor diverges; "
                                 "give a Debye cutoff (debye_cutoff_mev) below which it takes the form g ∝ E²")
-        unit /= np.trapezoid(unit, energies, axis=1)[:, None]
+        scale = 1.0 / np.trapezoid(unit, energies, axis=1)[:, None]
+        unit_err = None
+        if partial_dos_err is not None:
+            unit_err = np.atleast_2d(np.asarray(partial_dos_err, dtype=float))
+            if unit_err.shape != dos.shape or not np.all(np.isfinite(unit_err)) or np.any(unit_err < 0):
+                raise SettingsError(f"{source}: the DOS errors must be finite, ≥ 0 and shaped like the DOS "
+                                    f"{dos.shape}, not {unit_err.shape}")
+            unit_err = np.where(energies < debye_cutoff_mev, 0.0, unit_err) * scale
         return cls(species=names, temperature_k=float(temperature_k), cross_sections_barn=sigma,
-                   concentrations=concentrations, masses_amu=species_masses, energies_mev=energies, unit_dos=unit,
-                   occupations=occupations, debye_cutoff_mev=float(debye_cutoff_mev), cross_section_kind=kind)
+                   concentrations=concentrations, masses_amu=species_masses, energies_mev=energies,
+                   unit_dos=unit * scale, occupations=occupations, debye_cutoff_mev=float(debye_cutoff_mev),
+                   cross_section_kind=kind, unit_dos_err=unit_err)
 
     def with_temperature(self, temperature_k: float) -> IncoherentDOSModel:
         """The same DOS at another temperature (a harmonic temperature series from one DOS)."""
@@ -232,31 +249,60 @@ class IncoherentDOSModel:
         each gain bin is its mirror times e^{−β|E|}, so detailed balance holds bin by bin.
         ĝ/E is what is interpolated between DOS points: it is linear (aE) in the
         Debye region, where interpolating ĝ linearly would make A_1 grow as 1/E.
+        The bins must hold the whole DOS (:meth:`multiphonon_shapes` sees to it).
         """
+        shape = self._thermal_bin_average(bins, self.unit_dos)
+        area = shape.sum(axis=1) * bins.width_mev
+        if np.any(area <= 0):
+            raise SettingsError("the DOS has no weight on the energy axis: widen the axis (--max-energy)")
+        return shape / area[:, None]
+
+    def one_phonon_error(self, bins: EnergyBins, q_inv_angstrom: np.ndarray) -> np.ndarray | None:
+        """Standard error of the fundamentals c_s σ_s S_{s,1}(Q,E) from the DOS's block errors, barn/meV.
+
+        Linear propagation through A_1 at fixed γ_s (the Debye–Waller factor's
+        own error is second order), shape ``(n_species, *q.shape)``; ``None``
+        when the DOS has no errors.
+        """
+        if self.unit_dos_err is None:
+            return None
+        full = EnergyBins(bins.width_mev, max(bins.n_positive, self._reach(bins)))
+        shape = self._thermal_bin_average(full, self.unit_dos)
+        error = self._thermal_bin_average(full, self.unit_dos_err) / (shape.sum(axis=1) * full.width_mev)[:, None]
+        extra = full.n_positive - bins.n_positive
+        error = error[:, extra:len(full) - extra]
+        q = np.asarray(q_inv_angstrom, dtype=float)
+        two_w = self.debye_waller_exponent(q)
+        weight = (self.concentrations * self.cross_sections_barn).reshape((-1,) + (1,) * q.ndim)
+        return weight * two_w * np.exp(-two_w) * error.reshape((len(self.species),) + (1,) * (q.ndim - 1)
+                                                                + (len(bins),))
+
+    def _reach(self, bins: EnergyBins) -> int:
+        """Bins above zero that hold the highest energy with DOS weight."""
+        top = self.energies_mev[np.flatnonzero(self.unit_dos.max(axis=0) > 0)[-1]]
+        return int(np.ceil(top / bins.width_mev)) + 1
+
+    def _thermal_bin_average(self, bins: EnergyBins, values: np.ndarray) -> np.ndarray:
+        """Both-sided bin averages of values(|E|)/(E(1 − e^{−βE})), shape ``(n_species, n_E)``, not normalised."""
         offsets = ((np.arange(SUBSAMPLES) + 0.5) / SUBSAMPLES - 0.5) * bins.width_mev
         centres = bins.centres_mev[bins.zero_index:]
         points = (centres[:, None] + offsets[None, :]).ravel()
         energies = self.energies_mev
         with np.errstate(divide="ignore", invalid="ignore"):
-            per_energy = np.where(energies > 0, self.unit_dos / energies, 0.0)      # ĝ/E, → 0 at E = 0
-        dos_over_e = np.stack([np.interp(np.abs(points), energies, h, right=0.0) for h in per_energy])
+            per_energy = np.where(energies > 0, values / energies, 0.0)      # g/E, → 0 at E = 0
+        over_e = np.stack([np.interp(np.abs(points), energies, h, right=0.0) for h in per_energy])
         beta = self.beta_per_mev
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
             if self.occupations == "classical":
                 factor = 1.0 / (beta * np.abs(points))
                 mirror = np.ones_like(centres)
-            else:           # ĝ/(E(1 − e^{−βE})) = (ĝ/|E|)·(n + 1) for E > 0, (ĝ/|E|)·n for E < 0
+            else:           # g/(E(1 − e^{−βE})) = (g/|E|)·(n + 1) for E > 0, (g/|E|)·n for E < 0
                 factor = np.where(points > 0, 1.0 / -np.expm1(-beta * points), 1.0 / np.expm1(-beta * points))
                 mirror = np.exp(-beta * centres)
         factor = np.nan_to_num(factor, nan=0.0, posinf=0.0)
-        dos = dos_over_e
-        loss = (dos * factor).reshape(len(self.species), centres.size, SUBSAMPLES).mean(axis=2)
+        loss = (over_e * factor).reshape(len(values), centres.size, SUBSAMPLES).mean(axis=2)
         gain = (loss * mirror)[:, :0:-1]
-        shape = np.concatenate([gain, loss], axis=1)
-        area = shape.sum(axis=1) * bins.width_mev
-        if np.any(area <= 0):
-            raise SettingsError("the DOS has no weight on the energy axis: widen the axis (--max-energy)")
-        return shape / area[:, None]     # 1 up to the bin averaging (the axis must hold the DOS: multiphonon_shapes)
+        return np.concatenate([gain, loss], axis=1)
 
     def multiphonon_shapes(self, bins: EnergyBins, max_order: int) -> np.ndarray:
         """A_n for n = 1 … max_order on ``bins``, 1/meV, shape ``(max_order, n_species, n_E)``.
@@ -266,8 +312,7 @@ class IncoherentDOSModel:
         rescaling the rest (and keeps the difference processes E − E′ of higher orders).
         """
         _check_order(max_order)
-        reach = int(np.ceil(self.energies_mev[np.flatnonzero(self.unit_dos.max(axis=0) > 0)[-1]] / bins.width_mev))
-        full = EnergyBins(bins.width_mev, max(bins.n_positive, reach + 1))
+        full = EnergyBins(bins.width_mev, max(bins.n_positive, self._reach(bins)))
         shapes = self_convolutions(self.one_phonon_shape(full), full.width_mev, max_order)
         extra = full.n_positive - bins.n_positive
         return shapes[..., extra:len(full) - extra]

@@ -55,8 +55,13 @@ def plot_spectra(result: INSSpectrum | INSMap, path: str | os.PathLike, bank: st
     single = len(result.labels) == 1 and isinstance(result, INSSpectrum)
     fig, ax = plt.subplots(figsize=(7.0, 4.2))
     colours = plt.cm.coolwarm(np.linspace(0, 1, max(len(result.labels), 2)))
+    errors = result.spectrum_err(bank) if isinstance(result, INSSpectrum) else None
     for k, label in enumerate(result.labels):
-        ax.plot(e, spectra[k][positive], color="k" if single else colours[k], lw=1.2, label=label)
+        colour = "k" if single else colours[k]
+        ax.plot(e, spectra[k][positive], color=colour, lw=1.2, label=label)
+        if errors is not None:
+            ax.fill_between(e, (spectra[k] - errors[k])[positive], (spectra[k] + errors[k])[positive], color=colour,
+                            alpha=0.25, lw=0, label="± standard error (fundamentals)" if k == 0 else None)
     if single:
         orders = result.orders[0].mean(axis=0) if bank == "average" else result.orders[0, result.banks.index(bank)]
         ax.plot(e, orders[0][positive], lw=0.9, label="fundamentals (order 1)")

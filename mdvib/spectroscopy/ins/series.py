@@ -20,7 +20,8 @@ from mdvib.results import write_text_atomic
 from mdvib.spectroscopy.ins.spectrum import INSMap, INSSpectrum
 
 #: Fields holding one row per entry (concatenated by :func:`combine`).
-_PER_ENTRY = ("labels", "temperatures_k", "intensity", "orders", "partial", "unbroadened", "elastic", "cut")
+_PER_ENTRY = ("labels", "temperatures_k", "intensity", "orders", "partial", "unbroadened", "elastic", "cut",
+              "intensity_err")
 
 
 def combine(results: Sequence[INSSpectrum | INSMap], labels: Sequence[str] | None = None) -> INSSpectrum | INSMap:
@@ -41,8 +42,12 @@ def combine(results: Sequence[INSSpectrum | INSMap], labels: Sequence[str] | Non
         if field.name not in _PER_ENTRY:
             continue
         values = [getattr(r, field.name) for r in results]
-        joined[field.name] = tuple(v for value in values for v in value) if field.name == "labels" \
-            else np.concatenate(values)
+        if field.name == "labels":
+            joined[field.name] = tuple(v for value in values for v in value)
+        elif any(value is None for value in values):     # optional fields (errors) only when every entry has them
+            joined[field.name] = None
+        else:
+            joined[field.name] = np.concatenate(values)
     if labels is not None:
         if len(labels) != len(joined["labels"]):
             raise SettingsError(f"{len(labels)} labels for {len(joined['labels'])} spectra")

@@ -73,6 +73,9 @@ class INSSpectrum:
     elastic: np.ndarray = quantity("barn", "(n_entries, n_banks)", "elastic (order 0) intensity e^{-2W}·Σc σ at E=0")
     max_order: int = quantity("", "()", "highest multiphonon order included")
     route: str = quantity("", "()", "dos (incoherent approximation) or phonons (force constants)")
+    intensity_err: np.ndarray = quantity("barn/meV", "(n_entries, n_banks, n_E)",
+                                         "standard error of the fundamentals from the DOS's block errors "
+                                         "(DOS route with errors only)", optional=True)
     provenance: Provenance = dataclasses.field(default=None)
 
     def bank_average(self) -> np.ndarray:
@@ -87,12 +90,25 @@ class INSSpectrum:
             raise SettingsError(f"{self.instrument} has banks {', '.join(self.banks)} (or 'average'), not {bank!r}")
         return self.intensity[:, self.banks.index(bank)]
 
+    def spectrum_err(self, bank: str = "average") -> np.ndarray | None:
+        """Standard error of :meth:`spectrum` (fundamentals from the DOS's block errors), or ``None``.
+
+        The banks' errors come from the same DOS errors, so the average's error is their mean.
+        """
+        if self.intensity_err is None:
+            return None
+        if bank == "average":
+            return self.intensity_err.mean(axis=1)
+        self.spectrum(bank)
+        return self.intensity_err[:, self.banks.index(bank)]
+
     def save(self, path) -> None:
         """Write ``.h5`` (typed) or ``.csv`` (energy, then one column per entry and bank), by extension."""
         save_h5_or_csv(self, path)
 
     def to_csv(self) -> str:
-        """CSV: ``energy_meV,energy_cm-1`` then ``<label>:<bank>`` and ``<label>:average`` columns, barn/meV/atom."""
+        """CSV: ``energy_meV,energy_cm-1`` then ``<label>:<bank>``, ``<label>:average`` (and
+        ``<label>:average_err``) columns, barn/meV per atom."""
         names = ["energy_meV", "energy_cm-1"]
         columns = [self.energies_mev, self.energies_mev * MEV_TO_INV_CM]
         for k, label in enumerate(self.labels):
@@ -102,6 +118,9 @@ class INSSpectrum:
             if len(self.banks) > 1:
                 names.append(f"{label}:average")
                 columns.append(self.intensity[k].mean(axis=0))
+            if self.intensity_err is not None:
+                names.append(f"{label}:average_err")
+                columns.append(self.intensity_err[k].mean(axis=0))
         body = np.column_stack(columns)
         return "\n".join([",".join(names)] + [",".join(f"{v:.8g}" for v in row) for row in body]) + "\n"
 
@@ -251,10 +270,17 @@ def _indirect(models, instrument, bins: EnergyBins, max_order: int, common: dict
         rows = np.concatenate([inelastic[:, :, :, b].sum(axis=2), inelastic[:, :, :, b].sum(axis=1)], axis=1)
         smooth = broaden(bins, rows, sigma[b])
         orders[:, b], partial[:, b] = smooth[:, :max_order], smooth[:, max_order:]
+    errors = [model.one_phonon_error(bins, q_eval) if hasattr(model, "one_phonon_error") else None
+              for model in models]
+    intensity_err = None
+    if all(e is not None for e in errors):      # species in quadrature, then the resolution (a smooth error band)
+        total = np.sqrt((np.stack(errors) ** 2).sum(axis=1)) * reachable           # (entry, bank, E)
+        intensity_err = np.stack([broaden(bins, total[:, b], sigma[b]) for b in range(n_banks)], axis=1)
     return INSSpectrum(instrument=instrument.name, instrument_description=instrument.describe(),
                        energies_mev=energies, banks=banks,
                        q_inv_angstrom=q_eval, accessible=reachable, intensity=orders.sum(axis=2), orders=orders,
-                       partial=partial, unbroadened=unbroadened, resolution_sigma_mev=sigma, elastic=elastic, **common)
+                       partial=partial, unbroadened=unbroadened, resolution_sigma_mev=sigma, elastic=elastic,
+                       intensity_err=intensity_err, **common)
 
 
 def _direct(models, instrument, bins: EnergyBins, max_order: int, q_points: int, common: dict) -> INSMap:
