@@ -229,19 +229,22 @@ def run_sw_si_md(
     )
 
 
-def sw_si_phonopy(reps: int = 3, a: float = SW_SI_LATTICE_A, distance: float = 0.01):
+def sw_si_phonopy(reps: int = 3, a: float = SW_SI_LATTICE_A, distance: float = 0.01, primitive_matrix: str = "P",
+                  full_force_constants: bool = True):
     """Phonopy object with SW-Si force constants from LAMMPS finite displacements.
 
-    Unit cell: the conventional 8-atom cell (``primitive_matrix="P"``, so q-points are
-    in units of its reciprocal lattice); supercell ``reps``×``reps``×``reps`` - the same
-    216-atom box as :func:`run_sw_si_md` for ``reps=3``.
+    Unit cell: the conventional 8-atom cell (with the default ``primitive_matrix="P"``
+    q-points are in units of its reciprocal lattice; ``"F"`` gives the 2-atom primitive
+    cell); supercell ``reps``×``reps``×``reps`` - the same 216-atom box as
+    :func:`run_sw_si_md` for ``reps=3``. ``full_force_constants=False`` keeps phonopy's
+    compact (primitive × supercell) array.
     """
     from phonopy import Phonopy
     from phonopy.structure.atoms import PhonopyAtoms
 
     cell, basis = diamond_si_unitcell(a)
     unitcell = PhonopyAtoms(symbols=["Si"] * len(basis), cell=cell, positions=basis, masses=[SI_MASS_AMU] * len(basis))
-    phonon = Phonopy(unitcell, supercell_matrix=np.eye(3, dtype=int) * reps, primitive_matrix="P")
+    phonon = Phonopy(unitcell, supercell_matrix=np.eye(3, dtype=int) * reps, primitive_matrix=primitive_matrix)
     phonon.generate_displacements(distance=distance)
     supercell = phonon.supercell
     lmp = sw_si_lammps(supercell.cell, supercell.positions)
@@ -256,7 +259,7 @@ def sw_si_phonopy(reps: int = 3, a: float = SW_SI_LATTICE_A, distance: float = 0
     finally:
         lmp.close()
     phonon.forces = np.array(forces)
-    phonon.produce_force_constants()
+    phonon.produce_force_constants(calculate_full_force_constants=full_force_constants)
     return phonon
 
 

@@ -19,6 +19,7 @@ Conventions (docs/physics.md, "INS"):
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
@@ -28,6 +29,7 @@ import scipy.constants as _sc
 from mdvib.constants.neutron import bound_cross_section
 from mdvib.errors import SettingsError
 from mdvib.spectroscopy.ins.bins import EnergyBins
+from mdvib.units import KB_EV_PER_K
 
 #: ħ²/(2 u) in meV·Å² (u the atomic mass unit, CODATA): 2W = HBAR2_OVER_2AMU_MEV_A2 · Q² γ / m[amu].
 HBAR2_OVER_2AMU_MEV_A2: float = _sc.hbar ** 2 / (2.0 * _sc.atomic_mass) / _sc.e * 1e3 * 1e20
@@ -70,6 +72,36 @@ class PowderModel(Protocol):
             c_s σ_s S_{s,n}(Q,E) in barn/meV per atom, shape
             ``(max_order + 1, n_species, *q_inv_angstrom.shape)``; index 0 is the elastic line.
         """
+
+
+def check_temperature(temperature_k) -> None:
+    """Refuse a temperature that is not a number of kelvin ≥ 0."""
+    if temperature_k is None or not np.isfinite(temperature_k) or temperature_k < 0:
+        raise SettingsError(f"the temperature must be a number of kelvin ≥ 0, not {temperature_k!r}")
+
+
+def isotope_mass(symbol: str) -> float:
+    """Mass of an element or isotope (``"D"``, ``"B11"``), amu."""
+    from mdvib.constants.neutron import isotope
+
+    return float(isotope(symbol).mass)
+
+
+class ThermalRoute:
+    """What both routes share about temperature: β and a copy at another T (a mixin of frozen dataclasses)."""
+
+    temperature_k: float
+
+    def with_temperature(self, temperature_k: float):
+        """The same route at another temperature (same DOS or modes, no new lattice dynamics)."""
+        check_temperature(temperature_k)
+        return dataclasses.replace(self, temperature_k=float(temperature_k))
+
+    @property
+    def beta_per_mev(self) -> float:
+        """β = 1/k_BT in 1/meV (infinite at 0 K)."""
+        kt = KB_EV_PER_K * 1e3 * self.temperature_k
+        return np.inf if kt == 0 else 1.0 / kt
 
 
 def cross_sections(species: Sequence[str], kind: str = "total",

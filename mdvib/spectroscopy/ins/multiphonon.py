@@ -35,8 +35,15 @@ import numpy as np
 from mdvib.errors import SettingsError
 from mdvib.io._masses import masses_for_species
 from mdvib.spectroscopy.ins.bins import EnergyBins
-from mdvib.spectroscopy.ins.model import HBAR2_OVER_2AMU_MEV_A2, cross_sections, self_convolutions
-from mdvib.units import KB_EV_PER_K, THZ_TO_MEV
+from mdvib.spectroscopy.ins.model import (
+    HBAR2_OVER_2AMU_MEV_A2,
+    ThermalRoute,
+    check_temperature,
+    cross_sections,
+    isotope_mass,
+    self_convolutions,
+)
+from mdvib.units import THZ_TO_MEV
 
 #: Bose statistics of the expansion.
 OCCUPATIONS = ("quantum", "classical")
@@ -50,7 +57,7 @@ SUBSAMPLES = 16
 
 
 @dataclasses.dataclass(frozen=True)
-class IncoherentDOSModel:
+class IncoherentDOSModel(ThermalRoute):
     """Powder S(Q,E) of the incoherent approximation from partial DOS (a :class:`PowderModel`).
 
     Build it with :meth:`from_dos` (an mdvib DOS result) or :meth:`from_arrays`.
@@ -173,8 +180,7 @@ class IncoherentDOSModel:
         dos = np.atleast_2d(np.asarray(partial_dos, dtype=float))
         species = tuple(species)
         _check_grid(energies, dos, species, source)
-        if temperature_k is None or not np.isfinite(temperature_k) or temperature_k < 0:
-            raise SettingsError(f"{source}: the temperature must be a number of kelvin ≥ 0, not {temperature_k!r}")
+        check_temperature(temperature_k)
         if occupations not in OCCUPATIONS:
             raise SettingsError(f"unknown occupations {occupations!r}; choose one of {OCCUPATIONS}")
         if occupations == "classical" and temperature_k == 0:
@@ -186,7 +192,7 @@ class IncoherentDOSModel:
         isotopes = dict(isotopes or {})
         names = tuple(isotopes.get(s, s) for s in species)
         sigma = cross_sections(species, kind, isotopes)
-        mass_table = {s: _isotope_mass(isotopes[s]) for s in isotopes}
+        mass_table = {s: isotope_mass(isotopes[s]) for s in isotopes}
         mass_table.update(masses or {})
         species_masses = masses_for_species(species, mass_table)
         unit = np.clip(_debye_low_energy(energies, dos, debye_cutoff_mev), 0.0, None)
@@ -206,17 +212,6 @@ class IncoherentDOSModel:
                    unit_dos=unit * scale, occupations=occupations, debye_cutoff_mev=float(debye_cutoff_mev),
                    cross_section_kind=kind, unit_dos_err=unit_err)
 
-    def with_temperature(self, temperature_k: float) -> IncoherentDOSModel:
-        """The same DOS at another temperature (a harmonic temperature series from one DOS)."""
-        if not np.isfinite(temperature_k) or temperature_k < 0:
-            raise SettingsError(f"the temperature must be a number of kelvin ≥ 0, not {temperature_k!r}")
-        return dataclasses.replace(self, temperature_k=float(temperature_k))
-
-    @property
-    def beta_per_mev(self) -> float:
-        """β = 1/k_BT in 1/meV (infinite at 0 K)."""
-        kt = KB_EV_PER_K * 1e3 * self.temperature_k
-        return np.inf if kt == 0 else 1.0 / kt
 
     @property
     def gamma_per_mev(self) -> np.ndarray:
@@ -389,11 +384,6 @@ def _check_order(max_order: int) -> None:
     if int(max_order) != max_order or max_order < 1:
         raise SettingsError(f"the highest multiphonon order must be an integer ≥ 1, not {max_order!r}")
 
-
-def _isotope_mass(symbol: str) -> float:
-    from mdvib.constants.neutron import isotope
-
-    return float(isotope(symbol).mass)
 
 
 def _source_name(dos) -> str:

@@ -62,8 +62,15 @@ import scipy.sparse
 from mdvib.errors import SettingsError
 from mdvib.io.phonopy_files import read_phonopy
 from mdvib.spectroscopy.ins.bins import EnergyBins
-from mdvib.spectroscopy.ins.model import HBAR2_OVER_2AMU_MEV_A2, cross_sections, self_convolutions
-from mdvib.units import KB_EV_PER_K, THZ_TO_MEV
+from mdvib.spectroscopy.ins.model import (
+    HBAR2_OVER_2AMU_MEV_A2,
+    ThermalRoute,
+    check_temperature,
+    cross_sections,
+    isotope_mass,
+    self_convolutions,
+)
+from mdvib.units import THZ_TO_MEV
 
 #: Modes below this energy (meV; ≈ 4 cm⁻¹) are left out: the acoustic modes at Γ.
 MIN_ENERGY_MEV = 0.5
@@ -75,7 +82,7 @@ IMAGINARY_MEV = 0.05 * THZ_TO_MEV
 TWO_PHONON_SUBDIVISION = 27
 
 @dataclasses.dataclass(frozen=True)
-class PhononPowderModel:
+class PhononPowderModel(ThermalRoute):
     """Powder S(Q,E) from harmonic phonon modes (a :class:`~mdvib.spectroscopy.ins.model.PowderModel`).
 
     Build it with :meth:`from_phonopy` (force constants) or :meth:`from_modes`;
@@ -164,7 +171,7 @@ class PhononPowderModel:
         isotopes = dict(isotopes or {})
         cross_sections(symbols, kind, isotopes)      # unknown symbols or substitutions are refused before any work
         original = np.asarray(phonon.primitive.masses, dtype=float)
-        masses = np.array([_isotope_mass(isotopes[s]) if s in isotopes else m for s, m in zip(symbols, original)])
+        masses = np.array([isotope_mass(isotopes[s]) if s in isotopes else m for s, m in zip(symbols, original)])
         try:
             phonon.masses = masses                   # a caller's object gets its masses back below
             phonon.run_mesh(divisions, is_gamma_center=gamma_centred, is_mesh_symmetry=False, with_eigenvectors=True)
@@ -217,7 +224,7 @@ class PhononPowderModel:
         masses = np.asarray(masses_amu, dtype=float)
         symbols = tuple(species)
         _check_modes(energies, vectors, w, masses, symbols, source)
-        _check_temperature(temperature_k)
+        check_temperature(temperature_k)
         if not np.isfinite(min_energy_mev) or min_energy_mev <= 0:
             raise SettingsError(f"the lowest mode energy kept must be a positive number of meV, not {min_energy_mev!r}")
         imaginary = energies < -IMAGINARY_MEV
@@ -244,16 +251,6 @@ class PhononPowderModel:
                    masses_amu=masses, energies_mev=e_kept, weights=(w / w.sum())[k_index], tensors_a2=tensors,
                    min_energy_mev=float(min_energy_mev), cross_section_kind=kind, source=source)
 
-    def with_temperature(self, temperature_k: float) -> PhononPowderModel:
-        """The same modes at another temperature (no new lattice dynamics)."""
-        _check_temperature(temperature_k)
-        return dataclasses.replace(self, temperature_k=float(temperature_k))
-
-    @property
-    def beta_per_mev(self) -> float:
-        """β = 1/k_BT in 1/meV (infinite at 0 K)."""
-        kt = KB_EV_PER_K * 1e3 * self.temperature_k
-        return np.inf if kt == 0 else 1.0 / kt
 
     @property
     def occupations(self) -> np.ndarray:
@@ -457,12 +454,3 @@ def _check_modes(energies: np.ndarray, vectors: np.ndarray, weights: np.ndarray,
         raise SettingsError(f"{source}: the mode energies have non-finite values")
 
 
-def _check_temperature(temperature_k) -> None:
-    if temperature_k is None or not np.isfinite(temperature_k) or temperature_k < 0:
-        raise SettingsError(f"the temperature must be a number of kelvin ≥ 0, not {temperature_k!r}")
-
-
-def _isotope_mass(symbol: str) -> float:
-    from mdvib.constants.neutron import isotope
-
-    return float(isotope(symbol).mass)

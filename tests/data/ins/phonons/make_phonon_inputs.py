@@ -45,29 +45,9 @@ def save(phonon, folder: Path) -> None:
 
 
 def silicon():
-    from phonopy import Phonopy
-    from phonopy.structure.atoms import PhonopyAtoms
+    from tests.lammps_helpers import sw_si_phonopy
 
-    from tests.lammps_helpers import SI_MASS_AMU, diamond_si_unitcell, get_forces, set_positions, sw_si_lammps
-
-    cell, basis = diamond_si_unitcell()
-    unitcell = PhonopyAtoms(symbols=["Si"] * len(basis), cell=cell, positions=basis, masses=[SI_MASS_AMU] * 8)
-    phonon = Phonopy(unitcell, supercell_matrix=np.eye(3, dtype=int) * 3, primitive_matrix="F")
-    phonon.generate_displacements(distance=0.01)
-    lmp = sw_si_lammps(phonon.supercell.cell, phonon.supercell.positions)
-    try:
-        lmp.command("run 0")
-        reference = get_forces(lmp)
-        forces = []
-        for displaced in phonon.supercells_with_displacements:
-            set_positions(lmp, displaced.positions)
-            lmp.command("run 0")
-            forces.append(get_forces(lmp) - reference)
-    finally:
-        lmp.close()
-    phonon.forces = np.array(forces)
-    phonon.produce_force_constants(calculate_full_force_constants=False)
-    return phonon
+    return sw_si_phonopy(reps=3, primitive_matrix="F", full_force_constants=False)
 
 
 def spring_forces(cell: np.ndarray, ideal: np.ndarray, symbols: list[str], positions: np.ndarray) -> np.ndarray:
