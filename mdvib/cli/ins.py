@@ -28,10 +28,12 @@ factor at each temperature on both sides (detailed balance).
 
 Writes (OUT is a folder):
   OUT/ins.h5             every spectrum (typed, units, provenance): per bank, per order, per species
-  OUT/ins.csv            energy (meV, cm-1) and one column per temperature and bank
+  OUT/ins.csv            energy (meV, cm-1) and one column per temperature and bank (DOS input with block
+                         errors: the standard error of the fundamentals too)
   OUT/ins.png            the spectra on one axis (one input: its multiphonon orders too)
   OUT/ins_map.png        direct geometry: the powder map S(|Q|,E) of the first input
   OUT/comparison.csv     with --measured: scale, χ², cosine, shift of each input, best first
+  OUT/comparison.txt     the same as a table (also printed)
   OUT/comparison.png     with --measured: overlay with residuals
 
 examples:
