@@ -136,6 +136,14 @@ def test_tfxa_geometry():
     assert tfxa.sigma_mev(np.array([100.0]))[0] * 2.3548 == pytest.approx(0.02 * 103.909, rel=1e-4)
 
 
+def test_tosca_sigma_equals_resins_abins_model():
+    """mdvib evaluates TOSCA's polynomial itself (no resins import); resins' TOSCA 'AbINS' model is the reference."""
+    reference = resins.Instrument.from_default("TOSCA", "TOSCA").get_resolution_function("AbINS")
+    energy = np.linspace(0.0, 500.0, 26)
+    expected = reference.get_characteristics(energy[:, None])["sigma"]
+    np.testing.assert_allclose(get_instrument("tosca").sigma_mev(energy), np.ravel(expected), rtol=1e-10)
+
+
 # ---------------------------------------------------------------- direct geometry
 
 

@@ -6,9 +6,9 @@ Built-ins (:func:`instrument_names`), all energies in meV, angles in degrees:
 
   - ``tosca`` (ISIS): E_f = 3.967 meV (32 cm⁻¹), banks forward 45° and backward 134.989°
     (resins tosca.yaml); σ = 2.5 + 0.005E + 1e-7E² cm⁻¹ (Dymkowski et al., Physica B 551
-    (2018) 443; Cheng et al., J. Chem. Theory Comput. 15 (2019) 1974), evaluated by resins'
-    TOSCA "AbINS" model (the same polynomial in meV). resins' other TOSCA model ("book",
-    Mitchell et al. 2005) fails in resins 0.1.0 (NameError) and is not used.
+    (2018) 443; Cheng et al., J. Chem. Theory Comput. 15 (2019) 1974), the polynomial of
+    resins' TOSCA "AbINS" model (a test checks they agree; evaluated here without importing
+    resins). resins' other TOSCA model ("book", Mitchell et al. 2005) fails in resins 0.1.0 (NameError) and is not used.
   - ``vision`` (SNS): PG(002) analysers at a Bragg angle of 45°, d = 3.348 Å (resins
     vision.yaml, Seeger, Daemen & Larese, NIM A 604 (2009) 719) give λ_f = 2d sin 45° and
     E_f = 3.649 meV; banks forward 45° and backward 135°. resins' VISION model
@@ -290,9 +290,17 @@ def _no_settings(name: str, settings: dict) -> None:
                             f"indirect-geometry instrument with a fixed final energy")
 
 
+#: TOSCA's Gaussian σ(E) = 2.5 + 0.005E + 1e-7E² in cm⁻¹ (E in cm⁻¹): the polynomial resins' TOSCA "AbINS" model
+#: evaluates, written here so that TOSCA does not import resins (and scipy.stats: a second) for one polynomial.
+TOSCA_SIGMA_INV_CM = (2.5, 0.005, 1e-7)
+TOSCA_RESOLUTION_SOURCE = ("K. Dymkowski et al., Physica B 551 (2018) 443; Y. Q. Cheng et al., J. Chem. Theory "
+                           "Comput. 15 (2019) 1974 (resins' TOSCA model 'AbINS')")
+
+
 def _tosca(**settings) -> IndirectGeometry:
     _no_settings("TOSCA", settings)
-    return IndirectGeometry(name="TOSCA", resolution=ResinsResolution("TOSCA", "TOSCA", "AbINS"),
+    return IndirectGeometry(name="TOSCA", resolution=PolynomialResolution.from_units(TOSCA_SIGMA_INV_CM, "cm-1",
+                                                                                     TOSCA_RESOLUTION_SOURCE),
                             final_energy_mev=3.967, banks={"forward": 45.0, "backward": _BACKSCATTERING_DEG},
                             max_energy_mev=500.0)
 

@@ -25,6 +25,7 @@ import dataclasses
 from typing import Any, Protocol
 
 import numpy as np
+import scipy.fft
 import scipy.special
 
 from mdvib.errors import SettingsError
@@ -248,10 +249,10 @@ def _convolve_into(out: np.ndarray, intensity: np.ndarray, weights: np.ndarray, 
     offsets = np.arange(-half, half + 1)
     kernel = np.diff(scipy.special.ndtr((np.append(offsets, half + 1) - 0.5) / sigma_bins))
     first, last = used[0], used[-1] + 1
-    from scipy.signal import oaconvolve  # imported here: scipy.signal costs about a second to import
-
-    spread = oaconvolve(intensity[..., first:last] * weights[first:last],
-                                     kernel.reshape((1,) * (intensity.ndim - 1) + (-1,)), mode="full", axes=-1)
+    length = last - first + kernel.size - 1           # the full linear convolution, by FFT (no wrap-around)
+    n_fft = scipy.fft.next_fast_len(length, real=True)
+    spread = scipy.fft.irfft(scipy.fft.rfft(intensity[..., first:last] * weights[first:last], n_fft, axis=-1)
+                             * scipy.fft.rfft(kernel, n_fft), n_fft, axis=-1)[..., :length]
     start = first - half                    # axis index of spread[..., 0]
     lo, hi = max(start, 0), min(start + spread.shape[-1], out.shape[-1])
     out[..., lo:hi] += spread[..., lo - start:hi - start]
