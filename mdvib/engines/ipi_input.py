@@ -80,6 +80,8 @@ CHECKPOINT = f"{OUTPUT_PREFIX}.chk"
 UNIX_PORT = 32345
 #: Extra LAMMPS steps beyond the force evaluations i-PI can ask for, so a client never ends its ``run`` first.
 CLIENT_RUN_MARGIN = 1000
+#: Longest ``run`` a client is given (LAMMPS counts the steps of a run in a 32-bit integer).
+MAX_CLIENT_RUN = 2_000_000_000
 
 
 @dataclass(frozen=True)
@@ -352,9 +354,10 @@ def client_run_steps(settings: PIMDSettings) -> int:
     """LAMMPS steps of a client's ``run``: more than the force evaluations i-PI can ask of it.
 
     One i-PI step evaluates every bead once, plus one evaluation of all beads
-    at the start; a single client may get all of them.
+    at the start; a single client may get all of them. Capped at
+    :data:`MAX_CLIENT_RUN` (LAMMPS's limit on the steps of one ``run``).
     """
-    return (settings.steps + 1) * settings.beads + CLIENT_RUN_MARGIN
+    return min((settings.steps + 1) * settings.beads + CLIENT_RUN_MARGIN, MAX_CLIENT_RUN)
 
 
 def client_input(data_file: str | Path, potential_lines: Sequence[str], address: str, run_steps: int,
