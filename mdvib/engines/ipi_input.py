@@ -116,8 +116,9 @@ class PIMDSettings:
         Seed of i-PI's random number generator.
     timeout_s : float
         Watchdog time, s: the run is stopped when a process dies or when no
-        new step reaches ``simulation.out`` for this long (so it must exceed
-        the wall time of ``stride`` steps), and the server must come up within it.
+        new line reaches ``simulation.out`` for this long, so it must exceed
+        the wall time of ``stride`` steps and the clients' start-up (torch-based
+        potentials: 10-50 s); the server must open its socket within it too.
     socket_prefix : str
         First part of the unix-socket address (letters, digits, ``_``, ``-``).
     checkpoint_stride : int or None
