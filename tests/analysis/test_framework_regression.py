@@ -43,8 +43,10 @@ def test_dos_unchanged(case):
     result = DOSAnalysis(**settings).run(Trajectory.open(DUMP, dt_fs=1.0, type_map={1: "Si"}), **selection)
     for name in ("frequencies_thz", "total", "partial", "raw_power", "total_err", "partial_err", "raw_power_err",
                  "temperature_k"):
-        np.testing.assert_allclose(getattr(result, name), expected[f"{case}/{name}"], rtol=1e-12, atol=0,
-                                   err_msg=f"{case}: {name}")
+        reference = expected[f"{case}/{name}"]
+        # atol scaled to the array: round-off of 1e-17 on near-zero points (parallel sums, other BLAS) is no change
+        np.testing.assert_allclose(getattr(result, name), reference, rtol=1e-12,
+                                   atol=1e-12 * float(np.max(np.abs(reference))), err_msg=f"{case}: {name}")
 
 
 def _rattled():
