@@ -38,8 +38,13 @@ def _project(velocities, cos_table, sin_table, basis_index, n_basis, out):  # pr
                     out[f, q, b, a] = re[b, a] + 1j * im[b, a]
 
 
+def phase_tables(phases: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Contiguous cos and sin tables of ``phases`` (n_q, n_atoms), made once per analysis, not per chunk."""
+    return np.ascontiguousarray(phases.real, dtype=np.float64), np.ascontiguousarray(phases.imag, dtype=np.float64)
+
+
 def project_velocities(velocities: np.ndarray, phases: np.ndarray, basis_index: np.ndarray,
-                       n_basis: int) -> np.ndarray:
+                       n_basis: int, tables: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """Lattice sums X(t, q, b, α) = Σ_{atoms i of basis b} e^{iq·R_i} v_α(i, t).
 
     Parameters
@@ -52,15 +57,17 @@ def project_velocities(velocities: np.ndarray, phases: np.ndarray, basis_index: 
         Basis atom of each atom.
     n_basis : int
         Number of basis atoms.
+    tables : tuple of ndarray, optional
+        :func:`phase_tables` of ``phases``, when the caller keeps them between chunks.
 
     Returns
     -------
     ndarray, shape (n_frames, n_q, n_basis, 3), complex128
     """
     velocities = np.ascontiguousarray(velocities, dtype=np.float64)
+    cos_table, sin_table = tables if tables is not None else phase_tables(phases)
     out = np.empty((velocities.shape[0], phases.shape[0], n_basis, 3), dtype=np.complex128)
-    _project(velocities, np.ascontiguousarray(phases.real), np.ascontiguousarray(phases.imag),
-             np.ascontiguousarray(basis_index, dtype=np.int64), n_basis, out)
+    _project(velocities, cos_table, sin_table, np.ascontiguousarray(basis_index, dtype=np.int64), n_basis, out)
     return out
 
 

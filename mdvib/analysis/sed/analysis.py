@@ -46,7 +46,7 @@ from mdvib.analysis.sed.modes import HarmonicModes, load_modes
 from mdvib.analysis.tdep.reference import Reference, map_first_frame
 from mdvib.errors import SettingsError
 from mdvib.io.base import FrameChunk
-from mdvib.kernels.sed import project_velocities
+from mdvib.kernels.sed import phase_tables, project_velocities
 from mdvib.results import Provenance, quantity, result_type, save_result
 from mdvib.trajectory import FrameSelection, Trajectory
 from mdvib.units import AMU_A2_PER_FS2_IN_EV, KB_EV_PER_K
@@ -268,6 +268,8 @@ class SEDAnalysis(AnalysisBase):
             n_freq = int(np.searchsorted(freqs, self.max_frequency_thz, side="right"))
         self._n_freq = max(n_freq, 2)
         self._phases = self.cells.phases(self.qpoints.reduced)
+        self._tables = phase_tables(self._phases)
+        self._basis_index = np.ascontiguousarray(self.cells.basis_index, dtype=np.int64)
         self._sqrt_mass = np.sqrt(self.cells.basis_masses)
         self._masses = trajectory.masses[self._order]
         self._warnings = []
@@ -290,13 +292,14 @@ class SEDAnalysis(AnalysisBase):
 
     def _accumulate(self, accumulator: _SEDParts, chunk: FrameChunk) -> None:
         (sums,) = accumulator.blocks.values()
-        velocities = chunk.velocities[:, self._order, :]
+        velocities = np.take(chunk.velocities, self._order, axis=1)  # C-contiguous (v[:, order] is not)
         if self._rotation is not None:
             velocities = velocities @ self._rotation.T  # into the reference's frame
         kinetic = 0.5 * float(np.einsum("i,fia,fia->", self._masses, velocities, velocities))
         sums.kinetic_ev += kinetic * AMU_A2_PER_FS2_IN_EV
         sums.frames += chunk.n_frames
-        projected = project_velocities(velocities, self._phases, self.cells.basis_index, self.cells.n_basis)
+        projected = project_velocities(velocities, self._phases, self._basis_index, self.cells.n_basis,
+                                       tables=self._tables)
         k = 0
         while k < chunk.n_frames:
             take = min(self._segment - accumulator.filled, chunk.n_frames - k)
