@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -300,3 +302,24 @@ def test_cli_end_to_end(sw_si, si_phonopy_yaml, tmp_path, capsys):
                    "--qpoints", "0.3,0,0.3", "--quiet", "-o", str(tmp_path / "bad")])
     assert status == 1
     assert "nearest allowed q is (0.333333, 0, 0.333333)" in capsys.readouterr().err
+
+
+def test_repeat_unit_of_a_supercell_and_of_a_cell_that_repeats_nothing():
+    from mdvib.analysis.sed.lattice import primitive_cell, repeat_unit
+    from mdvib.analysis.tdep.export import standard_unitcell
+    from tests.lammps_helpers import SI_MASS_AMU, diamond_si_unitcell
+
+    cell, basis = diamond_si_unitcell()
+    shifts = np.array([[i, j, k] for i in range(4) for j in range(3) for k in range(2)]) @ cell
+    positions = (basis[None, :, :] + shifts[:, None, :]).reshape(-1, 3) + 0.3      # an origin off the atoms
+    supercell = Reference(cell=cell * np.array([4, 3, 2])[:, None], positions=positions,
+                          species=("Si",) * len(positions), masses=np.full(len(positions), SI_MASS_AMU))
+    unit = repeat_unit(supercell)
+    np.testing.assert_allclose(unit.cell, cell, atol=1e-12)
+    assert len(unit.species) == 8
+    # the primitive cell found through the repeat unit is spglib's primitive cell of the whole supercell
+    direct = standard_unitcell(supercell, primitive=True)
+    assert abs(np.linalg.det(primitive_cell(supercell).cell)) == pytest.approx(abs(np.linalg.det(direct.cell)))
+    noise = 0.05 * np.random.default_rng(1).standard_normal(positions.shape)
+    rattled = dataclasses.replace(supercell, positions=supercell.positions + noise)
+    assert repeat_unit(rattled) is rattled

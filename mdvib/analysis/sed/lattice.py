@@ -7,8 +7,10 @@ reference supercell must be assigned a lattice point and a basis atom of a
 unit cell:
 
 * the unit cell is the one the user gives, or spglib's primitive cell of the
-  reference in the reference's orientation (``no_idealize``), shifted so that
-  its first basis atom sits on a reference atom;
+  reference's repeat unit in the reference's orientation (``no_idealize``),
+  shifted so that one of its basis atoms of atom 0's species sits on atom 0
+  (the one that puts every atom on a site: with two sites of one species, as
+  in diamond, the first one need not be atom 0's);
 * the supercell matrix P (supercell = P · unit cell, rows) must be integral;
 * an atom at r is basis atom b of the cell at R = n·A when (r − r_b)·A⁻¹ = n
   is integral, n reduced modulo the supercell; every (cell, b) must occur
@@ -103,11 +105,62 @@ class CellBasisMap:
 
 
 def primitive_cell(reference: Reference, symprec: float = 1e-3) -> Reference:
-    """spglib's primitive cell of ``reference`` (not rotated), its vectors reordered to follow the reference's axes."""
+    """spglib's primitive cell of ``reference`` (not rotated), its vectors reordered to follow the reference's axes.
+
+    spglib runs on the reference's repeat unit (:func:`repeat_unit`): the same
+    crystal, but seconds faster than the 4096-atom supercell itself.
+    """
     from mdvib.analysis.tdep.export import standard_unitcell
 
-    primitive = standard_unitcell(reference, symprec, primitive=True)
+    primitive = standard_unitcell(repeat_unit(reference, symprec), symprec, primitive=True)
     return dataclasses.replace(primitive, cell=_aligned_axes(primitive.cell, reference.cell))
+
+
+def repeat_unit(reference: Reference, tolerance_a: float = 1e-3) -> Reference:
+    """The smallest cell a_i/n_i, along the reference's own axes, that the reference repeats n_1×n_2×n_3 times.
+
+    For each axis, n is read from the atoms of atom 0's species lying on the
+    line through atom 0 along that axis, and the translation a_i/n is checked
+    on every atom (same species within ``tolerance_a``); divisors of n are
+    tried when it fails. A reference that repeats nothing is returned as it is.
+    """
+    from scipy.spatial import cKDTree
+
+    frac = np.mod(reference.scaled_positions, 1.0)
+    species = np.asarray(reference.species)
+    lengths = np.linalg.norm(reference.cell, axis=1)
+    tree = cKDTree(frac, boxsize=1.0 + 1e-12)
+    tolerance = tolerance_a / lengths.max()          # fractional: conservative on every axis
+    same = np.flatnonzero(species == species[0])
+    offsets = frac[same] - frac[0]
+    offsets -= np.rint(offsets)
+    repeats = []
+    for axis in range(3):
+        others = [a for a in range(3) if a != axis]
+        on_line = np.all(np.abs(offsets[:, others] * lengths[others]) < tolerance_a, axis=1)
+        steps = np.mod(offsets[on_line, axis], 1.0)
+        steps = steps[(steps > tolerance) & (steps < 1.0 - tolerance)]
+        n = int(np.rint(1.0 / steps.min())) if steps.size else 1
+        while n > 1 and not _is_translation(frac, species, tree, axis, n, tolerance):
+            n = max(d for d in range(1, n) if n % d == 0)
+        repeats.append(n)
+    if repeats == [1, 1, 1]:
+        return reference
+    counts = np.array(repeats)
+    inside = np.all(frac * counts < 1.0 - tolerance, axis=1)      # one atom of each translation orbit
+    if inside.sum() * counts.prod() != len(frac):
+        return reference                                           # atoms on the boundary within tolerance
+    cell = reference.cell / counts[:, None]
+    sub = frac[inside] * counts
+    return Reference(cell=cell, positions=sub @ cell, species=tuple(species[inside]), masses=reference.masses[inside],
+                     path=reference.path)
+
+
+def _is_translation(frac: np.ndarray, species: np.ndarray, tree, axis: int, n: int, tolerance: float) -> bool:
+    shift = np.zeros(3)
+    shift[axis] = 1.0 / n
+    distance, index = tree.query(np.mod(frac + shift, 1.0))
+    return bool(np.all(distance < tolerance) and np.all(species[index] == species))
 
 
 def _aligned_axes(lattice: np.ndarray, reference_cell: np.ndarray) -> np.ndarray:
@@ -167,13 +220,18 @@ def map_cells(reference: Reference, unitcell: Reference | None = None, symprec: 
     matches = [b for b, s in enumerate(unit.species) if s == reference.species[0]]
     if not matches:
         raise SettingsError(f"{name}: the unit cell has no {reference.species[0]} atom (atom 0 of the reference)")
-    basis = basis + (reference.positions[0] - basis[matches[0]])
     inverse = np.linalg.inv(cell)
-    offsets = (reference.positions[:, None, :] - basis[None, :, :]) @ inverse  # (N, n_basis, 3)
-    mismatch = np.linalg.norm((offsets - np.rint(offsets)) @ cell, axis=2)
-    basis_index = np.argmin(mismatch, axis=1)
     atoms = np.arange(reference.n_atoms)
-    distance = mismatch[atoms, basis_index]
+    best = None
+    for candidate in matches:   # the unit cell's origin is free: put each basis atom of atom 0's species on atom 0
+        shifted = basis + (reference.positions[0] - basis[candidate])
+        offsets = (reference.positions[:, None, :] - shifted[None, :, :]) @ inverse  # (N, n_basis, 3)
+        mismatch = np.linalg.norm((offsets - np.rint(offsets)) @ cell, axis=2)
+        basis_index = np.argmin(mismatch, axis=1)
+        distance = mismatch[atoms, basis_index]
+        if best is None or distance.max() < best[3].max():
+            best = (shifted, offsets, basis_index, distance)
+    basis, offsets, basis_index, distance = best
     tolerance = SITE_TOLERANCE_FRACTION * reference.nearest_neighbour_distance()
     worst = int(np.argmax(distance))
     if distance[worst] > tolerance:
