@@ -455,3 +455,27 @@ def test_resume_after_ctrl_c_gives_the_uninterrupted_trajectory(tmp_path):
     assert record["settings"]["beads"] == 2
     with pytest.raises(SettingsError, match="other pimd.beads"):
         run_pimd(run_settings(beads=3, steps=400, stride=10), atoms, potential, interrupted)
+
+
+@pytest.mark.slow
+def test_trpmd_centroid_dos_peaks_at_the_harmonic_frequencies(tmp_path):
+    """TRPMD of the harmonic crystal: the centroid-velocity DOS (mdvib's DOS analyser on i-PI's xc/vc files)
+    has its peaks at the normal-mode frequencies, and the centroid is at the classical temperature."""
+    from mdvib.analysis.dos import DOSAnalysis
+    from mdvib.io.ipi_beads import companion_files
+    from mdvib.trajectory import Trajectory
+
+    atoms, potential = harmonic_crystal()
+    settings = run_settings(mode="trpmd", beads=4, steps=4000, stride=2)
+    run = run_pimd(settings, atoms, potential, tmp_path / "trpmd")
+    companions = {f"{q}_file": str(f) for q, f in companion_files(run.centroid_positions).items()}
+    assert set(companions) == {"velocities_file"}
+    trajectory = Trajectory.open(run.centroid_positions, format="extxyz", dt_fs=settings.timestep_fs,  # × step
+                                 **companions)
+    dos = DOSAnalysis(window=400, blocks=2).run(trajectory)
+    assert dos.temperature_k == pytest.approx(TEMPERATURE_K, rel=0.05)
+    harmonic = np.unique(np.round(mode_frequencies(atoms)[3:] / (2 * np.pi), 3))      # THz
+    peaks = dos.peaks(max_peaks=3)
+    assert len(peaks) == 3
+    for peak in peaks:  # within half the lag window's resolution of a normal mode
+        assert np.min(np.abs(harmonic - peak)) < 0.5 * dos.resolution_fwhm_thz, (peak, harmonic)
