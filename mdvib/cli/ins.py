@@ -116,9 +116,9 @@ def run(args: argparse.Namespace) -> None:
     """Simulate, write, plot and compare as the options say."""
     check_output(args.output, (), "-o", directory=True)
     settings = settings_from_args(args)
-    instrument = settings.make_instrument()
+    instrument = settings.instrument_model
     models, labels = load_models(args.inputs, args.temperature, settings.route, settings.route_options())
-    result = simulate(models, instrument, settings.bins(instrument, models), settings.orders, labels=labels,
+    result = simulate(models, instrument, settings.bins(), settings.orders, labels=labels,
                       provenance=provenance(settings, args.inputs))
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)

@@ -57,7 +57,7 @@ from pathlib import Path
 from mdvib.engines import ipi_input
 from mdvib.engines.ipi_input import OUTPUT_PREFIX, PIMDSettings
 from mdvib.errors import MdvibError, SettingsError
-from mdvib.results import atomic_path
+from mdvib.results import atomic_path, process_exists, write_text_atomic
 
 #: Directory of the unix sockets (fixed by i-PI's and LAMMPS's socket code).
 SOCKET_DIR = Path("/tmp")
@@ -169,16 +169,6 @@ def socket_path(address: str) -> Path:
     return SOCKET_DIR / f"ipi_{address}"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def remove_stale_sockets(settings: PIMDSettings, workdir: str | Path) -> list[Path]:
     """Remove socket files of earlier runs of ``workdir`` whose process has gone (or is this one).
 
@@ -196,7 +186,7 @@ def remove_stale_sockets(settings: PIMDSettings, workdir: str | Path) -> list[Pa
     for path in SOCKET_DIR.glob(f"ipi_{settings.socket_prefix}-{_folder_hash(Path(workdir))}-*"):
         pid_text = path.name.rsplit("-", 1)[-1]
         pid = int(pid_text) if pid_text.isdigit() else None
-        if pid is not None and pid != os.getpid() and _alive(pid):
+        if pid is not None and pid != os.getpid() and process_exists(pid):
             raise IpiRunError(f"{workdir}: process {pid} is running i-PI in this folder (socket {path}); "
                               "wait for it or stop it, or use another folder")
         with contextlib.suppress(FileNotFoundError):
@@ -269,8 +259,7 @@ def truncate_xyz(path: str | Path, max_step: int) -> int:
         if end > len(lines) or not lines[end - 1].endswith("\n") or match is None or int(match[1]) > max_step:
             break
         keep, frames, k = end, frames + 1, end
-    with atomic_path(path) as tmp:
-        tmp.write_text("".join(lines[:keep]))
+    write_text_atomic(path, "".join(lines[:keep]))
     return frames
 
 
@@ -290,8 +279,7 @@ def truncate_properties(path: str | Path, max_step: int) -> int:
         elif line.strip() and line.endswith("\n") and int(float(line.split()[0])) <= max_step:
             kept.append(line)
             rows += 1
-    with atomic_path(path) as tmp:
-        tmp.write_text("".join(kept))
+    write_text_atomic(path, "".join(kept))
     return rows
 
 
@@ -523,14 +511,12 @@ def _prepare(settings: PIMDSettings, structure, potential, workdir: Path, addres
         atoms = ipi_input.standard_frame(structure)
         xml = ipi_input.write_ipi_input(settings, atoms, workdir, address)
         write_lammps_data(atoms, workdir / "client.data", potential.elements)
-        with atomic_path(workdir / RUN_RECORD) as tmp:
-            tmp.write_text(json.dumps(record, indent=1))
+        write_text_atomic(workdir / RUN_RECORD, json.dumps(record, indent=1))
     lines = potential_commands(potential)
     for k in range(settings.clients):
         text = ipi_input.client_input("client.data", lines, address, ipi_input.client_run_steps(settings),
                                       extra_commands)
-        with atomic_path(workdir / f"client_{k + 1}.in") as tmp:
-            tmp.write_text(text)
+        write_text_atomic(workdir / f"client_{k + 1}.in", text)
     return xml, resumed_from
 
 

@@ -50,7 +50,7 @@ from xml.sax.saxutils import escape
 import numpy as np
 
 from mdvib.errors import SettingsError
-from mdvib.results import atomic_path
+from mdvib.results import write_text_atomic
 
 #: Values of ``PIMDSettings.mode``.
 PIMD_MODES = ("pimd", "trpmd", "rpmd")
@@ -260,8 +260,7 @@ def write_init_xyz(atoms, path: str | Path) -> Path:
     lines += [f"{symbol} {x:.12f} {y:.12f} {z:.12f}"
               for symbol, (x, y, z) in zip(atoms.get_chemical_symbols(), atoms.positions)]
     path = Path(path)
-    with atomic_path(path) as tmp:
-        tmp.write_text("\n".join(lines) + "\n")
+    write_text_atomic(path, "\n".join(lines) + "\n")
     return path
 
 
@@ -346,8 +345,7 @@ def write_ipi_input(settings: PIMDSettings, atoms, workdir: str | Path, address:
     workdir = Path(workdir)
     write_init_xyz(atoms, workdir / INIT_XYZ)
     path = workdir / INPUT_XML
-    with atomic_path(path) as tmp:
-        tmp.write_text(ipi_xml(settings, atoms.get_masses(), address))
+    write_text_atomic(path, ipi_xml(settings, atoms.get_masses(), address))
     return path
 
 

@@ -11,6 +11,7 @@ and, with ``measured = FILE``, ``ins_comparison.png``, ``ins_comparison.csv`` an
 from __future__ import annotations
 
 import dataclasses
+import functools
 from pathlib import Path
 
 from mdvib.analysis.registry import AnalysisOutput, AnalysisSpec, CampaignStep, register_analysis
@@ -96,10 +97,11 @@ class INSSettings:
         if self.measured is not None and not Path(self.measured).is_file():
             raise SettingsError(f"measured spectrum {self.measured}: no such file")
         EnergyBins(float(self.bin_mev), 1)
-        self.make_instrument()
+        self.instrument_model  # built (and checked) once, before any work
 
-    def make_instrument(self):
-        """The instrument these settings name."""
+    @functools.cached_property
+    def instrument_model(self):
+        """The instrument these settings name (built on first use, then kept)."""
         if Path(self.instrument).suffix.lower() == ".toml":
             return load_instrument_file(self.instrument)
         chopper = {"incident_energy_mev": self.incident_energy_mev,
@@ -111,10 +113,10 @@ class INSSettings:
         return RouteOptions(kind=self.cross_section, isotopes=dict(self.isotopes), occupations=self.occupations,
                             mesh=tuple(int(n) for n in self.mesh))
 
-    def bins(self, instrument, models) -> EnergyBins:
+    def bins(self) -> EnergyBins:
         """The energy axis."""
         if self.max_energy_mev is None:
-            return default_bins(instrument, models, float(self.bin_mev))
+            return default_bins(self.instrument_model, float(self.bin_mev))
         return EnergyBins.up_to(float(self.max_energy_mev), float(self.bin_mev))
 
 
@@ -127,8 +129,7 @@ def provenance(settings: INSSettings, inputs) -> Provenance:
 def run_in_campaign(step: CampaignStep, settings: INSSettings) -> AnalysisOutput:
     """Simulate the spectrum of one campaign temperature from its DOS (or force constants)."""
     models, _ = load_models([step.directory], [step.temperature_k], settings.route, settings.route_options())
-    instrument = settings.make_instrument()
-    result = simulate(models, instrument, settings.bins(instrument, models), settings.orders,
+    result = simulate(models, settings.instrument_model, settings.bins(), settings.orders,
                       labels=[f"{step.temperature_k:g} K"], provenance=provenance(settings, [step.directory]))
     folder = step.directory / INS_FOLDER
     folder.mkdir(exist_ok=True)

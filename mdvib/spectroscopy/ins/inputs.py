@@ -65,7 +65,10 @@ def expand(paths: Sequence[str | Path]) -> list[Path]:
             raise SettingsError(f"{path}: no such file or folder")
         temperatures = sorted((float(m["value"]), child) for child in path.iterdir() if child.is_dir()
                               and (m := TEMPERATURE_FOLDER.fullmatch(child.name))) if path.is_dir() else []
-        out.extend(child for _, child in temperatures) if temperatures else out.append(path)
+        if temperatures:
+            out.extend(child for _, child in temperatures)
+        else:
+            out.append(path)
     return out
 
 

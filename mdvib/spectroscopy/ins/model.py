@@ -47,8 +47,11 @@ class PowderModel(Protocol):
         Temperature of the Bose and Debye–Waller factors, K.
     cross_sections_barn : numpy.ndarray
         σ_s used as weights, barn, shape ``(n_species,)``.
+    route : str
+        ``"dos"`` or ``"phonons"``, recorded in the spectra.
     """
 
+    route: str
     species: tuple[str, ...]
     temperature_k: float
     cross_sections_barn: np.ndarray

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
+from typing import ClassVar
 
 import numpy as np
 
@@ -100,6 +101,7 @@ class IncoherentDOSModel(ThermalRoute):
     debye_cutoff_mev: float = 0.0
     cross_section_kind: str = "total"
     unit_dos_err: np.ndarray | None = None
+    route: ClassVar[str] = "dos"
 
     @classmethod
     def from_dos(cls, dos, temperature_k: float | None = None, kind: str = "total",

@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 
+from mdvib.errors import SettingsError
 from mdvib.plot import plt, save_figure
 from mdvib.spectroscopy.ins.spectrum import MEV_TO_INV_CM, INSMap, INSSpectrum
 
@@ -15,8 +16,6 @@ ENERGY_UNITS = {"meV": 1.0, "cm-1": MEV_TO_INV_CM}
 
 def _energy_scale(unit: str) -> float:
     if unit not in ENERGY_UNITS:
-        from mdvib.errors import SettingsError
-
         raise SettingsError(f"unknown energy unit {unit!r}; choose one of {sorted(ENERGY_UNITS)}")
     return ENERGY_UNITS[unit]
 

@@ -189,7 +189,7 @@ class INSMap:
                 + ", ".join(self.labels) + ")")
 
 
-def default_bins(instrument, models: Sequence[PowderModel], width_mev: float = DEFAULT_BIN_MEV) -> EnergyBins:
+def default_bins(instrument, width_mev: float = DEFAULT_BIN_MEV) -> EnergyBins:
     """An axis wide enough for the instrument: up to E_i (direct) or its top energy (indirect).
 
     Indirect instruments without a stated range get 500 meV (TOSCA's and VISION's range).
@@ -236,12 +236,12 @@ def simulate(models: Sequence[PowderModel], instrument, bins: EnergyBins | None 
     labels = tuple(labels) if labels is not None else tuple(f"{m.temperature_k:g} K" for m in models)
     if len(labels) != len(models):
         raise SettingsError(f"{len(labels)} labels for {len(models)} inputs")
-    bins = bins or default_bins(instrument, models)
+    bins = bins or default_bins(instrument)
     if provenance is None:
         provenance = Provenance.now(inputs=(), reader="", source_units={}, frame_spacing_fs=0.0, selection={},
                                     n_frames=0, n_atoms=0, settings={"instrument": instrument.settings(),
                                                                       "max_order": int(max_order)})
-    route = getattr(models[0], "route", "dos")
+    route = models[0].route
     common = dict(labels=labels, temperatures_k=np.array([m.temperature_k for m in models]), species=species,
                   cross_sections_barn=np.asarray(models[0].cross_sections_barn, dtype=float), max_order=int(max_order),
                   route=route, provenance=provenance)
