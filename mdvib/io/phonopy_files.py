@@ -45,9 +45,10 @@ def read_phonopy(path: str | Path, option: str = ""):
     beside = {name: path.parent / name for name in (*FORCE_CONSTANT_FILES, "FORCE_SETS")}
     fc_file = next((beside[name] for name in FORCE_CONSTANT_FILES if beside[name].is_file()), None)
     options = {}
-    if _yaml_has_force_constants(path) or fc_file is not None:
+    in_yaml = _yaml_has_force_constants(path)
+    if in_yaml or fc_file is not None:
         options["is_symmetry"] = False      # constants read as they are: phonopy's symmetry search (seconds) not needed
-        if not _yaml_has_force_constants(path):
+        if not in_yaml:
             options["force_constants_filename"] = str(fc_file)
     elif beside["FORCE_SETS"].is_file():
         options["force_sets_filename"] = str(beside["FORCE_SETS"])
