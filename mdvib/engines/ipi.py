@@ -111,9 +111,10 @@ class PIMDRun:
     properties : Path
         ``simulation.out`` (:data:`~mdvib.engines.ipi_input.PROPERTIES`).
     bead_positions : list of Path
-        ``simulation.pos_K.xyz`` of every bead (``vel``/``for`` companions beside them).
+        ``simulation.pos_K.xyz`` of every bead (``vel``/``for`` companions beside them); empty
+        when the settings ask for no bead trajectories.
     centroid_positions : Path
-        ``simulation.xc.xyz`` (``simulation.vc.xyz`` beside it).
+        ``simulation.xc.xyz`` (``simulation.vc.xyz`` and ``fc.xyz`` beside it).
     last_step : int
         Last step in ``simulation.out``.
     resumed_from : int or None
@@ -529,7 +530,8 @@ def _result(workdir: Path, xml: Path, settings: PIMDSettings, resumed_from: int 
     digits = len(str(settings.beads))
     return PIMDRun(
         workdir=workdir, input=xml, properties=properties,
-        bead_positions=bead_files(workdir / f"{OUTPUT_PREFIX}.pos_{0:0{digits}d}.xyz"),
+        bead_positions=(bead_files(workdir / f"{OUTPUT_PREFIX}.pos_{0:0{digits}d}.xyz")
+                        if settings.bead_trajectories else []),
         centroid_positions=workdir / f"{OUTPUT_PREFIX}.xc.xyz", last_step=step, resumed_from=resumed_from,
         wall_s=wall, steps_per_s=(step - start_step) / wall if wall > 0 else 0.0,
         server_log=workdir / "ipi.log",

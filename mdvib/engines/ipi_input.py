@@ -31,8 +31,9 @@ Outputs (prefix ``simulation``): ``simulation.out`` (:data:`PROPERTIES`: step,
 time, conserved energy, temperature, the classical ``kinetic_md``, the
 quantum kinetic-energy estimators ``kinetic_cv`` (centroid virial) and
 ``kinetic_td`` (primitive; i-PI 3.3.1 has both), potential), per-bead
-``simulation.pos_K.xyz`` / ``vel_K`` / ``for_K``, the centroid
-``simulation.xc.xyz`` / ``vc.xyz``, all every ``stride`` steps, and the
+``simulation.pos_K.xyz`` / ``vel_K`` / ``for_K`` (unless
+``bead_trajectories`` is false), the centroid ``simulation.xc.xyz`` /
+``vc.xyz`` / ``fc.xyz`` (positions, velocities, bead-averaged forces), all every ``stride`` steps, and the
 checkpoint ``simulation.chk`` every ``checkpoint_stride`` steps. The bead and
 centroid files are read by :mod:`mdvib.io.ipi_beads` and the xyz reader.
 """
@@ -68,9 +69,11 @@ OUTPUT_PREFIX = "simulation"
 PROPERTIES = ("step", "time{femtosecond}", "conserved{electronvolt}", "temperature{kelvin}",
               "kinetic_md{electronvolt}", "kinetic_cv{electronvolt}", "kinetic_td{electronvolt}",
               "potential{electronvolt}")
-#: Trajectories: i-PI file name -> quantity with its unit (per bead for pos/vel/for, centroid for xc/vc).
-TRAJECTORIES = {"pos": "positions{angstrom}", "vel": "velocities{m/s}", "for": "forces{ev/ang}",
-                "xc": "x_centroid{angstrom}", "vc": "v_centroid{m/s}"}
+#: Per-bead trajectories: i-PI file name -> quantity with its unit (``simulation.pos_K.xyz`` ...).
+BEAD_TRAJECTORIES = {"pos": "positions{angstrom}", "vel": "velocities{m/s}", "for": "forces{ev/ang}"}
+#: Centroid trajectories (``simulation.xc.xyz``, ``vc``, ``fc``): one xyz trajectory with positions,
+#: velocities and the bead-averaged forces, read by the xyz reader with its i-PI companions.
+CENTROID_TRAJECTORIES = {"xc": "x_centroid{angstrom}", "vc": "v_centroid{m/s}", "fc": "f_centroid{ev/ang}"}
 #: File names (in the run folder) of the i-PI input and its initial structure.
 INPUT_XML = "input.xml"
 INIT_XYZ = "init.xyz"
@@ -123,6 +126,9 @@ class PIMDSettings:
         First part of the unix-socket address (letters, digits, ``_``, ``-``).
     checkpoint_stride : int or None
         Steps between checkpoints (``simulation.chk``); ``None``: ``10 * stride``.
+    bead_trajectories : bool
+        Also write every bead's positions, velocities and forces (3 P files;
+        the centroid files are always written).
     """
 
     beads: int = 8
@@ -139,6 +145,7 @@ class PIMDSettings:
     timeout_s: float = 60.0
     socket_prefix: str = "mdvib"
     checkpoint_stride: int | None = None
+    bead_trajectories: bool = True
 
     def __post_init__(self):
         for key in ("beads", "steps", "stride", "clients"):
@@ -148,6 +155,8 @@ class PIMDSettings:
             _check_int("checkpoint_stride", self.checkpoint_stride, minimum=1)
         for key in ("tau_fs", "timestep_fs", "temperature_k", "timeout_s"):
             _check_positive(key, getattr(self, key))
+        if not isinstance(self.bead_trajectories, bool):
+            raise SettingsError(f"pimd.bead_trajectories = {self.bead_trajectories!r}: must be true or false")
         if self.mode not in PIMD_MODES:
             raise SettingsError(f"pimd.mode = {self.mode!r}: use one of {list(PIMD_MODES)}")
         allowed = TRPMD_THERMOSTATS if self.mode == "trpmd" else THERMOSTATS
@@ -264,6 +273,11 @@ def write_init_xyz(atoms, path: str | Path) -> Path:
     return path
 
 
+def trajectory_outputs(settings: PIMDSettings) -> dict[str, str]:
+    """The trajectories a run writes: i-PI file name -> quantity with its unit."""
+    return (BEAD_TRAJECTORIES if settings.bead_trajectories else {}) | CENTROID_TRAJECTORIES
+
+
 def ipi_xml(settings: PIMDSettings, masses: Sequence[float], address: str) -> str:
     """The i-PI input (XML text) of a run reading its structure from :data:`INIT_XYZ`.
 
@@ -280,7 +294,7 @@ def ipi_xml(settings: PIMDSettings, masses: Sequence[float], address: str) -> st
     stride = s.stride
     trajectories = "\n".join(
         f"    <trajectory filename='{name}' stride='{stride}' format='xyz' cell_units='angstrom'> {what} "
-        "</trajectory>" for name, what in TRAJECTORIES.items())
+        "</trajectory>" for name, what in trajectory_outputs(s).items())
     if s.mode == "rpmd":
         dynamics = (f"      <dynamics mode='nve'>\n"
                     f"        <timestep units='femtosecond'> {s.timestep_fs!r} </timestep>\n"
