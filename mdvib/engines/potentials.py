@@ -136,6 +136,37 @@ def _sw_mod(spec: PotentialSpec) -> list[str]:
             f"pair_coeff * * {_quoted(spec.file)} {' '.join(spec.elements)}"]
 
 
+#: Defaults of ``pair_style airebo`` / ``airebo/morse``: LJ (Morse) cut-off as a multiple of σ, both terms on.
+AIREBO_DEFAULTS = {"cutoff": 3.0, "lj": True, "torsion": True}
+
+
+def _airebo(spec: PotentialSpec) -> list[str]:
+    """``pair_style airebo CUT LJ TORSION`` + ``pair_coeff * * FILE E1 E2`` (file: CH.airebo, CH.airebo-m).
+
+    ``params.cutoff`` is the cut-off of the LJ (Morse, ``airebo/morse``)
+    intermolecular term in units of its σ (default 3.0, i.e. 10.2 Å for C–C
+    with σ = 3.4 Å); ``params.lj`` and ``params.torsion`` switch the LJ (Morse)
+    and the torsion terms on or off (default both on: the full AIREBO).
+    Elements are LAMMPS types mapped to ``C``, ``H`` (or ``NULL``).
+    """
+    unknown = sorted(set(spec.params) - set(AIREBO_DEFAULTS))
+    if unknown:
+        raise SettingsError(f"pair style {spec.style}: unknown parameter(s) {unknown}; "
+                            f"it takes {sorted(AIREBO_DEFAULTS)} (defaults {AIREBO_DEFAULTS})")
+    values = AIREBO_DEFAULTS | spec.params
+    cutoff = values["cutoff"]
+    if isinstance(cutoff, bool) or not isinstance(cutoff, (int, float)) or not cutoff > 0:
+        raise SettingsError(f"pair style {spec.style}: cutoff = {cutoff!r} must be a positive number (units of σ)")
+    for flag in ("lj", "torsion"):
+        if not isinstance(values[flag], bool):
+            raise SettingsError(f"pair style {spec.style}: {flag} = {values[flag]!r} must be true or false")
+    bad = sorted(set(spec.elements) - {"C", "H", "NULL"})
+    if bad:
+        raise SettingsError(f"pair style {spec.style} describes C and H only, got elements {bad}")
+    return [f"pair_style {spec.style} {float(cutoff):g} {int(values['lj'])} {int(values['torsion'])}",
+            f"pair_coeff * * {_quoted(spec.file)} {' '.join(spec.elements)}"]
+
+
 def _eam_funcfl(spec: PotentialSpec) -> list[str]:
     """``pair_style eam`` + ``pair_coeff * * FILE`` (DYNAMO funcfl file: one element)."""
     if len(spec.elements) != 1:
@@ -204,6 +235,11 @@ PAIR_STYLES: dict[str, PairStyleEntry] = {
         PairStyleEntry("eam/alloy", True, _manybody_file, "embedded atom, setfl format (file: *.eam.alloy)"),
         PairStyleEntry("eam/fs", True, _manybody_file, "Finnis-Sinclair EAM (file: *.eam.fs)"),
         PairStyleEntry("edip", True, _manybody_file, "environment-dependent interatomic potential (file: *.edip)"),
+        PairStyleEntry("airebo", True, _airebo, "AIREBO hydrocarbons: REBO + LJ + torsion (file: CH.airebo; "
+                       "params: cutoff = 3.0 σ, lj = true, torsion = true)", params=("cutoff", "lj", "torsion")),
+        PairStyleEntry("airebo/morse", True, _airebo, "AIREBO-M hydrocarbons, Morse intermolecular term "
+                       "(file: CH.airebo-m; params as airebo)", params=("cutoff", "lj", "torsion")),
+        PairStyleEntry("rebo", True, _manybody_file, "second-generation REBO hydrocarbons (file: CH.rebo)"),
         PairStyleEntry("lj/cut", False, _lj_cut, "Lennard-Jones 12-6 (params: cutoff, pairs)"),
         PairStyleEntry("ase", False, _ase_external, "any ASE calculator via fix external, 1 MPI rank, slower "
                        "(params: calculator = 'module:callable', kwargs, cutoff)",
