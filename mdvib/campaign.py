@@ -42,6 +42,15 @@ A campaign is described by a TOML file (:meth:`CampaignConfig.from_toml`)::
     rc3 = 4.0
     stride = "auto"
 
+    [pimd]                            # optional: i-PI path-integral MD instead of the LAMMPS MD
+    beads = 16                        # (mdvib.campaign_pimd; [md] then takes only temperatures_k, seed(s))
+    mode = "trpmd"                    # trpmd (quantum dynamics: DOS, INS, TDEP) or pimd (statics: TDEP)
+    timestep_fs = 0.5
+    equilibration_steps = 2000
+    steps = 20000                     # production steps
+    stride = 4                        # steps between frames
+    clients = 2                       # LAMMPS clients evaluating the beads
+
 Without ``[analysis.*]`` tables the campaign computes the DOS with default
 settings; a top-level ``[dos]`` table (mdvib 0.1) is read as ``[analysis.dos]``.
 Every table is validated before any MD runs: unknown keys (with the closest
@@ -62,6 +71,12 @@ whose settings changed or whose result file is damaged. The ``done`` marker
 (written atomically last) says that the MD and every analysis are finished.
 Finally each analysis draws its series figure in the campaign folder
 (``dos_series.png``, ``tdep_dispersion.png``).
+
+With ``[pimd]`` each temperature runs one i-PI simulation in ``T_<T>K/pimd/``
+instead (:mod:`mdvib.campaign_pimd`): equilibration and production in one run
+under mdvib's watchdog, resumed from i-PI's checkpoint when interrupted; the
+analyses read the ring-polymer centroid from the first production frame, and
+``pimd.json`` / ``pimd_kinetic.png`` give the quantum kinetic energy.
 
 One campaign at a time per folder: ``campaign.lock`` holds the PID of the
 running campaign; a second one refuses to start, and a lock left by a killed
@@ -86,6 +101,7 @@ from typing import Any
 import yaml
 from tqdm.auto import tqdm
 
+from mdvib import campaign_pimd
 from mdvib.analysis.registry import (
     CampaignStep,
     campaign_settings,
@@ -95,6 +111,7 @@ from mdvib.analysis.registry import (
     settings_record,
     type_hints,
 )
+from mdvib.campaign_pimd import PIMDCampaignSettings
 from mdvib.engines.lammps import LammpsRun, lammps_version, run_template, template_path
 from mdvib.engines.potentials import (
     PAIR_STYLES,
@@ -196,6 +213,8 @@ class CampaignConfig:
         Validated settings of each analysis, by registry name, in the order given.
     output_dir : Path
         Campaign folder.
+    pimd : PIMDCampaignSettings or None
+        The ``[pimd]`` table: i-PI path-integral MD replaces the LAMMPS MD.
     raw : dict
         The configuration as given (recorded in provenance).
     """
@@ -205,6 +224,7 @@ class CampaignConfig:
     md: MDSettings
     analyses: dict
     output_dir: Path
+    pimd: PIMDCampaignSettings | None = None
     raw: dict = field(default_factory=dict, compare=False)
 
     @classmethod
@@ -229,7 +249,7 @@ class CampaignConfig:
     def from_dict(cls, data: dict, base_dir: str | Path = ".", output_dir: str | Path | None = None) -> CampaignConfig:
         """Validate a configuration dictionary (the parsed TOML); see the module docstring."""
         base_dir = Path(base_dir).resolve()
-        _check_keys(data, {"output", "structure", "potential", "md", "dos", "analysis"}, "the campaign file")
+        _check_keys(data, {"output", "structure", "potential", "md", "dos", "analysis", "pimd"}, "the campaign file")
         for section in ("structure", "potential", "md"):
             if not isinstance(data.get(section), dict):
                 raise SettingsError(f"the campaign file needs a [{section}] table")
@@ -249,13 +269,21 @@ class CampaignConfig:
                 raise SettingsError(f"[potential]: {name} given both directly and in params")
             params[name] = pot[name]
         potential = make_potential(pot["style"], pot["elements"], pot.get("file"), params, base_dir)
+        pimd = None
+        if "pimd" in data:
+            if not isinstance(data["pimd"], dict):
+                raise SettingsError("[pimd] must be a table, e.g. [pimd] beads = 16")
+            campaign_pimd.check_md_table(data["md"])
+            pimd = PIMDCampaignSettings.from_table(data["pimd"])
         md = _md_from(data["md"])
         if md.ranks > 1 and entry is not None and entry.fix_external is not None:
             raise SettingsError(f"potential style {pot['style']} runs Python callbacks in this process (fix external): "
                                 f"it needs md.ranks = 1, got {md.ranks}")
         analyses = _analyses_from(data)
+        if pimd is not None:
+            campaign_pimd.check_analyses(pimd, list(analyses))
         out = Path(output_dir) if output_dir is not None else base_dir / data.get("output", "campaign")
-        return cls(structure, potential, md, analyses, out.resolve(), raw=data)
+        return cls(structure, potential, md, analyses, out.resolve(), pimd=pimd, raw=data)
 
 
 def _analyses_from(data: dict) -> dict:
@@ -362,12 +390,15 @@ class TemperatureResult:
         finished earlier).
     skipped : bool
         Whether it was already finished (nothing was run).
+    pimd : dict or None
+        A PIMD campaign's ``pimd.json`` (quantum kinetic energy, speed); ``None`` for LAMMPS MD.
     """
 
     temperature_k: float
     directory: Path
     results: dict
     skipped: bool
+    pimd: dict | None = None
 
     @property
     def dos(self):
@@ -502,13 +533,17 @@ class Campaign:
         """Everything that determines the trajectory of temperature ``index`` (compared on resume)."""
         md = self.config.md
         structure = self.config.structure
-        return {
+        common = {
             "structure": (dataclasses.asdict(structure) if isinstance(structure, LatticeSpec)
                           else {"file": str(structure), "sha256": file_sha256(structure)}),
             "potential": self.config.potential.describe()
             | {"file_sha256": None if self.config.potential.file is None else file_sha256(self.config.potential.file)},
             "temperature_k": md.temperatures_k[index],
             "seed": md.seeds[index],
+        }
+        if self.config.pimd is not None:
+            return common | {"engine": "i-pi", "pimd": self.config.pimd.describe()}
+        return common | {
             "timestep_fs": md.timestep_fs,
             "equilibration_ps": md.equilibration_ps,
             "production_ps": md.production_ps,
@@ -542,7 +577,11 @@ class Campaign:
 
     def _run(self) -> list[TemperatureResult]:
         temps = self.config.md.temperatures_k
-        for name in ("equilibrate.in", "production.in"):  # a broken install fails before anything runs
+        if self.config.pimd is not None:  # a broken install fails before anything runs
+            from mdvib.engines.ipi import ipi_executable
+
+            ipi_executable()
+        for name in ("equilibrate.in", "production.in"):
             template_path(name)
         for index in range(len(temps)):  # before anything is written: refuse changed settings up front
             self._check_settings(index)
@@ -559,6 +598,11 @@ class Campaign:
     def _plot_series(self, results: list[TemperatureResult]) -> None:
         potential = self.config.potential
         labels = [f"{r.temperature_k:g} K" for r in results]
+        if self.config.pimd is not None:
+            campaign_pimd.plot_kinetic_series([r.temperature_k for r in results], [r.pimd for r in results],
+                                              self.root / campaign_pimd.SERIES_FILE,
+                                              title=f"{'-'.join(potential.elements)} ({potential.style}): "
+                                                    "PIMD quantum kinetic energy")
         for name in self.config.analyses:
             spec = get_analysis(name)
             if spec.plot_series is not None and spec.series_file is not None:
@@ -569,19 +613,24 @@ class Campaign:
         md = self.config.md
         temperature = md.temperatures_k[index]
         tdir = self.root / temperature_dirname(temperature)
-        segments = md.segment_steps()
-        ran_md = self._run_md(index, tdir, segments)
-        self._check_frames(tdir)
+        if self.config.pimd is None:
+            ran_md = self._run_md(index, tdir, md.segment_steps())
+            frames = sum(md.segment_steps()) // md.dump_stride
+        else:
+            ran_md = self._run_pimd(index, tdir)
+            frames = self.config.pimd.n_frames
+        self._check_frames(index, tdir)
         results, ran = {}, ran_md
         for name, settings in self.config.analyses.items():
             results[name], ran_this = self._analysis(name, settings, index, tdir)
             ran = ran or ran_this
-        marker = {"frames": sum(segments) // md.dump_stride,
+        marker = {"frames": frames,
                   "analyses": json.loads(json.dumps({n: settings_record(s) for n, s in self.config.analyses.items()}))}
         done = tdir / DONE_MARKER
         if ran or {k: v for k, v in _read_state(done).items() if k != "finished"} != marker:
             _write_json(done, {"finished": _now(), **marker})
-        return TemperatureResult(temperature, tdir, results, skipped=not ran)
+        return TemperatureResult(temperature, tdir, results, skipped=not ran,
+                                 pimd=None if self.config.pimd is None else campaign_pimd.read_summary(tdir))
 
     def _run_md(self, index: int, tdir: Path, segments: list[int]) -> bool:
         """Equilibration and production segments not yet done; whether anything ran."""
@@ -602,19 +651,63 @@ class Campaign:
                 bar.update(1)
         return True
 
-    def _check_frames(self, tdir: Path) -> None:
-        from mdvib.trajectory import Trajectory
+    def _run_pimd(self, index: int, tdir: Path) -> bool:
+        """The i-PI run of temperature ``index`` (resumed when interrupted) and its ``pimd.json``; whether it ran."""
+        from mdvib.engines.ipi import run_pimd
 
+        md, pimd = self.config.md, self.config.pimd
+        settings = pimd.for_temperature(md.temperatures_k[index], md.seeds[index])
+        if campaign_pimd.read_summary(tdir) is not None and (tdir / "progress.json").exists():
+            return False
+        structure = self.config.structure
+        atoms = structure.build() if isinstance(structure, LatticeSpec) else read_structure(structure)
+        run = run_pimd(settings, atoms, self.config.potential, tdir / campaign_pimd.PIMD_FOLDER,
+                       progress=self.progress)
+        summary = campaign_pimd.kinetic_summary(run.properties, pimd.equilibration_steps, len(atoms),
+                                                md.temperatures_k[index])
+        summary |= {"beads": settings.beads, "mode": settings.mode, "steps_per_s": run.steps_per_s,
+                    "wall_s": run.wall_s, "resumed_from": run.resumed_from}
+        self._record_pimd(tdir, run)
+        campaign_pimd.write_summary(tdir, summary)
+        _write_json(tdir / "progress.json", {"engine": "i-pi", "last_step": run.last_step, "finished": _now()})
+        return True
+
+    def _record_pimd(self, tdir: Path, run) -> None:
+        """Write ``provenance.yaml`` of a PIMD temperature (the i-PI run, its input and version)."""
+        from importlib.metadata import version
+
+        from mdvib import __version__
+
+        record = {"mdvib_version": __version__, "ipi_version": version("ipi"), "created": _now(),
+                  "config": self.config.raw, "settings": _read_json(tdir / "settings.json"),
+                  "units": "i-PI run with explicit units: Å, fs, eV, K; centroid velocities m/s in "
+                           "simulation.vc.xyz, forces eV/Å",
+                  "runs": [{"stage": "pimd", "finished": _now(), "wall_s": round(run.wall_s, 3),
+                            "steps_per_s": round(run.steps_per_s, 3), "resumed_from": run.resumed_from,
+                            "input": str(run.input.relative_to(tdir)), "log": str(run.server_log.relative_to(tdir))}]}
+        write_text_atomic(tdir / "provenance.yaml", yaml.safe_dump(record, sort_keys=False, allow_unicode=True))
+
+    def _step(self, index: int, tdir: Path) -> CampaignStep:
+        """The temperature ``index`` as its analyses see it (the production trajectory and its reader)."""
+        common = dict(directory=tdir, temperature_k=self.config.md.temperatures_k[index],
+                      elements=tuple(self.config.potential.elements), structure_file=self.data_file,
+                      progress=self.progress)
+        if self.config.pimd is None:
+            return CampaignStep(trajectory_path=tdir / "production.dump", timestep_fs=self.config.md.timestep_fs,
+                                **common)
+        positions, options = campaign_pimd.centroid_files(tdir / campaign_pimd.PIMD_FOLDER)
+        return CampaignStep(trajectory_path=positions, timestep_fs=self.config.pimd.template.timestep_fs,
+                            trajectory_format="extxyz", trajectory_options=options,
+                            first_frame=self.config.pimd.first_frame, **common)
+
+    def _check_frames(self, index: int, tdir: Path) -> None:
         md = self.config.md
-        trajectory = Trajectory.open(tdir / "production.dump", format="lammps-dump", units=LAMMPS_UNITS,
-                                     dt_fs=md.timestep_fs, type_map=self._type_map())
-        expected = sum(md.segment_steps()) // md.dump_stride
+        trajectory = self._step(index, tdir).open_trajectory()
+        expected = (sum(md.segment_steps()) // md.dump_stride if self.config.pimd is None
+                    else self.config.pimd.n_frames)
         if trajectory.n_frames != expected:
             raise MdvibError(f"{trajectory.path}: {trajectory.n_frames} frames, expected {expected}; "
                              f"delete {tdir} to rerun this temperature")
-
-    def _type_map(self) -> dict[int, str]:
-        return {k + 1: symbol for k, symbol in enumerate(self.config.potential.elements)}
 
     def _analysis(self, name: str, settings, index: int, tdir: Path) -> tuple[object, bool]:
         """Run analysis ``name`` on temperature ``index`` unless it finished with these settings; (result, ran)."""
@@ -630,11 +723,7 @@ class Campaign:
                 return load_result(tdir / spec.result_file), False
             except MdvibError as exc:
                 tqdm.write(f"mdvib campaign: {exc}; running the {name} analysis of {tdir.name} again")
-        step = CampaignStep(directory=tdir, trajectory_path=tdir / "production.dump",
-                            temperature_k=self.config.md.temperatures_k[index], timestep_fs=self.config.md.timestep_fs,
-                            elements=tuple(self.config.potential.elements), structure_file=self.data_file,
-                            progress=self.progress)
-        output = spec.run_in_campaign(step, settings)
+        output = spec.run_in_campaign(self._step(index, tdir), settings)
         files = [str(Path(f).relative_to(tdir)) for f in output.files]
         path = tdir / "provenance.yaml"
         provenance = yaml.safe_load(path.read_text()) if path.exists() else {}

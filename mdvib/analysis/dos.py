@@ -555,7 +555,8 @@ def run_in_campaign(step: CampaignStep, settings: DOSCampaignSettings) -> Analys
     """DOS of one campaign temperature: ``dos.h5`` and ``dos.csv`` in its folder."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SpectrumWarning)  # in result.warnings, shown in the campaign summary
-        result = settings.analysis(step.progress).run(step.open_trajectory(), workers=settings.workers)
+        result = settings.analysis(step.progress).run(step.open_trajectory(), start=step.first_frame,
+                                                        workers=settings.workers)
     files = tuple(step.directory / name for name in ("dos.h5", "dos.csv"))
     for path in files:
         result.save(path)
@@ -586,4 +587,5 @@ ANALYSIS = register_analysis(AnalysisSpec(
     plot_series=plot_series,
     series_file="dos_series.png",
     headline=headline,
+    needs_dynamics=True,
 ))

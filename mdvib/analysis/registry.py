@@ -60,17 +60,27 @@ class CampaignStep:
     directory : Path
         The temperature's folder ``T_<value>K/``; outputs go there.
     trajectory_path : Path
-        The production dump (LAMMPS text dump in metal units).
+        The production trajectory: the LAMMPS text dump (metal units), or
+        the ring-polymer centroid of a PIMD campaign (i-PI's
+        ``simulation.xc.xyz``, with ``vc``/``fc`` companions in
+        ``trajectory_options``).
     temperature_k : float
         Target temperature, K.
     timestep_fs : float
-        MD time step, fs (dump frames are step numbers).
+        MD time step, fs (frames carry step numbers).
     elements : tuple of str
         Element of each LAMMPS atom type (type 1 first).
     structure_file : Path
         LAMMPS data file of the ideal starting structure (a TDEP reference).
     progress : bool
         Whether to show progress bars.
+    trajectory_format : str
+        Reader of ``trajectory_path`` (:mod:`mdvib.io.registry` name).
+    trajectory_options : dict
+        Further reader options (i-PI companion files).
+    first_frame : int
+        First production frame: analyses read ``trajectory_path`` from this
+        frame on (a PIMD campaign's trajectory starts with its equilibration).
     """
 
     directory: Path
@@ -80,14 +90,20 @@ class CampaignStep:
     elements: tuple[str, ...]
     structure_file: Path
     progress: bool = False
+    trajectory_format: str = "lammps-dump"
+    trajectory_options: dict = dataclasses.field(default_factory=dict)
+    first_frame: int = 0
 
     def open_trajectory(self):
-        """The production trajectory (:class:`~mdvib.trajectory.Trajectory`)."""
+        """The production trajectory (:class:`~mdvib.trajectory.Trajectory`); analyse it from ``first_frame``."""
         from mdvib.trajectory import Trajectory
 
-        type_map = {k + 1: symbol for k, symbol in enumerate(self.elements)}
-        return Trajectory.open(self.trajectory_path, format="lammps-dump", units="metal", dt_fs=self.timestep_fs,
-                               type_map=type_map)
+        if self.trajectory_format == "lammps-dump":
+            type_map = {k + 1: symbol for k, symbol in enumerate(self.elements)}
+            return Trajectory.open(self.trajectory_path, format="lammps-dump", units="metal",
+                                   dt_fs=self.timestep_fs, type_map=type_map)
+        return Trajectory.open(self.trajectory_path, format=self.trajectory_format, dt_fs=self.timestep_fs,
+                               **self.trajectory_options)
 
 
 @dataclass(frozen=True)
@@ -141,6 +157,10 @@ class AnalysisSpec:
         Whether it streams a trajectory through the analyser framework (then
         its subcommand gets ``--workers``/``--scheduler``); ``False`` for
         analyses of other results (INS from a DOS or force constants).
+    needs_dynamics : bool
+        Whether it reads time correlations (DOS, SED), which a PIMD campaign
+        gives only with ring-polymer dynamics (``mode = "trpmd"``), not with
+        path-integral sampling (``mode = "pimd"``).
     """
 
     name: str
@@ -154,6 +174,7 @@ class AnalysisSpec:
     headline: Callable[[Any], str] | None = None
     requires: Callable[[Any], tuple[str, ...]] | None = None
     streams_trajectory: bool = True
+    needs_dynamics: bool = False
 
     def command_module(self) -> types.ModuleType:
         """The imported CLI front-end module."""

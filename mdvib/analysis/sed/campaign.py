@@ -84,7 +84,7 @@ def run_in_campaign(step: CampaignStep, settings: SEDCampaignSettings) -> Analys
                            progress=step.progress)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SEDWarning)  # recorded in the result
-        result = analysis.run(step.open_trajectory(), workers=settings.workers)
+        result = analysis.run(step.open_trajectory(), start=step.first_frame, workers=settings.workers)
     folder = step.directory / SED_FOLDER
     folder.mkdir(parents=True, exist_ok=True)
     result.save(folder / "sed.h5")
@@ -133,4 +133,5 @@ ANALYSIS = register_analysis(AnalysisSpec(
     plot_series=plot_series,
     series_file="sed_linewidths.png",
     headline=headline,
+    needs_dynamics=True,
 ))

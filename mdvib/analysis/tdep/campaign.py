@@ -86,7 +86,8 @@ def run_in_campaign(step: CampaignStep, settings: TDEPCampaignSettings) -> Analy
     analysis = settings.analysis(reference, step.temperature_k, step.progress)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", TDEPWarning)  # they are recorded in the result
-        result = analysis.run(step.open_trajectory(), step=settings.stride, workers=settings.workers)
+        result = analysis.run(step.open_trajectory(), start=step.first_frame, step=settings.stride,
+                              workers=settings.workers)
     _, _, written = write_outputs(result, step.directory / TDEP_FOLDER, plot=settings.plot)
     return AnalysisOutput(result, tuple(written))
 
