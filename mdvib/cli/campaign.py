@@ -21,6 +21,12 @@ segments of md.segment_ps).
 Units: temperatures K, time step fs, run lengths ps, damping fs; LAMMPS metal
 units inside (Å, ps, eV); DOS in 1/THz per atom over THz.
 
+With a [pimd] table (beads, mode = "trpmd" or "pimd", timestep_fs,
+equilibration_steps, steps, stride, clients, ...) every temperature runs i-PI
+path-integral MD with LAMMPS clients instead, under a watchdog that stops a
+run whose client died; the analyses read the ring-polymer centroid, and
+pimd.json / pimd_kinetic.png give the quantum kinetic energy.
+
 minimal CONFIG.toml:
   [structure]
   lattice = "diamond"
@@ -46,7 +52,8 @@ see mdvib.campaign for every setting and its default.
 
 def register(subparsers) -> None:
     """Add the ``campaign`` subcommand."""
-    parser = subparsers.add_parser("campaign", help="LAMMPS temperature series → DOS, TDEP, ... (resumable)",
+    parser = subparsers.add_parser("campaign",
+                                   help="LAMMPS or i-PI PIMD temperature series → DOS, TDEP, INS, ... (resumable)",
                                    description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("config", metavar="CONFIG.toml", help="campaign description (TOML)")
     parser.add_argument("-o", "--output-dir", metavar="DIR",
@@ -56,6 +63,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> None:
     """Run or resume the campaign of ``args.config``."""
+    from mdvib import campaign_pimd
     from mdvib.analysis.registry import get_analysis
     from mdvib.campaign import Campaign, CampaignConfig
 
@@ -67,6 +75,8 @@ def run(args: argparse.Namespace) -> None:
     for result in results:
         state = "already done" if result.skipped else "ran"
         print(f"  {result.temperature_k:g} K ({state}), {result.directory.name}/:")
+        if result.pimd is not None:
+            print(f"    pimd: {campaign_pimd.headline(result.pimd)} -> {campaign_pimd.SUMMARY_FILE}")
         for name, value in result.results.items():
             spec = get_analysis(name)
             line = spec.headline(value) if spec.headline else type(value).__name__
@@ -77,3 +87,5 @@ def run(args: argparse.Namespace) -> None:
         spec = get_analysis(name)
         if spec.series_file:
             print(f"wrote {config.output_dir / spec.series_file}")
+    if config.pimd is not None:
+        print(f"wrote {config.output_dir / campaign_pimd.SERIES_FILE}")
