@@ -189,3 +189,12 @@ def test_series_files_provenance_and_resume(campaign):
     changed["pimd"] = changed["pimd"] | {"beads": 2 * BEADS}
     with pytest.raises(SettingsError, match=r"started with different MD settings \(pimd\)"):
         run_campaign(CampaignConfig.from_dict(changed, base_dir=tmp), progress=False)
+
+
+def test_example_campaign_is_valid():
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "si_pimd_campaign.toml"
+    config = CampaignConfig.from_toml(example)
+    assert config.pimd.template.mode == "trpmd" and list(config.analyses) == ["dos", "tdep", "ins"]
+    assert config.pimd.n_frames == 3501 and config.pimd.first_frame == 500
