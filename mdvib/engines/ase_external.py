@@ -37,12 +37,19 @@ holds all atoms.
 The potential spec (``mdvib.engines.potentials``, style ``"ase"``) has the
 parameters ``calculator = "module:callable"`` (called with ``kwargs`` to build
 the calculator, e.g. ``"ase.calculators.emt:EMT"``), ``kwargs = {...}`` and an
-optional ``cutoff`` (Å) of the placeholder ``pair_style zero``.
+optional ``cutoff`` (Å) of the placeholder ``pair_style zero``, plus
+``python``, the interpreter of the i-PI route (:func:`mdvib.engines.ipi.run_pimd`
+runs the calculator in ``mdvib/engines/ipi_ase_client.py`` under that
+interpreter, e.g. a separate MACE environment): ``fix external`` runs in this
+process and refuses a potential whose ``python`` is another interpreter.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
+import shutil
+import sys
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -58,7 +65,7 @@ DEFAULT_FIX_ID = "mdvib_ase"
 #: Default cut-off of the placeholder ``pair_style zero``, Å (it computes nothing).
 DEFAULT_CUTOFF_A = 1.0
 #: Parameters of the ``ase`` potential style.
-PARAM_NAMES = ("calculator", "kwargs", "cutoff")
+PARAM_NAMES = ("calculator", "kwargs", "cutoff", "python")
 #: Every change ASE knows (``ase.calculators.calculator.all_changes``).
 _ALL_CHANGES = ("positions", "numbers", "cell", "pbc", "initial_charges", "initial_magmoms")
 #: ASE Voigt stress ``xx yy zz yz xz xy`` → LAMMPS virial order ``xx yy zz xy xz yz``.
@@ -84,11 +91,21 @@ class AseCalculatorParams:
         Cut-off of the placeholder ``pair_style zero``, Å. It only sizes
         LAMMPS's neighbour list (which nothing uses); the calculator applies
         its own cut-off.
+    python : str
+        Absolute path of the interpreter that builds the calculator (default
+        ``sys.executable``). Another interpreter (another environment) is
+        used by the i-PI route only; its calculator module is not imported here.
     """
 
     calculator: str
     kwargs: dict = field(default_factory=dict)
     cutoff: float = DEFAULT_CUTOFF_A
+    python: str = field(default_factory=lambda: sys.executable)
+
+    @property
+    def foreign(self) -> bool:
+        """Whether :attr:`python` is another interpreter than this one (see :func:`same_interpreter`)."""
+        return not same_interpreter(self.python)
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> AseCalculatorParams:
@@ -98,7 +115,8 @@ class AseCalculatorParams:
         ------
         SettingsError
             Unknown or missing parameters, a malformed ``calculator`` spec, a
-            module that cannot be imported or a name it does not define.
+            module that cannot be imported or a name it does not define (checked
+            here only for this interpreter), a ``python`` that is not an executable.
         """
         unknown = sorted(set(params) - set(PARAM_NAMES))
         if unknown:
@@ -116,12 +134,55 @@ class AseCalculatorParams:
         if not cutoff > 0:
             raise SettingsError(f"potential style ase: cutoff must be a positive length in Å, "
                                 f"got {params['cutoff']!r}")
-        resolve_factory(str(params["calculator"]))
-        return cls(str(params["calculator"]), dict(kwargs), cutoff)
+        python = interpreter_path(params.get("python", sys.executable))
+        result = cls(str(params["calculator"]), dict(kwargs), cutoff, python)
+        if result.foreign:
+            _check_spec_format(result.calculator)
+        else:
+            resolve_factory(result.calculator)
+        return result
 
     def build(self):
         """Build the calculator: ``factory(**kwargs)``."""
         return load_calculator(self.calculator, self.kwargs)
+
+
+def interpreter_path(python: object) -> str:
+    """Absolute path of the Python interpreter ``python`` (a path, or a command on ``PATH``).
+
+    Symbolic links are kept: a virtual environment's ``bin/python`` is usually a
+    link to the system interpreter, and only its own path selects the environment.
+
+    Raises
+    ------
+    SettingsError
+        If ``python`` is not an existing executable file.
+    """
+    found = shutil.which(str(python)) if isinstance(python, (str, os.PathLike)) and str(python) else None
+    if found is None:
+        raise SettingsError(f"potential style ase: python = {python!r} is not an executable file; give the path of "
+                            "the interpreter of the environment that has the calculator, e.g. "
+                            "'.venv-mace/bin/python'")
+    return os.path.abspath(found)
+
+
+def same_interpreter(python: str) -> bool:
+    """Whether ``python`` is the running interpreter: the same path, or a link to the same file in the same folder.
+
+    Parameters
+    ----------
+    python : str
+        Path of an interpreter.
+    """
+    mine, other = os.path.abspath(sys.executable), os.path.abspath(python)
+    return mine == other or (os.path.dirname(mine) == os.path.dirname(other)
+                             and os.path.realpath(mine) == os.path.realpath(other))
+
+
+def _check_spec_format(spec: str) -> None:
+    module_name, sep, attribute = str(spec).partition(":")
+    if not sep or not module_name or not attribute:
+        raise SettingsError(f"calculator {spec!r}: expected 'module:callable', e.g. 'ase.calculators.emt:EMT'")
 
 
 def resolve_factory(spec: str) -> Callable[..., Any]:
@@ -138,9 +199,8 @@ def resolve_factory(spec: str) -> Callable[..., Any]:
     SettingsError
         If ``spec`` is malformed, the module cannot be imported or does not define the name.
     """
-    module_name, sep, attribute = str(spec).partition(":")
-    if not sep or not module_name or not attribute:
-        raise SettingsError(f"calculator {spec!r}: expected 'module:callable', e.g. 'ase.calculators.emt:EMT'")
+    _check_spec_format(spec)
+    module_name, _, attribute = str(spec).partition(":")
     try:
         obj: Any = importlib.import_module(module_name)
     except ImportError as exc:
@@ -276,7 +336,18 @@ class AseFixExternal:
     @classmethod
     def from_params(cls, params: AseCalculatorParams, elements: Sequence[str],
                     fix_id: str = DEFAULT_FIX_ID) -> AseFixExternal:
-        """Build the calculator of ``params`` and wrap it."""
+        """Build the calculator of ``params`` and wrap it.
+
+        Raises
+        ------
+        SettingsError
+            If ``params.python`` is another interpreter: ``fix external`` evaluates the calculator in this process.
+        """
+        if params.foreign:
+            raise SettingsError(f"potential style ase with python = {params.python!r}: fix external runs the "
+                                f"calculator in this process ({sys.executable}), not in another interpreter; use "
+                                "the i-PI route (mdvib.engines.ipi.run_pimd, a campaign's [pimd] table), whose "
+                                "ASE clients run under that python")
         return cls(params.build(), elements, fix_id)
 
     @property

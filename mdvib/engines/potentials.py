@@ -241,9 +241,10 @@ PAIR_STYLES: dict[str, PairStyleEntry] = {
                        "(file: CH.airebo-m; params as airebo)", params=("cutoff", "lj", "torsion")),
         PairStyleEntry("rebo", True, _manybody_file, "second-generation REBO hydrocarbons (file: CH.rebo)"),
         PairStyleEntry("lj/cut", False, _lj_cut, "Lennard-Jones 12-6 (params: cutoff, pairs)"),
-        PairStyleEntry("ase", False, _ase_external, "any ASE calculator via fix external, 1 MPI rank, slower "
-                       "(params: calculator = 'module:callable', kwargs, cutoff)",
-                       fix_external=_ase_callbacks, params=("calculator", "kwargs", "cutoff")),
+        PairStyleEntry("ase", False, _ase_external, "any ASE calculator via fix external, 1 MPI rank, slower; "
+                       "as i-PI clients under params.python (another environment, e.g. MACE) "
+                       "(params: calculator = 'module:callable', kwargs, cutoff, python)",
+                       fix_external=_ase_callbacks, params=("calculator", "kwargs", "cutoff", "python")),
         PairStyleEntry("nequip", True, _mlip_plugin, "deployed NequIP model via mdvib's plugin "
                        "(several ranks: replicated graph) "
                        "(file: nequip-compile --target pair_nequip *.nequip.pt2)"),

@@ -213,13 +213,6 @@ def test_xml_read_by_ipi(mode, thermostat, ensemble, pile_lambda):
     assert sockets[0].address.fetch() == "addr" and sockets[0].mode.fetch() == "unix"
 
 
-def test_ase_style_cannot_be_a_client(tmp_path):
-    atoms, _ = harmonic_crystal()
-    potential = make_potential("ase", ["Ar"], params={"calculator": "ase.calculators.emt:EMT"})
-    with pytest.raises(SettingsError, match="'ase' evaluates Python inside an in-process LAMMPS"):
-        run_pimd(run_settings(steps=10), atoms, potential, tmp_path)
-
-
 def _xyz_frames(steps, n_atoms=2):
     return "".join(f"{n_atoms}\n# CELL(abcABC): 5 5 5 90 90 90 Step: {s} Bead: 0 positions{{angstrom}} "
                    f"cell{{angstrom}}\n" + "".join(f"Ar {s}.0 0.0 {k}.0\n" for k in range(n_atoms))
