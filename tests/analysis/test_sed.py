@@ -13,7 +13,13 @@ from mdvib.analysis.sed.lattice import check_commensurate, commensurate_grid, pa
 from mdvib.analysis.sed.lifetimes import fit_lifetimes
 from mdvib.analysis.tdep.reference import Reference
 from mdvib.errors import MissingDataError, SettingsError, TrajectoryFormatError
-from mdvib.kernels.sed import project_velocities, project_velocities_numpy
+from mdvib.kernels.sed import (
+    gather_basis,
+    lattice_sum_tables,
+    lattice_sums,
+    project_velocities,
+    project_velocities_numpy,
+)
 from mdvib.results import load_result
 from mdvib.trajectory import Trajectory
 from mdvib.units import AMU_A2_PER_FS2_IN_EV
@@ -88,13 +94,29 @@ def test_grid_sum_is_the_velocity_power_spectrum(chain):
     assert result.qpoints_reduced.shape[0] == CHAIN_ATOMS
 
 
-def test_numba_kernel_matches_numpy_reference():
+def test_blas_kernel_matches_numpy_reference_and_direct_sum():
     rng = np.random.default_rng(3)
     velocities = rng.normal(size=(7, 40, 3))
     phases = np.exp(1j * rng.uniform(0, 2 * np.pi, size=(5, 40)))
     basis = rng.integers(0, 3, 40)
-    np.testing.assert_allclose(project_velocities(velocities, phases, basis, 3),
-                               project_velocities_numpy(velocities, phases, basis, 3), rtol=1e-12, atol=1e-12)
+    fast = project_velocities(velocities, phases, basis, 3)
+    np.testing.assert_allclose(fast, project_velocities_numpy(velocities, phases, basis, 3), rtol=1e-12, atol=1e-12)
+    for b in range(3):  # the definition, X(t, q, b, α) = Σ_{i of b} e^{iq·R_i} v_α(i, t)
+        mask = basis == b
+        direct = np.einsum("qi,fia->fqa", phases[:, mask], velocities[:, mask])
+        np.testing.assert_allclose(fast[:, :, b], direct, rtol=1e-12, atol=1e-12)
+
+
+def test_kernel_tables_with_an_atom_order_need_no_reordered_copy():
+    rng = np.random.default_rng(4)
+    velocities = rng.normal(size=(6, 30, 3))  # atoms in file order
+    order = rng.permutation(30)  # file atom of each reference site
+    phases = np.exp(1j * rng.uniform(0, 2 * np.pi, size=(4, 30)))
+    basis = rng.integers(0, 2, 30)
+    tables = lattice_sum_tables(phases, basis, 2, order=order)
+    np.testing.assert_allclose(lattice_sums(gather_basis(velocities, tables), tables),
+                               project_velocities_numpy(velocities[:, order], phases, basis, 2), rtol=1e-12,
+                               atol=1e-12)
 
 
 # ----------------------------------------------------------------------------- SW Si with LAMMPS, dynasor, phonopy

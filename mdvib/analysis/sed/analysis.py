@@ -46,7 +46,7 @@ from mdvib.analysis.sed.modes import HarmonicModes, load_modes
 from mdvib.analysis.tdep.reference import Reference, map_first_frame
 from mdvib.errors import SettingsError
 from mdvib.io.base import FrameChunk
-from mdvib.kernels.sed import phase_tables, project_velocities
+from mdvib.kernels.sed import gather_basis, lattice_sum_tables, lattice_sums
 from mdvib.results import Provenance, quantity, result_type, save_result
 from mdvib.trajectory import FrameSelection, Trajectory
 from mdvib.units import AMU_A2_PER_FS2_IN_EV, KB_EV_PER_K
@@ -267,11 +267,11 @@ class SEDAnalysis(AnalysisBase):
         if self.max_frequency_thz is not None:
             n_freq = int(np.searchsorted(freqs, self.max_frequency_thz, side="right"))
         self._n_freq = max(n_freq, 2)
-        self._phases = self.cells.phases(self.qpoints.reduced)
-        self._tables = phase_tables(self._phases)
-        self._basis_index = np.ascontiguousarray(self.cells.basis_index, dtype=np.int64)
+        # the trajectory's atom of each reference site is folded into the tables: chunks are not reordered
+        self._tables = lattice_sum_tables(self.cells.phases(self.qpoints.reduced), self.cells.basis_index,
+                                          self.cells.n_basis, order=self._order)
         self._sqrt_mass = np.sqrt(self.cells.basis_masses)
-        self._masses = trajectory.masses[self._order]
+        self._site_masses = tuple(trajectory.masses[sites] for sites in self._tables.sites)
         self._warnings = []
         used = (block // self._segment) * self._segment
         if used < 0.8 * block:
@@ -292,14 +292,13 @@ class SEDAnalysis(AnalysisBase):
 
     def _accumulate(self, accumulator: _SEDParts, chunk: FrameChunk) -> None:
         (sums,) = accumulator.blocks.values()
-        velocities = np.take(chunk.velocities, self._order, axis=1)  # C-contiguous (v[:, order] is not)
-        if self._rotation is not None:
-            velocities = velocities @ self._rotation.T  # into the reference's frame
-        kinetic = 0.5 * float(np.einsum("i,fia,fia->", self._masses, velocities, velocities))
-        sums.kinetic_ev += kinetic * AMU_A2_PER_FS2_IN_EV
+        gathered = gather_basis(chunk.velocities, self._tables)  # (n_cells, n_frames, 3) per basis atom
+        kinetic = 0.5 * sum(float(np.einsum("i,ifa,ifa->", m, v, v)) for m, v in zip(self._site_masses, gathered))
+        sums.kinetic_ev += kinetic * AMU_A2_PER_FS2_IN_EV  # (a rotation keeps |v|)
         sums.frames += chunk.n_frames
-        projected = project_velocities(velocities, self._phases, self._basis_index, self.cells.n_basis,
-                                       tables=self._tables)
+        projected = lattice_sums(gathered, self._tables)
+        if self._rotation is not None:  # into the reference's frame (the lattice sum is linear in v)
+            projected = projected @ self._rotation.T
         k = 0
         while k < chunk.n_frames:
             take = min(self._segment - accumulator.filled, chunk.n_frames - k)
@@ -334,7 +333,7 @@ class SEDAnalysis(AnalysisBase):
         partial = np.stack([s.power / s.segments for s in blocks]) * scale  # (blocks, n_freq, n_q, n_basis, 3)
         partial = partial.transpose(0, 2, 3, 4, 1)  # (blocks, n_q, n_basis, 3, n_freq)
         sed = partial.sum(axis=(2, 3))
-        n_atoms = self._masses.size
+        n_atoms = len(self._order)
         temperatures = np.array([2.0 * s.kinetic_ev / s.frames / (max(3 * n_atoms - 3, 1) * KB_EV_PER_K)
                                  for s in blocks])
         mode_sed = None
