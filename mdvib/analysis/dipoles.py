@@ -149,16 +149,8 @@ class SeriesDipoles(DipoleSource):
 
     def check(self, trajectory: Trajectory, selection: FrameSelection) -> None:
         """Match the rows to file frames or to selected frames; refuse any other length, naming both counts."""
-        rows = self.values.shape[0]
-        if rows == trajectory.n_frames:
-            self._start, self._step = selection.start, selection.step
-        elif rows == selection.n_frames:
-            self._start, self._step = 0, 1
-        else:
-            raise SettingsError(
-                f"{self.name}: the dipole series has {rows} rows but {trajectory.path} has {trajectory.n_frames} "
-                f"frames ({selection.n_frames} selected); it needs one row per frame of the file or per "
-                "selected frame")
+        self._start, self._step = match_rows(self.values.shape[0], trajectory, selection, self.name,
+                                             "the dipole series")
 
     def settings(self) -> dict:
         """Kind and file of the series."""
@@ -172,6 +164,33 @@ class SeriesDipoles(DipoleSource):
         """Rows of the chunk's frames, e·Å, shape (n_frames, 3)."""
         first = self._start + chunk.first_frame * self._step
         return self.values[first : first + chunk.n_frames * self._step : self._step]
+
+
+def match_rows(rows: int, trajectory: Trajectory, selection: FrameSelection, name: str,
+               what: str) -> tuple[int, int]:
+    """Row of selected frame k is ``start + k·step``: rows per file frame, or per selected frame.
+
+    Parameters
+    ----------
+    rows : int
+        Rows of the series.
+    trajectory, selection
+        The trajectory and its frame selection.
+    name, what : str
+        The series' file and what it holds, for the message.
+
+    Raises
+    ------
+    SettingsError
+        When ``rows`` is neither the file's frame count nor the selection's, naming both.
+    """
+    if rows == trajectory.n_frames:
+        return selection.start, selection.step
+    if rows == selection.n_frames:
+        return 0, 1
+    raise SettingsError(
+        f"{name}: {what} has {rows} rows but {trajectory.path} has {trajectory.n_frames} frames "
+        f"({selection.n_frames} selected); it needs one row per frame of the file or per selected frame")
 
 
 def parse_charges(text: str) -> dict[str, float]:

@@ -162,16 +162,65 @@ class IRResult:
         return "\n".join(lines)
 
 
+class SeriesMean:
+    """What removing the mean of a block of series from its unbiased autocorrelation needs, streamed.
+
+    Keeps the running sum, the first and the last ``window`` rows of the
+    series pushed (memory O(window · n_series)).
+
+    Parameters
+    ----------
+    window : int
+        Number of lags W of the correlation.
+    n_series : int
+        Series pushed side by side.
+    """
+
+    def __init__(self, window: int, n_series: int):
+        self.window = window
+        self.n = 0
+        self.total = np.zeros(n_series)
+        self.head = np.zeros((0, n_series))
+        self.tail = np.zeros((0, n_series))
+
+    def push(self, rows: np.ndarray) -> None:
+        """Add consecutive rows, shape (n, n_series)."""
+        if self.head.shape[0] < self.window:
+            self.head = np.vstack([self.head, rows[: self.window - self.head.shape[0]]])
+        self.tail = np.vstack([self.tail, rows])[-self.window:]
+        self.total += rows.sum(axis=0)
+        self.n += rows.shape[0]
+
+    def remove(self, correlation: np.ndarray) -> np.ndarray:
+        """The unbiased autocorrelations of the series minus their means, at every lag.
+
+        Σ_t (x_t − m)(x_{t+τ} − m) = Σ_t x_t x_{t+τ} − m (H_τ + T_τ) + (L − τ) m², with
+        H_τ = Σ_{t<L−τ} x_t (all but the last τ rows) and T_τ = Σ_{t≥τ} x_t (all but the first τ).
+
+        Parameters
+        ----------
+        correlation : ndarray, shape (n_series, W)
+            Unbiased autocorrelation of each raw series (divided by L − τ).
+
+        Returns
+        -------
+        ndarray, shape (n_series, W)
+        """
+        lags = np.arange(correlation.shape[-1])
+        mean = self.total / self.n
+        first = np.vstack([np.zeros_like(mean), np.cumsum(self.head, axis=0)])[lags]  # Σ of the first τ rows
+        last = np.vstack([np.zeros_like(mean), np.cumsum(self.tail[::-1], axis=0)])[lags]  # Σ of the last τ
+        cross = ((self.total - last) + (self.total - first)) * mean  # (W, n_series)
+        return correlation - cross.T / (self.n - lags) + (mean**2)[:, None]
+
+
 @dataclasses.dataclass
 class _Block:
-    """Accumulator of one block: the correlator and what the mean removal and the volume need."""
+    """Accumulator of one block: the correlator, the mean tracker and the volume."""
 
     correlator: BlockedAutocorrelator | None
+    mean: SeriesMean | None
     state: dict
-    n_frames: int
-    total: np.ndarray  # Σ pushed series, (3,)
-    head: list  # first W pushed rows
-    tail: np.ndarray  # last W pushed rows
     volume_sum: float = 0.0
     volume_frames: int = 0
     correlation: np.ndarray | None = None  # (W,) once finished
@@ -306,9 +355,9 @@ class IRAnalysis(AnalysisBase):
         return [Part(b, int(bounds[b]), int(bounds[b + 1])) for b in range(self.blocks)]
 
     def _new_accumulator(self, part: Part) -> dict:
-        correlator = BlockedAutocorrelator(part.n_frames, self._window, np.ones((1, 3)), np.zeros(3, np.int64), 1)
-        block = _Block(correlator, {}, 0, np.zeros(3), [], np.zeros((0, 3)))
-        return {part.index: block}
+        correlator = BlockedAutocorrelator(part.n_frames, self._window, np.ones((1, 3)), np.arange(3), 1)
+        mean = SeriesMean(self._window, 3) if self.method == "dipole" else None
+        return {part.index: _Block(correlator, mean, {})}
 
     def _accumulate(self, accumulator: dict, chunk: FrameChunk) -> None:
         (block,) = accumulator.values()
@@ -322,23 +371,16 @@ class IRAnalysis(AnalysisBase):
             series = np.diff(dipoles if previous is None else np.vstack([previous, dipoles]), axis=0)
         else:
             series = dipoles
-            window = self._window
-            need = window - sum(len(h) for h in block.head)
-            if need > 0:
-                block.head.append(series[:need])
-            block.tail = np.vstack([block.tail, series])[-window:]
-            block.total += series.sum(axis=0)
+            block.mean.push(series)
         if series.shape[0]:
             block.correlator.push(series)
-            block.n_frames += series.shape[0]
 
     def _finish_part(self, accumulator: dict) -> dict:
         for block in accumulator.values():
-            correlation = block.correlator.result()[0, 0, 0]
-            if self.method == "dipole":
-                correlation = _remove_mean(correlation, block)
-            block.correlation, block.correlator, block.state = correlation, None, {}
-            block.head, block.tail = [], np.zeros((0, 3))
+            correlation = block.correlator.result()[0, 0]  # (3 components, W)
+            if block.mean is not None:
+                correlation = block.mean.remove(correlation)
+            block.correlation, block.correlator, block.mean, block.state = correlation.sum(axis=0), None, None, {}
         return accumulator
 
     def merge(self, first: dict, second: dict) -> dict:
@@ -397,30 +439,6 @@ class IRAnalysis(AnalysisBase):
             provenance=provenance,
             **fields,
         )
-
-
-def _remove_mean(correlation: np.ndarray, block: _Block) -> np.ndarray:
-    """The unbiased autocorrelation of the block's series minus its mean, at every lag.
-
-    Σ_t (x_t − m)(x_{t+τ} − m) = Σ_t x_t x_{t+τ} − m·(H_τ + T_τ) + (L − τ)|m|², with
-    H_τ = Σ_{t<L−τ} x_t (all but the last τ) and T_τ = Σ_{t≥τ} x_t (all but the first τ).
-
-    Parameters
-    ----------
-    correlation : ndarray, shape (W,)
-        Σ over components of the unbiased autocorrelation of the raw series.
-    block : _Block
-        Its total, first W and last W rows, and length L.
-    """
-    n, window = block.n_frames, correlation.shape[0]
-    mean = block.total / n
-    head = np.vstack(block.head)[:window]
-    tail = block.tail
-    lags = np.arange(window)
-    head_sums = np.vstack([np.zeros(3), np.cumsum(head, axis=0)])[lags]  # Σ of the first τ rows
-    tail_sums = np.vstack([np.zeros(3), np.cumsum(tail[::-1], axis=0)])[lags]  # Σ of the last τ rows
-    cross = (block.total - tail_sums) @ mean + (block.total - head_sums) @ mean
-    return correlation - cross / (n - lags) + mean @ mean
 
 
 # ----------------------------------------------------------------------------- plots

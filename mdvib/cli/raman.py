@@ -1,0 +1,68 @@
+"""``mdvib raman``: Raman spectra from the polarizability autocorrelation."""
+
+from __future__ import annotations
+
+import argparse
+
+from mdvib.analysis.dos import MIN_WINDOW
+from mdvib.analysis.raman import POLARIZABILITY_UNITS, PolarizabilitySeries, RamanAnalysis
+from mdvib.analysis.spectral import LAG_WINDOWS, QUANTUM_CORRECTIONS
+from mdvib.cli.common import add_trajectory_options, check_output, open_trajectory, write_provenance
+
+DESCRIPTION = """\
+Raman spectra from the multi-origin autocorrelation of the polarizability tensor
+(a series given with --polarizabilities, one row per frame), with block-averaged
+standard errors: isotropic and anisotropic spectra, VV, VH and unpolarised
+(VV + VH) geometries, the depolarisation ratio VH/VV, and the absolute Stokes
+cross section for the laser wavelength and temperature.
+
+Units: Raman shift in cm-1 (frequency in THz also stored); spectra in Å⁶/THz
+for polarizability volumes in Å³; cross sections dσ/(dΩ dν̃) in cm²/sr per cm-1.
+
+examples:
+  mdvib raman run.xyz --polarizabilities polarizability.out --dt 1 --temperature 300 -o raman.h5
+  mdvib raman run.xyz --polarizabilities alpha.npy --laser-nm 785 --temperature 300 -o raman.csv
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``mdvib raman``."""
+    add_trajectory_options(parser)
+    group = parser.add_argument_group("analysis")
+    group.add_argument("--polarizabilities", metavar="FILE", required=True,
+                       help="polarizability series: GPUMD polarizability.out (step xx yy zz xy yz zx), text with 6 "
+                       "(xx yy zz xy yz xz) or 9 columns, or .npy (n, 3, 3); one row per frame of TRAJ or per "
+                       "selected frame")
+    group.add_argument("--polarizability-unit", choices=sorted(POLARIZABILITY_UNITS), default="A^3",
+                       help="unit of the polarizability volumes in the file (default: A^3)")
+    group.add_argument("--temperature", type=float, metavar="K", required=True, help="temperature of the run, K")
+    group.add_argument("--laser-nm", type=float, default=532.0, help="laser wavelength, nm (default: 532)")
+    group.add_argument("--window", type=int, metavar="N",
+                       help=f"correlation length in frames, at least {MIN_WINDOW} (default: half a block, at most "
+                       "1000)")
+    group.add_argument("--window-function", choices=sorted(LAG_WINDOWS), default="hann",
+                       help="lag window applied before the FFT (default: hann)")
+    group.add_argument("--blocks", type=int, default=4, help="independent blocks for standard errors (default: 4)")
+    group.add_argument("--quantum-correction", choices=sorted(QUANTUM_CORRECTIONS), default="harmonic",
+                       help="factor in the cross section: harmonic x/(1-e^-x) (the Stokes formula), none "
+                       "(classical limit), standard, schofield (default: harmonic)")
+    out = parser.add_argument_group("output")
+    out.add_argument("-o", "--output", default="raman.h5", help="result file: .h5 or .csv (default: raman.h5)")
+    out.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+
+
+def run(args: argparse.Namespace) -> None:
+    """Run the analysis described by parsed arguments."""
+    check_output(args.output, (".h5", ".hdf5", ".csv"), "-o")
+    series = PolarizabilitySeries.from_file(args.polarizabilities, args.polarizability_unit)
+    trajectory = open_trajectory(args)
+    analysis = RamanAnalysis(series, args.temperature, laser_nm=args.laser_nm, window=args.window,
+                             window_function=args.window_function, blocks=args.blocks,
+                             quantum_correction=args.quantum_correction, progress=not args.quiet)
+    result = analysis.run(trajectory, start=args.start, stop=args.stop, step=args.step, workers=args.workers,
+                          scheduler=args.scheduler)
+    result.save(args.output)
+    write_provenance(args.output, result.provenance)
+    if not args.quiet:
+        print(result.summary())
+        print(f"wrote {args.output}")
