@@ -8,13 +8,14 @@ constants of ``make_structure.py`` (same AIREBO potential), and
   from the campaign's DOS, orders 1-10; harmonic route: phonopy modes on the q
   commensurate with the MD supercell, same temperature, same axis and
   normalisation) and draws them in one figure (``ins_nqe.png``);
-* locates the high-frequency bands (:data:`BANDS`) in each as the centroid of
-  the H-partial vibrational DOS over the band's window: for the MD routes in
-  each of ``--blocks`` independent blocks of the production (mean ± standard
-  error), for the harmonic route from the mode frequencies weighted by their
-  H eigenvector weight Σ_H |e|² (the harmonic limit of the same quantity);
+* locates the high-frequency bands (:data:`BANDS`) in each by the peak and the
+  centroid of the H-partial vibrational DOS over the band's window: for the MD
+  routes in each of ``--blocks`` independent blocks of the production (mean ±
+  standard error), for the harmonic route from the mode frequencies weighted by
+  their H eigenvector weight Σ_H |e|² (the harmonic limit of the same quantity;
+  its peak after broadening to the MD DOS's resolution);
 * prints and writes (``bands.csv``) each band's position in meV and cm⁻¹ and
-  the NQE shift TRPMD − classical (meV, cm⁻¹, %) with its error.
+  the NQE shift TRPMD − classical (meV, cm⁻¹, %) with its error, for both measures.
 
 Usage::
 
@@ -37,11 +38,13 @@ from mdvib.trajectory import Trajectory
 from mdvib.units import THZ_TO_INV_CM, THZ_TO_MEV
 
 HERE = Path(__file__).resolve().parent
-#: High-frequency bands of AIREBO polyethylene (harmonic Γ frequencies of make_structure.py in brackets), cm⁻¹.
+#: High-frequency bands of AIREBO polyethylene: window (cm⁻¹); the key names the harmonic Γ frequencies of
+#: make_structure.py inside it. Character from the Γ eigenvectors (README): H in-plane rock + C–C stretch; H along
+#: the chain (twist/wag) and an in-plane H+C mode; H along the chain (wag) and the in-plane H–C–H scissor; C–H stretch.
 BANDS = {
-    "C-C stretch / CH2 rock-twist (1061-1194)": (1000.0, 1300.0),
-    "CH2 scissor (1547-1587)": (1450.0, 1700.0),
-    "CH2 wag (1830-1915)": (1700.0, 2100.0),
+    "rock/C-C stretch (1061-1194)": (1000.0, 1300.0),
+    "bend I (1547-1585)": (1450.0, 1700.0),
+    "bend II: wag, scissor (1830-1915)": (1700.0, 2100.0),
     "C-H stretch (2885-2968)": (2700.0, 3200.0),
 }
 MEV_PER_CM = THZ_TO_MEV / THZ_TO_INV_CM
@@ -77,24 +80,43 @@ def open_run(campaign_toml: Path, output: Path, label: str, temperature: float |
     return Run(label, temperature, load_result(folder / "dos.h5"), trajectory, first, window)
 
 
-def h_centroid_thz(frequencies_thz: np.ndarray, weight: np.ndarray, band_cm: tuple[float, float]) -> float:
-    """Centroid (THz) of ``weight`` over the band window (cm⁻¹)."""
-    low, high = (v / THZ_TO_INV_CM for v in band_cm)
-    inside = (frequencies_thz >= low) & (frequencies_thz <= high)
-    return float(np.sum(frequencies_thz[inside] * weight[inside]) / np.sum(weight[inside]))
+def band_positions(frequencies_thz: np.ndarray, weight: np.ndarray) -> dict[str, dict[str, float]]:
+    """``{band: {"peak": THz, "centroid": THz}}`` of a spectrum over each window of :data:`BANDS`.
+
+    The peak is the highest point inside the window, refined by a parabola
+    through it and its neighbours; the centroid is the first moment of
+    ``weight`` over the window.
+    """
+    out = {}
+    for band, window in BANDS.items():
+        low, high = (v / THZ_TO_INV_CM for v in window)
+        inside = np.flatnonzero((frequencies_thz >= low) & (frequencies_thz <= high))
+        k = inside[np.argmax(weight[inside])]
+        peak = float(frequencies_thz[k])
+        if 0 < k < len(weight) - 1:
+            a, b, c = weight[k - 1:k + 2]
+            if a - 2 * b + c < 0:
+                peak += 0.5 * (a - c) / (a - 2 * b + c) * float(frequencies_thz[k + 1] - frequencies_thz[k])
+        centroid = float(np.sum(frequencies_thz[inside] * weight[inside]) / np.sum(weight[inside]))
+        out[band] = {"peak": peak, "centroid": centroid}
+    return out
 
 
-def md_band_positions(run: Run, blocks: int) -> dict[str, tuple[float, float]]:
-    """``{band: (mean, standard error)}`` in THz of the H-partial DOS centroid over independent blocks."""
+def md_band_positions(run: Run, blocks: int) -> dict[str, dict[str, tuple[float, float]]]:
+    """``{band: {"peak"|"centroid": (mean, standard error)}}`` (THz) of the H-partial DOS over independent blocks."""
     n = run.trajectory.n_frames - run.first_frame
     edges = run.first_frame + np.linspace(0, n, blocks + 1).astype(int)
-    per_block = {band: [] for band in BANDS}
+    per_block = []
     for start, stop in zip(edges[:-1], edges[1:]):
         dos = DOSAnalysis(window=min(run.window, (stop - start) // 2), blocks=1).run(run.trajectory, start, stop)
-        h = dos.partial[list(dos.species).index("H")]
-        for band, window in BANDS.items():
-            per_block[band].append(h_centroid_thz(dos.frequencies_thz, h, window))
-    return {band: (float(np.mean(v)), float(np.std(v, ddof=1) / np.sqrt(len(v)))) for band, v in per_block.items()}
+        per_block.append(band_positions(dos.frequencies_thz, dos.partial[list(dos.species).index("H")]))
+    out = {}
+    for band in BANDS:
+        out[band] = {}
+        for kind in ("peak", "centroid"):
+            values = np.array([b[band][kind] for b in per_block])
+            out[band][kind] = (float(values.mean()), float(values.std(ddof=1) / np.sqrt(blocks)))
+    return out
 
 
 def harmonic_modes(fc: Path, supercell: tuple[int, int, int]):
@@ -113,11 +135,26 @@ def harmonic_modes(fc: Path, supercell: tuple[int, int, int]):
     return frequencies, vectors, qpoints, phonon
 
 
-def harmonic_band_positions(frequencies: np.ndarray, vectors: np.ndarray, symbols: list[str]) -> dict[str, float]:
-    """``{band: centroid THz}`` of the modes weighted by Σ_H |e|² (every commensurate q equally)."""
+def harmonic_band_positions(frequencies: np.ndarray, vectors: np.ndarray, symbols: list[str],
+                            fwhm_thz: float) -> dict[str, dict[str, float]]:
+    """``{band: {"peak", "centroid"}}`` (THz) of the modes weighted by Σ_H |e|² (every commensurate q equally).
+
+    The centroid is that of the modes themselves; the peak is taken on their
+    spectrum broadened by a Gaussian of ``fwhm_thz`` (the MD DOS's lag-window
+    resolution), like for like with the MD peaks.
+    """
     is_h = np.array([s == "H" for s in symbols])
-    weight = np.sum(np.abs(vectors[:, :, is_h, :]) ** 2, axis=(2, 3))
-    return {band: h_centroid_thz(frequencies.ravel(), weight.ravel(), window) for band, window in BANDS.items()}
+    weight = np.sum(np.abs(vectors[:, :, is_h, :]) ** 2, axis=(2, 3)).ravel()
+    modes = frequencies.ravel()
+    sigma = fwhm_thz / (2.0 * np.sqrt(2.0 * np.log(2.0)))
+    grid = np.arange(0.0, modes.max() + 10 * sigma, sigma / 20)
+    broadened = np.exp(-0.5 * ((grid[:, None] - modes[None, :]) / sigma) ** 2) @ weight
+    out = band_positions(grid, broadened)
+    for band, window in BANDS.items():
+        low, high = (v / THZ_TO_INV_CM for v in window)
+        inside = (modes >= low) & (modes <= high)
+        out[band]["centroid"] = float(np.sum(modes[inside] * weight[inside]) / np.sum(weight[inside]))
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -153,56 +190,66 @@ def main(argv: list[str] | None = None) -> None:
         qpoints=qpoints, source=f"{args.fc} at the {n_q} q of the {'x'.join(map(str, args.supercell))} supercell")
     harmonic = simulate([harmonic_model], vision, bins, labels=[f"harmonic, {temperature:g} K"])
 
-    positions = {"harmonic": {b: (v, 0.0) for b, v in harmonic_band_positions(frequencies, vectors, symbols).items()},
+    positions = {"harmonic": {band: {k: (v, 0.0) for k, v in values.items()} for band, values in
+                              harmonic_band_positions(frequencies, vectors, symbols,
+                                                      classical.dos.resolution_fwhm_thz).items()},
                  "classical": md_band_positions(classical, args.blocks),
                  "trpmd": md_band_positions(trpmd, args.blocks)}
-    rows = ["band,harmonic_meV,classical_meV,classical_err_meV,trpmd_meV,trpmd_err_meV,nqe_shift_meV,"
+    rows = ["band,measure,harmonic_meV,classical_meV,classical_err_meV,trpmd_meV,trpmd_err_meV,nqe_shift_meV,"
             "nqe_shift_err_meV,nqe_shift_cm-1,nqe_shift_err_cm-1,nqe_shift_percent,nqe_shift_err_percent,"
-            "classical_vs_harmonic_percent"]
-    print(f"H-partial DOS band centroids at {temperature:g} K (MD: mean ± s.e. over {args.blocks} blocks)")
-    print(f"{'band':42s} {'harmonic':>9s} {'classical':>15s} {'TRPMD':>15s}   TRPMD − classical")
+            "classical_vs_harmonic_percent,trpmd_vs_harmonic_percent"]
+    print(f"H-partial DOS bands at {temperature:g} K, meV (MD: mean ± s.e. over {args.blocks} blocks; harmonic peak "
+          f"with the MD resolution, {classical.dos.resolution_fwhm_thz * THZ_TO_MEV:.1f} meV FWHM)")
+    print(f"{'band':34s} {'':8s} {'harmonic':>8s} {'classical':>15s} {'TRPMD':>15s}   NQE shift TRPMD − classical")
     for band in BANDS:
-        h = positions["harmonic"][band][0] * THZ_TO_MEV
-        c, ce = (v * THZ_TO_MEV for v in positions["classical"][band])
-        t, te = (v * THZ_TO_MEV for v in positions["trpmd"][band])
-        shift, shift_err = t - c, float(np.hypot(ce, te))
-        percent, percent_err = 100 * shift / c, 100 * shift_err / c
-        rows.append(f"{band},{h:.3f},{c:.3f},{ce:.3f},{t:.3f},{te:.3f},{shift:.3f},{shift_err:.3f},"
-                    f"{shift / MEV_PER_CM:.1f},{shift_err / MEV_PER_CM:.1f},{percent:.2f},{percent_err:.2f},"
-                    f"{100 * (c - h) / h:.2f}")
-        print(f"{band:42s} {h:7.2f}   {c:7.2f} ± {ce:4.2f} {t:7.2f} ± {te:4.2f}   {shift:+6.2f} ± {shift_err:4.2f} meV "
-              f"({shift / MEV_PER_CM:+5.0f} ± {shift_err / MEV_PER_CM:3.0f} cm-1, "
-              f"{percent:+.2f} ± {percent_err:.2f} %)")
+        for kind in ("peak", "centroid"):
+            h = positions["harmonic"][band][kind][0] * THZ_TO_MEV
+            c, ce = (v * THZ_TO_MEV for v in positions["classical"][band][kind])
+            t, te = (v * THZ_TO_MEV for v in positions["trpmd"][band][kind])
+            shift, shift_err = t - c, float(np.hypot(ce, te))
+            percent, percent_err = 100 * shift / c, 100 * shift_err / c
+            rows.append(f"{band},{kind},{h:.3f},{c:.3f},{ce:.3f},{t:.3f},{te:.3f},{shift:.3f},{shift_err:.3f},"
+                        f"{shift / MEV_PER_CM:.1f},{shift_err / MEV_PER_CM:.1f},{percent:.2f},{percent_err:.2f},"
+                        f"{100 * (c - h) / h:.2f},{100 * (t - h) / h:.2f}")
+            print(f"{band if kind == 'peak' else '':34s} {kind:8s} {h:8.2f} {c:8.2f} ± {ce:4.2f} {t:8.2f} ± {te:4.2f}"
+                  f"   {shift:+6.2f} ± {shift_err:4.2f} meV ({shift / MEV_PER_CM:+5.0f} ± "
+                  f"{shift_err / MEV_PER_CM:3.0f} cm-1, {percent:+.2f} ± {percent_err:.2f} %)")
 
     args.output.mkdir(parents=True, exist_ok=True)
     md.save(args.output / "ins_md.h5")
     harmonic.save(args.output / "ins_harmonic.h5")
     write_text_atomic(args.output / "bands.csv", "\n".join(rows) + "\n")
     e = md.energies_mev
-    positive = e > 20.0
-    fig, ax = plt.subplots(figsize=(8.0, 4.0))
-    styles = (("harmonic lattice dynamics", harmonic.bank_average()[0], None, "0.35"),
-              (md.labels[0], md.bank_average()[0], md.spectrum_err()[0], "C0"),
-              (md.labels[1], md.bank_average()[1], md.spectrum_err()[1], "C3"))
-    for label, spectrum, err, color in styles:
-        ax.plot(e[positive], spectrum[positive], color=color, lw=1.1, label=label)
+    shown = e > 20.0
+    fig, axes = plt.subplots(2, 1, figsize=(8.0, 6.4))
+    entries = (("harmonic lattice dynamics", harmonic, 0, "0.35"), (md.labels[0], md, 0, "C0"),
+               (md.labels[1], md, 1, "C3"))
+    for label, result, k, color in entries:
+        total, err = result.bank_average()[k], result.spectrum_err()
+        fundamental = result.orders[k, :, 0].mean(axis=0)
+        axes[0].plot(e[shown], total[shown], color=color, lw=1.0, label=label)
+        axes[1].plot(e[shown], fundamental[shown], color=color, lw=1.1, label=label)
         if err is not None:
-            ax.fill_between(e[positive], (spectrum - err)[positive], (spectrum + err)[positive], color=color,
-                            alpha=0.25, lw=0)
+            axes[1].fill_between(e[shown], (fundamental - err[k])[shown], (fundamental + err[k])[shown],
+                                 color=color, alpha=0.25, lw=0)
     for band in BANDS:
-        c = positions["classical"][band][0] * THZ_TO_MEV
-        t = positions["trpmd"][band][0] * THZ_TO_MEV
-        ax.axvline(c, color="C0", lw=0.6, ls=":")
-        ax.axvline(t, color="C3", lw=0.6, ls=":")
-    secondary = ax.secondary_xaxis("top", functions=(lambda x: x / MEV_PER_CM, lambda x: x * MEV_PER_CM))
-    secondary.set_xlabel("energy transfer (cm$^{-1}$)")
-    ax.set_xlabel("energy transfer (meV)")
-    ax.set_ylabel("S·σ (barn/meV per atom), banks averaged")
-    ax.set_xlim(20.0, 450.0)
-    ax.set_ylim(bottom=0)
-    ax.legend(frameon=False, fontsize=8)
-    ax.set_title(f"VISION, polyethylene (AIREBO), {temperature:g} K: dotted lines = H-DOS band centroids",
-                 fontsize=9)
+        for run, color in (("classical", "C0"), ("trpmd", "C3")):
+            axes[1].axvline(positions[run][band]["peak"][0] * THZ_TO_MEV, color=color, lw=0.6, ls=":")
+    axes[0].set_title(f"VISION, polyethylene (AIREBO), {temperature:g} K: orders 1-10 (multiphonon included)",
+                      fontsize=9)
+    axes[1].set_title("fundamentals (order 1) above 100 meV; dotted: H-DOS band peaks (classical blue, TRPMD red)",
+                      fontsize=9)
+    axes[0].set_xlim(20.0, 450.0)
+    axes[1].set_xlim(100.0, 450.0)
+    high = e > 100.0
+    axes[1].set_ylim(0, 1.15 * max(r.orders[k, :, 0].mean(axis=0)[high].max() for _, r, k, _ in entries))
+    axes[0].set_ylim(bottom=0)
+    for ax in axes:
+        ax.set_ylabel("S·σ (barn/meV per atom)")
+        ax.legend(frameon=False, fontsize=8)
+        secondary = ax.secondary_xaxis("top", functions=(lambda x: x / MEV_PER_CM, lambda x: x * MEV_PER_CM))
+        secondary.set_xlabel("cm$^{-1}$", fontsize=8)
+    axes[1].set_xlabel("energy transfer (meV), banks averaged")
     fig.tight_layout()
     save_figure(fig, args.output / "ins_nqe.png")
     print(f"wrote {args.output}/ins_nqe.png, bands.csv, ins_md.h5, ins_harmonic.h5")
