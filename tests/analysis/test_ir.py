@@ -360,3 +360,15 @@ def test_campaign_table_and_step(water_run, tmp_path):
     assert [p.name for p in output.files] == ["ir.h5", "ir.csv"]
     assert load_result(tmp_path / "ir.h5").peaks() == pytest.approx(wavenumbers, rel=0.01)
     assert spec.headline(output.result).startswith("IR bands 137")
+
+
+@pytest.mark.slow  # process start-up: 17-21 s on two loaded cores
+def test_parallel_blocks_equal_serial():
+    """Blocks analysed in two processes give the serial numbers exactly (fixed charges travel to the workers)."""
+    box, n, dt = 15.0, 1600, 1.0
+    positions, species, charges, _ = charged_oscillators(n, dt, box)
+    trajectory = Trajectory.from_arrays(positions, species, dt, cells=np.eye(3) * box)
+    serial = IRAnalysis(T, ChargeDipoles(charges), window=200).run(trajectory)
+    parallel = IRAnalysis(T, ChargeDipoles(charges), window=200).run(trajectory, workers=2)
+    np.testing.assert_array_equal(serial.conductivity, parallel.conductivity)
+    np.testing.assert_array_equal(serial.conductivity_err, parallel.conductivity_err)
