@@ -376,6 +376,39 @@ class RamanAnalysis(AnalysisBase):
         return per_m * 1e6  # → cm²/sr per cm⁻¹: ×1e4 cm²/m² and ×100 m⁻¹ per cm⁻¹
 
 
+def plot_raman(result: RamanResult, path, title: str | None = None) -> None:
+    """Draw the Stokes cross sections against the Raman shift (cm⁻¹, increasing to the right).
+
+    Parameters
+    ----------
+    result : RamanResult
+    path : path
+        Output image (``.png``, ``.pdf``, ``.svg``).
+    title : str, optional
+        Figure title (default: input file, laser and temperature).
+    """
+    from mdvib.plot import plt, save_figure
+
+    fig, ax = plt.subplots(figsize=(7, 4.2), layout="constrained")
+    shift = result.wavenumbers_cm
+    ax.plot(shift, result.cross_section, color="k", lw=1.2, label="unpolarised (VV + VH)")
+    if result.cross_section_err is not None:
+        ax.fill_between(shift, result.cross_section - result.cross_section_err,
+                        result.cross_section + result.cross_section_err, color="k", alpha=0.25, lw=0)
+    ax.plot(shift, result.cross_section_vv, lw=1.0, label="VV")
+    ax.plot(shift, result.cross_section_vh, lw=1.0, label="VH")
+    ax.set_xlim(0, shift[-1])
+    ax.set_xlabel("Raman shift (cm⁻¹)")
+    ax.set_ylabel("dσ/dΩdν̃ (cm² sr⁻¹ per cm⁻¹)")
+    ax.legend(frameon=False)
+    if title is None and result.provenance is not None:
+        title = (f"{Path(result.provenance.inputs[0]).name}  {1e7 / result.laser_cm:.0f} nm, "
+                 f"T = {result.temperature_k:g} K")
+    if title:
+        ax.set_title(title)
+    save_figure(fig, path)
+
+
 ANALYSIS = register_analysis(AnalysisSpec(
     name="raman",
     help="Raman spectra from the polarizability autocorrelation",

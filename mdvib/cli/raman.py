@@ -7,7 +7,7 @@ import argparse
 from mdvib.analysis.dos import MIN_WINDOW
 from mdvib.analysis.raman import POLARIZABILITY_UNITS, PolarizabilitySeries, RamanAnalysis
 from mdvib.analysis.spectral import LAG_WINDOWS, QUANTUM_CORRECTIONS
-from mdvib.cli.common import add_trajectory_options, check_output, open_trajectory, write_provenance
+from mdvib.cli.common import PLOT_SUFFIXES, add_trajectory_options, check_output, open_trajectory, write_provenance
 
 DESCRIPTION = """\
 Raman spectra from the multi-origin autocorrelation of the polarizability tensor
@@ -48,12 +48,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        "(classical limit), standard, schofield (default: harmonic)")
     out = parser.add_argument_group("output")
     out.add_argument("-o", "--output", default="raman.h5", help="result file: .h5 or .csv (default: raman.h5)")
+    out.add_argument("--plot", metavar="IMAGE", help="also draw the cross sections to IMAGE (.png, .pdf, .svg)")
     out.add_argument("--quiet", action="store_true", help="no progress bar or summary")
 
 
 def run(args: argparse.Namespace) -> None:
     """Run the analysis described by parsed arguments."""
     check_output(args.output, (".h5", ".hdf5", ".csv"), "-o")
+    check_output(args.plot, PLOT_SUFFIXES, "--plot")
     series = PolarizabilitySeries.from_file(args.polarizabilities, args.polarizability_unit)
     trajectory = open_trajectory(args)
     analysis = RamanAnalysis(series, args.temperature, laser_nm=args.laser_nm, window=args.window,
@@ -63,6 +65,10 @@ def run(args: argparse.Namespace) -> None:
                           scheduler=args.scheduler)
     result.save(args.output)
     write_provenance(args.output, result.provenance)
+    if args.plot:
+        from mdvib.analysis.raman import plot_raman  # matplotlib only when a plot is asked for
+
+        plot_raman(result, args.plot)
     if not args.quiet:
         print(result.summary())
         print(f"wrote {args.output}")

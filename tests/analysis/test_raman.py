@@ -120,7 +120,8 @@ def test_cli_reads_gpumd_polarizability_out(tmp_path):
                             "O 0 0 0\n" for k in range(n)))
     out = tmp_path / "raman.h5"
     assert main(["raman", str(traj), "--polarizabilities", str(path), "--temperature", "300", "--window", "400",
-                 "-o", str(out), "--quiet"]) == 0
+                 "-o", str(out), "--plot", str(tmp_path / "raman.png"), "--quiet"]) == 0
+    assert (tmp_path / "raman.png").stat().st_size > 0
     assert load_result(out).band(1000, 1400)["depolarisation"] == pytest.approx(0.75, abs=1e-6)
     assert main(["raman", str(traj), "--polarizabilities", str(path), "--temperature", "300", "--window", "400",
                  "-o", str(tmp_path / "raman.csv"), "--quiet"]) == 0
