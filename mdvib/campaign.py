@@ -276,6 +276,13 @@ class CampaignConfig:
             campaign_pimd.check_md_table(data["md"])
             pimd = PIMDCampaignSettings.from_table(data["pimd"])
         md = _md_from(data["md"])
+        if pimd is None and potential.style == "ase":
+            from mdvib.engines.ase_external import AseCalculatorParams
+
+            if AseCalculatorParams.from_params(potential.params).foreign:
+                raise SettingsError(f"[potential]: python = {potential.params['python']!r} is another environment: "
+                                    "its calculator can only run as an i-PI client; add a [pimd] table (beads = 1 "
+                                    "for classical MD through i-PI)")
         if md.ranks > 1 and entry is not None and entry.fix_external is not None:
             raise SettingsError(f"potential style {pot['style']} runs Python callbacks in this process (fix external): "
                                 f"it needs md.ranks = 1, got {md.ranks}")

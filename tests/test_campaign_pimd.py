@@ -198,3 +198,19 @@ def test_example_campaign_is_valid():
     config = CampaignConfig.from_toml(example)
     assert config.pimd.template.mode == "trpmd" and list(config.analyses) == ["dos", "tdep", "ins"]
     assert config.pimd.n_frames == 3501 and config.pimd.first_frame == 500
+
+
+def test_calculator_of_another_environment_needs_pimd(tmp_path):
+    import sys
+
+    other = tmp_path / "bin" / "python"
+    other.parent.mkdir()
+    other.symlink_to(sys.executable)
+    potential = {"style": "ase", "elements": ["Cu"], "calculator": "mace.calculators:MACECalculator",
+                 "python": str(other)}
+    data = config(tmp_path, md={"temperatures_k": [100]}, analyses={"dos": {}}) | {"potential": potential}
+    data["structure"] = {"lattice": "fcc", "element": "Cu", "a": 3.61, "supercell": [2, 2, 2]}
+    assert CampaignConfig.from_dict(data, base_dir=tmp_path).pimd is not None
+    plain = {k: v for k, v in data.items() if k != "pimd"} | {"md": {"temperatures_k": [100]}}
+    with pytest.raises(SettingsError, match=r"another environment: its calculator can only run as an i-PI client"):
+        CampaignConfig.from_dict(plain, base_dir=tmp_path)

@@ -14,7 +14,8 @@ An analyser module declares itself once, at import time::
     ))
 
 :func:`analyses` finds every analysis by importing the modules of the
-:mod:`mdvib.analysis` package and :mod:`mdvib.spectroscopy.ins` (and anything registered through the
+:mod:`mdvib.analysis` package (for a subpackage, also its ``campaign`` module,
+:data:`REGISTERING_MODULE`) and :mod:`mdvib.spectroscopy.ins` (and anything registered through the
 ``mdvib.analyses`` entry-point group, for analysers in other packages), so the
 ``mdvib`` command, :mod:`mdvib.campaign` and :func:`mdvib.results.load_result`
 need no edit when an analyser is added.
@@ -30,6 +31,7 @@ import collections.abc
 import dataclasses
 import difflib
 import importlib
+import importlib.util
 import inspect
 import pkgutil
 import types
@@ -47,6 +49,8 @@ ANALYSIS_PACKAGE = "mdvib.analysis"
 #: Analyses outside that package (importing all of :mod:`mdvib.spectroscopy` would load plotting for nothing).
 OTHER_ANALYSIS_MODULES = ("mdvib.spectroscopy.ins",)
 
+#: Module of an analysis subpackage that registers it (its package ``__init__`` may import it lazily).
+REGISTERING_MODULE = "campaign"
 #: Entry-point group through which other packages add analyses.
 ENTRY_POINT_GROUP = "mdvib.analyses"
 
@@ -202,8 +206,11 @@ def _discover() -> None:
         return
     package = importlib.import_module(ANALYSIS_PACKAGE)
     for module in pkgutil.iter_modules(package.__path__):
-        if not module.name.startswith("_"):
-            importlib.import_module(f"{package.__name__}.{module.name}")
+        if module.name.startswith("_"):
+            continue
+        imported = importlib.import_module(f"{package.__name__}.{module.name}")
+        if module.ispkg and importlib.util.find_spec(f"{imported.__name__}.{REGISTERING_MODULE}") is not None:
+            importlib.import_module(f"{imported.__name__}.{REGISTERING_MODULE}")
     for name in OTHER_ANALYSIS_MODULES:
         importlib.import_module(name)
     for entry in entry_points(group=ENTRY_POINT_GROUP):
