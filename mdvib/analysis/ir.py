@@ -465,7 +465,7 @@ def plot_ir(result: IRResult, path, title: str | None = None) -> None:
     if error is not None:
         ax.fill_between(nu, spectrum - error, spectrum + error, color="k", alpha=0.25, lw=0, label="± standard error")
         ax.legend(frameon=False)
-    ax.set_xlim(nu[-1], 0)
+    ax.set_xlim(_upper_wavenumber(nu, spectrum), 0)
     ax.set_xlabel("wavenumber ν̃ (cm⁻¹)")
     ax.set_ylabel(label)
     if title is None and result.provenance is not None:
@@ -473,6 +473,13 @@ def plot_ir(result: IRResult, path, title: str | None = None) -> None:
     if title:
         ax.set_title(title)
     save_figure(fig, path)
+
+
+def _upper_wavenumber(nu: np.ndarray, spectrum: np.ndarray, level: float = 0.05) -> float:
+    """Right end of the plot: 15 % beyond the last point above ``level`` of the maximum, in steps of 500 cm⁻¹."""
+    above = np.flatnonzero(spectrum > level * spectrum.max())
+    last = nu[above[-1]] if above.size else nu[-1]
+    return float(min(nu[-1], 500.0 * np.ceil(1.15 * last / 500.0)))
 
 
 def plot_ir_series(directories, labels, path, title: str | None = None) -> None:
@@ -486,7 +493,7 @@ def plot_ir_series(directories, labels, path, title: str | None = None) -> None:
     for result, text, colour in zip(results, labels, colours):
         ylabel, spectrum = result.headline_spectrum()
         ax.plot(result.wavenumbers_cm, spectrum, color=colour, lw=1.1, label=text)
-    ax.set_xlim(max(r.wavenumbers_cm[-1] for r in results), 0)
+    ax.set_xlim(max(_upper_wavenumber(r.wavenumbers_cm, r.headline_spectrum()[1]) for r in results), 0)
     ax.set_xlabel("wavenumber ν̃ (cm⁻¹)")
     ax.set_ylabel(ylabel)
     ax.legend(frameon=False)
