@@ -271,24 +271,27 @@ class ChargeDipoles(DipoleSource):
     def dipoles(self, chunk: FrameChunk, state: dict) -> np.ndarray:
         """Σ q r over continuous positions, e·Å, shape (n_frames, 3)."""
         if chunk.unwrapped:
-            return np.einsum("i,fij->fj", self._q, chunk.positions)
+            return np.tensordot(chunk.positions, self._q, axes=(1, 0))
         positions = chunk.positions
         if "positions" in state:
             previous, start = state["positions"], state["dipole"]
         else:
             previous, start = positions[0], self._q @ positions[0]
             positions = positions[1:]
-        frames = np.concatenate([previous[None], positions])
-        steps = np.diff(frames, axis=0)  # (n, atoms, 3)
-        cells = chunk.cells[chunk.n_frames - steps.shape[0]:]
+        steps = np.diff(np.concatenate([previous[None], positions]), axis=0)  # (n, atoms, 3)
+        increments = np.tensordot(steps, self._q, axes=(1, 0))  # Σ q Δr, (n, 3)
         if steps.shape[0]:
-            volumes = np.abs(np.linalg.det(cells))
-            if not (volumes > 1e-12).all():
+            cells = chunk.cells[chunk.n_frames - steps.shape[0]:]
+            if not (np.abs(np.linalg.det(cells)) > 1e-12).all():
                 raise SettingsError("positions are wrapped but a frame's cell has no volume, so fixed-charge "
                                     "dipoles cannot be unwrapped; write unwrapped positions (LAMMPS: xu yu zu)")
-            frac = np.einsum("fij,fjk->fik", steps, np.linalg.inv(cells))
-            steps = np.einsum("fik,fkl->fil", frac - np.round(frac), cells)
-        increments = np.einsum("i,fij->fj", self._q, steps)
+            if (cells == cells[0]).all():
+                frac = steps @ np.linalg.inv(cells[0])
+            else:
+                frac = np.einsum("fij,fjk->fik", steps, np.linalg.inv(cells))
+            # minimum image: subtract the charge-weighted cell vectors of every jump across the boundary
+            jumps = np.tensordot(np.round(frac), self._q, axes=(1, 0))  # (n, 3), in cell-vector units
+            increments -= np.einsum("fk,fkl->fl", jumps, cells)
         dipoles = start + np.cumsum(increments, axis=0)
         if "positions" not in state:
             dipoles = np.concatenate([start[None], dipoles])
