@@ -38,8 +38,6 @@ from dataclasses import dataclass
 from functools import reduce
 from typing import Any, ClassVar
 
-from tqdm.auto import tqdm
-
 from mdvib.errors import SettingsError
 from mdvib.io.base import FrameChunk
 from mdvib.results import Provenance
@@ -143,6 +141,10 @@ class AnalysisBase(abc.ABC):
         return self._conclude(total, self._provenance(trajectory, selection, workers, scheduler))
 
     def _run_serial(self, trajectory: Trajectory, selection: FrameSelection, parts: list[Part]) -> list:
+        if not self.progress:  # tqdm.auto takes ~0.1 s to import (asyncio)
+            return [self.analyse_part(trajectory, selection, part) for part in parts]
+        from tqdm.auto import tqdm
+
         total = sum(part.n_frames for part in parts)
         with tqdm(total=total, unit=self.progress_unit, desc=self.progress_label, disable=not self.progress,
                   leave=False) as bar:

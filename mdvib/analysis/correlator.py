@@ -17,7 +17,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.fft
 
 from mdvib.errors import SettingsError
 from mdvib.kernels.correlation import accumulate_segment_products
@@ -132,6 +131,8 @@ class BlockedAutocorrelator:
         Each segment is transformed once: as the current segment and, cached, as
         the following segment of its predecessor.
         """
+        import scipy.fft  # here, not at the top: scipy.fft takes ~0.15 s to import, and only correlations need it
+
         n_fft = 2 * self.window
         batch = max(1, _FFT_BATCH_BYTES // (n_fft * 8))
         if self.n_series <= batch:
@@ -170,6 +171,8 @@ class BlockedAutocorrelator:
         if self._pending is not None:
             self._accumulate(self._pending, None)
             self._pending = None
+        import scipy.fft
+
         sums = scipy.fft.irfft(self._sums, n=2 * self.window, axis=-1)[..., : self.window]
         lengths = np.diff(self.bounds)
         pairs = lengths[:, None] - np.arange(self.window)[None, :]

@@ -30,8 +30,6 @@ from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 from typing import TYPE_CHECKING, Any
 
-from tqdm.auto import tqdm
-
 from mdvib.errors import MdvibError, SettingsError
 from mdvib.trajectory import FrameSelection, Trajectory
 
@@ -61,6 +59,8 @@ def run_parts(analysis: AnalysisBase, trajectory: Trajectory, selection: FrameSe
     SettingsError
         If Dask is asked for but not installed, or the scheduler cannot be reached.
     """
+    from tqdm.auto import tqdm  # here: it takes ~0.1 s to import, and the module is imported for shutdown_pools too
+
     bar = tqdm(total=len(parts), unit="part", desc=f"{analysis.progress_label} ({_where(workers, scheduler)})",
                disable=not analysis.progress, leave=False)
     with bar:

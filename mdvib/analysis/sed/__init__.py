@@ -9,9 +9,17 @@
 """
 
 from mdvib.analysis.sed.analysis import SEDAnalysis, SEDResult, SEDWarning, select_qpoints
-from mdvib.analysis.sed.campaign import SEDCampaignSettings
 from mdvib.analysis.sed.lattice import CellBasisMap, QPoints, map_cells
 from mdvib.analysis.sed.modes import HarmonicModes, load_modes
 
 __all__ = ["CellBasisMap", "HarmonicModes", "QPoints", "SEDAnalysis", "SEDCampaignSettings", "SEDResult",
            "SEDWarning", "load_modes", "map_cells", "select_qpoints"]
+
+
+def __getattr__(name: str):
+    """``SEDCampaignSettings`` on first use: the campaign entry imports the analysis registry and the fits."""
+    if name == "SEDCampaignSettings":
+        from mdvib.analysis.sed.campaign import SEDCampaignSettings
+
+        return SEDCampaignSettings
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

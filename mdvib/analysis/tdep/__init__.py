@@ -13,15 +13,20 @@
 * :mod:`.campaign` — the ``tdep`` entry of the analysis registry (``mdvib tdep``, ``[analysis.tdep]``).
 """
 
-from mdvib.analysis.tdep.campaign import TDEPCampaignSettings
-from mdvib.analysis.tdep.centroid import centroid_trajectory
-from mdvib.analysis.tdep.export import PhononSpectrum, write_outputs
-from mdvib.analysis.tdep.fit import FIT_MODES, TDEPAnalysis, TDEPResult, TDEPWarning
-from mdvib.analysis.tdep.invariances import INVARIANCES
-from mdvib.analysis.tdep.reference import Reference, read_reference
-from mdvib.analysis.tdep.series import TemperatureSeries, fit_series, write_series_outputs
+import importlib
 
-__all__ = ["FIT_MODES", "INVARIANCES", "PhononSpectrum", "Reference", "TDEPAnalysis", "TDEPCampaignSettings",
-           "TDEPResult", "TDEPWarning",
-           "TemperatureSeries", "centroid_trajectory", "fit_series", "read_reference", "write_outputs",
-           "write_series_outputs"]
+#: Public name → submodule, imported on first use (importing ``.reference`` alone, as the SED does, then
+#: loads none of the fit, the symmetry basis or the exports).
+_EXPORTS = {
+    "TDEPCampaignSettings": "campaign", "centroid_trajectory": "centroid", "PhononSpectrum": "export",
+    "write_outputs": "export", "FIT_MODES": "fit", "TDEPAnalysis": "fit", "TDEPResult": "fit", "TDEPWarning": "fit",
+    "INVARIANCES": "invariances", "Reference": "reference", "read_reference": "reference",
+    "TemperatureSeries": "series", "fit_series": "series", "write_series_outputs": "series",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
