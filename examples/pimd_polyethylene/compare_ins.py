@@ -20,6 +20,7 @@ constants of ``make_structure.py`` (same AIREBO potential), and
 Usage::
 
     python compare_ins.py [--classical out/classical] [--trpmd out/trpmd] [--fc out/harmonic/phonopy.yaml]
+    python compare_ins.py --trpmd out/trpmd_100K --trpmd-toml trpmd_100K.toml --temperature 100 -o out/compare_100K
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import numpy as np
 from mdvib.analysis.dos import DOSAnalysis, DOSResult
 from mdvib.campaign import CampaignConfig
 from mdvib.campaign_pimd import PIMD_FOLDER, centroid_files
-from mdvib.results import load_result, write_text_atomic
+from mdvib.results import load_result, temperature_dirname, write_text_atomic
 from mdvib.trajectory import Trajectory
 from mdvib.units import THZ_TO_INV_CM, THZ_TO_MEV
 
@@ -66,7 +67,7 @@ def open_run(campaign_toml: Path, output: Path, label: str, temperature: float |
     """One temperature (default: the first) of a finished campaign, LAMMPS or PIMD, written into ``output``."""
     config = CampaignConfig.from_toml(campaign_toml, output_dir=output)
     temperature = config.md.temperatures_k[0] if temperature is None else temperature
-    folder = config.output_dir / f"T_{temperature:g}K"
+    folder = config.output_dir / temperature_dirname(temperature)
     window = int(config.analyses["dos"].window)
     if config.pimd is None:
         trajectory = Trajectory.open(folder / "production.dump", format="lammps-dump", units="metal",
@@ -171,13 +172,15 @@ def main(argv: list[str] | None = None) -> None:
                         help="harmonic force constants (phonopy YAML of make_structure.py)")
     parser.add_argument("--supercell", type=int, nargs=3, default=(1, 1, 4),
                         help="MD supercell in unit cells: the harmonic route uses its commensurate q (default 1 1 4)")
+    parser.add_argument("--temperature", type=float, default=200.0,
+                        help="K: the temperature of both campaigns to compare (default 200)")
     parser.add_argument("--blocks", type=int, default=3, help="independent blocks for the band-position errors")
     parser.add_argument("-o", "--output", type=Path, default=HERE / "out" / "compare")
     args = parser.parse_args(argv)
 
-    classical = open_run(args.classical_toml, args.classical, "classical MD")
-    trpmd = open_run(args.trpmd_toml, args.trpmd, "TRPMD centroid")
-    temperature = classical.temperature_k
+    classical = open_run(args.classical_toml, args.classical, "classical MD", args.temperature)
+    trpmd = open_run(args.trpmd_toml, args.trpmd, "TRPMD centroid", args.temperature)
+    temperature = args.temperature
     frequencies, vectors, qpoints, phonon = harmonic_modes(args.fc, tuple(args.supercell))
     symbols = list(phonon.primitive.symbols)
 
