@@ -7,6 +7,8 @@ One small interface, :class:`DipoleSource`, with three implementations:
 * :class:`SeriesDipoles`: a dipole series from a file (GPUMD ``dipole.out``,
   plain text with 3 columns or a step/time column and 3, ``.npy``) or an
   array, one row per frame;
+* :class:`CalculatorDipoles`: a dipole model evaluated on every frame (any
+  ASE calculator with the ``dipole`` property);
 * :class:`ChargeDipoles`: fixed per-species charges, M = Σ_i q_i r_i with
   positions made continuous in time (minimum-image steps between frames), so
   that the bulk dipole does not jump when an atom crosses the cell boundary.
@@ -164,6 +166,59 @@ class SeriesDipoles(DipoleSource):
         """Rows of the chunk's frames, e·Å, shape (n_frames, 3)."""
         first = self._start + chunk.first_frame * self._step
         return self.values[first : first + chunk.n_frames * self._step : self._step]
+
+
+class CalculatorDipoles(DipoleSource):
+    """Dipoles from a model evaluated on every frame: an ASE calculator with the ``dipole`` property.
+
+    Parameters
+    ----------
+    calculator : ase.calculators.calculator.Calculator
+        Any ASE calculator returning ``dipole`` in e·Å (``atoms.get_dipole_moment()``):
+        a machine-learned dipole model, a quantum-chemistry code, ... It must be
+        picklable for ``workers > 1``.
+    pbc : bool
+        Periodicity of the :class:`ase.Atoms` built for each frame (with the frame's cell).
+
+    Notes
+    -----
+    For periodic systems the model must return a dipole continuous in time (a
+    polarization branch that does not jump); the spectrum only uses its changes.
+    """
+
+    kind = "calculator"
+
+    def __init__(self, calculator, pbc: bool = True):
+        self.calculator = calculator
+        self.pbc = pbc
+        self._symbols: tuple[str, ...] = ()
+        self._masses = np.zeros(0)
+        self._path = ""
+
+    def check(self, trajectory: Trajectory, selection: FrameSelection) -> None:
+        """Remember the species and masses the frames' :class:`ase.Atoms` get."""
+        self._symbols, self._masses, self._path = trajectory.species, trajectory.masses, trajectory.path
+
+    def settings(self) -> dict:
+        """Kind and calculator class."""
+        return {"kind": self.kind, "calculator": type(self.calculator).__name__}
+
+    def dipoles(self, chunk: FrameChunk, state: dict) -> np.ndarray:
+        """The model's dipole of each frame, e·Å, shape (n_frames, 3)."""
+        from ase import Atoms
+        from ase.calculators.calculator import PropertyNotImplementedError
+
+        out = np.empty((chunk.n_frames, 3))
+        for k in range(chunk.n_frames):
+            atoms = Atoms(self._symbols, positions=chunk.positions[k], cell=chunk.cells[k], pbc=self.pbc,
+                          masses=self._masses)
+            atoms.calc = self.calculator
+            try:
+                out[k] = atoms.get_dipole_moment()
+            except PropertyNotImplementedError as exc:
+                raise MissingDataError(f"{self._path}: frame {chunk.first_frame + k}: the calculator "
+                                       f"{type(self.calculator).__name__} does not provide a dipole") from exc
+        return out
 
 
 def match_rows(rows: int, trajectory: Trajectory, selection: FrameSelection, name: str,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.constants as sc
+from ase.calculators.calculator import Calculator, all_changes
 
 from mdvib.analysis.dipoles import DIPOLE_UNITS, ChargeDipoles, SeriesDipoles
 from mdvib.analysis.ir import IRAnalysis
@@ -362,7 +363,6 @@ def test_campaign_table_and_step(water_run, tmp_path):
     assert spec.headline(output.result).startswith("IR bands 137")
 
 
-@pytest.mark.slow  # process start-up: 17-21 s on two loaded cores
 def test_parallel_blocks_equal_serial():
     """Blocks analysed in two processes give the serial numbers exactly (fixed charges travel to the workers)."""
     box, n, dt = 15.0, 1600, 1.0
@@ -372,3 +372,35 @@ def test_parallel_blocks_equal_serial():
     parallel = IRAnalysis(T, ChargeDipoles(charges), window=200).run(trajectory, workers=2)
     np.testing.assert_array_equal(serial.conductivity, parallel.conductivity)
     np.testing.assert_array_equal(serial.conductivity_err, parallel.conductivity_err)
+
+
+class PointChargeModel(Calculator):
+    """A dipole model as an ASE calculator: M = Σ q r of the atoms as given (a minimal real calculator)."""
+
+    implemented_properties = ["dipole"]
+
+    def __init__(self, charges: dict[str, float]):
+        super().__init__()
+        self.charges = charges
+
+    def calculate(self, atoms=None, properties=("dipole",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        q = np.array([self.charges[s] for s in self.atoms.get_chemical_symbols()])
+        self.results["dipole"] = q @ self.atoms.positions
+
+
+def test_calculator_dipoles_equal_fixed_charges():
+    """A model evaluated on every frame (ASE calculator) gives the fixed-charge spectrum of the same charges."""
+    from mdvib.analysis.dipoles import CalculatorDipoles
+
+    box, n, dt = 15.0, 1200, 1.0
+    positions, species, charges, _ = charged_oscillators(n, dt, box)
+    trajectory = Trajectory.from_arrays(positions, species, dt, cells=np.eye(3) * box)
+    model = IRAnalysis(T, CalculatorDipoles(PointChargeModel(charges)), window=200).run(trajectory)
+    fixed = IRAnalysis(T, ChargeDipoles(charges), window=200).run(trajectory)
+    np.testing.assert_allclose(model.conductivity, fixed.conductivity, rtol=1e-9, atol=1e-12 * fixed.conductivity.max())
+    assert model.dipole_source == "calculator"
+    from ase.calculators.emt import EMT
+
+    with pytest.raises(MissingDataError, match="frame 0: the calculator EMT does not provide a dipole"):
+        IRAnalysis(T, CalculatorDipoles(EMT()), window=200).run(trajectory)
