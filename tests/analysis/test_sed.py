@@ -345,3 +345,23 @@ def test_repeat_unit_of_a_supercell_and_of_a_cell_that_repeats_nothing():
     noise = 0.05 * np.random.default_rng(1).standard_normal(positions.shape)
     rattled = dataclasses.replace(supercell, positions=supercell.positions + noise)
     assert repeat_unit(rattled) is rattled
+
+
+@pytest.mark.parametrize("n_atoms, tolerance", [(300, 1e-3), (40, 0.05), (8, 0.3)])
+def test_periodic_grid_finds_the_nearest_atom_like_a_periodic_kd_tree(n_atoms, tolerance):
+    from scipy.spatial import cKDTree
+
+    from mdvib.analysis.sed.lattice import _PeriodicGrid
+
+    rng = np.random.default_rng(n_atoms)
+    frac = rng.uniform(0, 1, (n_atoms, 3))
+    frac = np.vstack([frac, np.mod(frac[:3] + tolerance / 4, 1.0)])  # atoms sharing a bin
+    near = np.mod(frac + rng.normal(scale=tolerance / 2, size=frac.shape), 1.0)  # across bin and cell edges
+    points = np.vstack([near, rng.uniform(0, 1, (n_atoms, 3))])
+    distance, index = _PeriodicGrid(frac, tolerance).query(points)
+    want_distance, want_index = cKDTree(frac, boxsize=1.0 + 1e-12).query(points)
+    within = want_distance < tolerance
+    assert within.sum() > n_atoms // 2
+    np.testing.assert_array_equal(distance < tolerance, within)
+    np.testing.assert_array_equal(index[within], want_index[within])
+    np.testing.assert_allclose(distance[within], want_distance[within], atol=1e-11)  # the tree's box is 1 + 1e-12
