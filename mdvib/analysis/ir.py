@@ -81,11 +81,14 @@ class IRResult:
     conductivity: np.ndarray = quantity("S/m", "(n_freq,)", "σ(ν), ∫₀^∞ σ dω = (πβ/6V)⟨J²⟩", optional=True)
     eps_imag: np.ndarray = quantity("", "(n_freq,)", "ε″ = σ/(ε₀ω)", optional=True)
     absorption: np.ndarray = quantity("1/cm", "(n_freq,)", "n(ν)α(ν) = σ/(ε₀c), napierian", optional=True)
+    eps_real_ionic: np.ndarray = quantity("", "(n_freq,)", "ε′ − ε∞ from ε″ by Kramers–Kronig (kramers_kronig=True)",
+                                          optional=True)
     molar_absorption: np.ndarray = quantity("km/mol/(1/cm)", "(n_freq,)",
                                             "napierian molar absorption coefficient; ∫ dν̃ over a band = km/mol",
                                             optional=True)
     conductivity_err: np.ndarray = quantity("S/m", "(n_freq,)", "standard error of conductivity", optional=True)
     eps_imag_err: np.ndarray = quantity("", "(n_freq,)", "standard error of eps_imag", optional=True)
+    eps_real_ionic_err: np.ndarray = quantity("", "(n_freq,)", "standard error of eps_real_ionic", optional=True)
     absorption_err: np.ndarray = quantity("1/cm", "(n_freq,)", "standard error of absorption", optional=True)
     molar_absorption_err: np.ndarray = quantity("km/mol/(1/cm)", "(n_freq,)", "standard error of molar_absorption",
                                                 optional=True)
@@ -104,6 +107,7 @@ class IRResult:
     def _columns(self) -> list[tuple[str, np.ndarray]]:
         columns = [("wavenumber_cm-1", self.wavenumbers_cm), ("frequency_THz", self.frequencies_thz)]
         for name, label in (("conductivity", "conductivity_S/m"), ("eps_imag", "eps_imag"),
+                            ("eps_real_ionic", "eps_real_ionic"),
                             ("absorption", "n_alpha_cm-1"), ("molar_absorption", "molar_absorption_km/mol/cm-1")):
             value, error = getattr(self, name), getattr(self, f"{name}_err")
             if value is not None:
@@ -253,6 +257,8 @@ class IRAnalysis(AnalysisBase):
         and the harmonic-corrected result); "standard" multiplies by
         tanh(x/2)/(x/2) and "schofield" by sinh(x/2)/(x/2), x = hν/k_BT, their
         factors relative to the harmonic one.
+    kramers_kronig : bool
+        Also give ε′(ω) − ε∞ from ε″ by the Kramers–Kronig relation (needs the volume).
     chunk_frames : int
         Frames read per chunk.
     progress : bool
@@ -265,7 +271,7 @@ class IRAnalysis(AnalysisBase):
     def __init__(self, temperature_k: float, source: DipoleSource | None = None, n_molecules: int | None = None,
                  volume_a3: float | None = None, method: str = "derivative", window: int | None = None,
                  window_function: str = "hann", blocks: int = 4, quantum_correction: str = "harmonic",
-                 chunk_frames: int = 256, progress: bool = False):
+                 kramers_kronig: bool = False, chunk_frames: int = 256, progress: bool = False):
         if not (isinstance(temperature_k, (int, float)) and temperature_k > 0):
             raise SettingsError(f"the IR absorption needs the temperature of the run (--temperature K > 0), "
                                 f"got {temperature_k!r}")
@@ -296,6 +302,7 @@ class IRAnalysis(AnalysisBase):
         self.window_function = window_function
         self.blocks = blocks
         self.quantum_correction = quantum_correction
+        self.kramers_kronig = kramers_kronig
         self.chunk_frames = chunk_frames
         self.progress = progress
 
@@ -311,6 +318,7 @@ class IRAnalysis(AnalysisBase):
             "window_function": self.window_function,
             "blocks": self.blocks,
             "quantum_correction": self.quantum_correction,
+            "kramers_kronig": self.kramers_kronig,
             "frequency_oversampling": OVERSAMPLE,
         }
 
@@ -416,8 +424,10 @@ class IRAnalysis(AnalysisBase):
             sigma = sigma_volume / (volume * 1e-30)
             with np.errstate(divide="ignore", invalid="ignore"):
                 eps = np.where(omega > 0, sigma / (sc.epsilon_0 * np.where(omega > 0, omega, 1.0)), 0.0)
-            for name, values in (("conductivity", sigma), ("eps_imag", eps),
-                                 ("absorption", sigma / (sc.epsilon_0 * sc.c) * 1e-2)):
+            spectra = {"conductivity": sigma, "eps_imag": eps, "absorption": sigma / (sc.epsilon_0 * sc.c) * 1e-2}
+            if self.kramers_kronig:
+                spectra["eps_real_ionic"] = kramers_kronig_real(eps)
+            for name, values in spectra.items():
                 fields[name], fields[f"{name}_err"] = block_mean_error(values)
         if self.n_molecules is not None:
             molar = sigma_volume * sc.N_A / (sc.epsilon_0 * sc.c * self.n_molecules) * 0.1  # (km/mol)/cm⁻¹
@@ -439,6 +449,29 @@ class IRAnalysis(AnalysisBase):
             provenance=provenance,
             **fields,
         )
+
+
+def kramers_kronig_real(eps_imag: np.ndarray, padding: int = 8) -> np.ndarray:
+    """ε′(ω) − ε∞ = (2/π) P∫₀^∞ ω′ε″(ω′)/(ω′² − ω²) dω′ on a uniform grid from ω = 0.
+
+    Computed as minus the Hilbert transform of the odd extension of ε″ (FFT,
+    zero-padded ``padding``×); ε″ is taken as zero beyond the last point.
+
+    Parameters
+    ----------
+    eps_imag : ndarray, shape (..., n_freq)
+        ε″ on ω_k = kΔω, k = 0 … n_freq − 1.
+
+    Returns
+    -------
+    ndarray, shape (..., n_freq)
+    """
+    from scipy.signal import hilbert
+
+    n = eps_imag.shape[-1]
+    odd = np.concatenate([-eps_imag[..., :0:-1], eps_imag], axis=-1)
+    transformed = np.imag(hilbert(odd, N=padding * odd.shape[-1], axis=-1))[..., : odd.shape[-1]]
+    return -transformed[..., n - 1:]
 
 
 # ----------------------------------------------------------------------------- plots

@@ -66,6 +66,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--quantum-correction", choices=IR_QUANTUM_CORRECTIONS, default="harmonic",
                        help="harmonic (= none): the βω² form as it is; standard/schofield: their factor relative "
                        "to the harmonic one (default: harmonic)")
+    group.add_argument("--kramers-kronig", action="store_true",
+                       help="also give ε′(ω) − ε∞ from ε″ by the Kramers–Kronig relation (needs the volume)")
     out = parser.add_argument_group("output")
     out.add_argument("-o", "--output", default="ir.h5",
                      help="result file: .h5 (typed, units, provenance) or .csv (default: ir.h5)")
@@ -88,7 +90,8 @@ def run(args: argparse.Namespace) -> None:
     trajectory = open_trajectory(args)
     analysis = IRAnalysis(args.temperature, source, n_molecules=args.molecules, volume_a3=args.volume,
                           method=args.method, window=args.window, window_function=args.window_function,
-                          blocks=args.blocks, quantum_correction=args.quantum_correction, progress=not args.quiet)
+                          blocks=args.blocks, quantum_correction=args.quantum_correction,
+                          kramers_kronig=args.kramers_kronig, progress=not args.quiet)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SpectrumWarning)  # in result.warnings, printed below
         result = analysis.run(trajectory, start=args.start, stop=args.stop, step=args.step, workers=args.workers,
