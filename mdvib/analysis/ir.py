@@ -349,6 +349,10 @@ class IRAnalysis(AnalysisBase):
         self._warnings = []
         if isinstance(self.source, ChargeDipoles) and self.source.warning():
             self._warnings.append(self.source.warning())
+        if self.kramers_kronig and self.method == "derivative":
+            self._warnings.append("Kramers-Kronig on the derivative method: window leakage of the current spectrum "
+                                  "near ω = 0 biases ε′ at low frequency (the static limit high by several %); "
+                                  "use method 'dipole' (--method dipole) for ε′")
         if self.n_molecules is None and self.volume_a3 is None:
             first = next(trajectory.iter_chunks(FrameSelection(selection.start, selection.start + 1, 1), 1))
             if not abs(np.linalg.det(first.cells[0])) > 1e-9:

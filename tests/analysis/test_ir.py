@@ -434,3 +434,6 @@ def test_static_dielectric_increment_is_the_dipole_fluctuation():
     fluctuation = np.sum(np.var(dipoles, axis=0)) * (sc.e * 1e-10) ** 2 / (3 * sc.epsilon_0 * volume * 1e-30 * sc.k * T)
     assert result.eps_real_ionic[0] == pytest.approx(fluctuation, rel=0.02)
     assert "eps_real_ionic" in result.to_csv().splitlines()[0]
+    with pytest.warns(UserWarning, match="use method 'dipole'"):
+        IRAnalysis(T, SeriesDipoles(dipoles[:2000]), volume_a3=volume, window=100, kramers_kronig=True).run(
+            dummy_trajectory(2000, 1.0))
