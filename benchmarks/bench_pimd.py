@@ -40,6 +40,15 @@ and ratio = plain steps/s / (steps/s × P) (how many plain-LAMMPS force
 evaluations fit in the time of one bead evaluation through i-PI); with 2 clients
 steps/s × P counts the evaluations of both clients per second of wall time.
 
+Where the time goes: when it stamps a row, the thread also reads the CPU time
+(``/proc``) of the i-PI server and of the clients, so the steady part gives the
+server's CPU ms per step (i-PI's integrator, normal modes, thermostat, socket
+loop, outputs) and the clients' CPU ms per bead evaluation; with the plain run's
+CPU ms per step (LAMMPS's "% CPU use" of the loop) the CPU overhead per bead
+evaluation is server CPU / P + client CPU − plain CPU, which other work on a
+shared machine inflates much less than the wall-time overhead. A system's plain
+runs come just before its i-PI runs in every repeat, under similar load.
+
 Usage::
 
     python benchmarks/bench_pimd.py --quick        # 5 i-PI runs (~1 min)
@@ -357,14 +366,17 @@ run             {steps}
 
 
 def parse_loop(text: str) -> dict:
-    """Loop time (s), steps and neighbour-list builds of the last ``run`` of a LAMMPS log."""
+    """Loop time and its CPU time (s), steps and neighbour-list builds of the last ``run`` of a LAMMPS log."""
     loops = re.findall(r"^Loop time of (\S+) on (\d+) procs for (\d+) steps with (\d+) atoms", text, re.M)
     if not loops:
         raise RuntimeError("no 'Loop time' line in the LAMMPS log")
     loop_s, _, steps, _ = loops[-1]
     builds = re.findall(r"^Neighbor list builds = (\d+)", text, re.M)
-    return {"loop_s": float(loop_s), "timed_steps": int(steps),
-            "neighbor_builds": int(builds[-1]) if builds else None}
+    cpu_use = re.findall(r"^\s*([\d.]+)% CPU use with", text, re.M)  # of the loop's wall time
+    out = {"loop_s": float(loop_s), "timed_steps": int(steps), "neighbor_builds": int(builds[-1]) if builds else None}
+    if cpu_use:
+        out["loop_cpu_s"] = float(loop_s) * float(cpu_use[-1]) / 100.0
+    return out
 
 
 def run_plain(system: System, check: bool, mode: str, base: Path, tag: str) -> dict:
@@ -392,7 +404,10 @@ def run_plain(system: System, check: bool, mode: str, base: Path, tag: str) -> d
     if not measured.ok or not log.exists():
         return row | {"status": "failed", "message": measured.tail(2500)}
     loop = parse_loop(log.read_text())
-    return row | {"status": "ok", **loop, "steps_per_s": loop["timed_steps"] / loop["loop_s"]}
+    row |= {"status": "ok", **loop, "steps_per_s": loop["timed_steps"] / loop["loop_s"]}
+    if "loop_cpu_s" in loop:
+        row["cpu_ms_per_step"] = 1e3 * loop["loop_cpu_s"] / loop["timed_steps"]
+    return row
 
 
 # =========================================================================== summary and report
@@ -426,6 +441,10 @@ def summarise(ipi_rows: list[dict], plain_rows: list[dict], jobs: list[tuple[str
                 entry[f"plain_steps_per_s{suffix}"] = plain["steps_per_s"]
                 entry[f"overhead_ms{suffix}"] = 1e3 * (1 / evals - 1 / plain["steps_per_s"])
                 entry[f"ratio{suffix}"] = plain["steps_per_s"] / evals
+                entry[f"plain_cpu_ms_per_step{suffix}"] = plain.get("cpu_ms_per_step")
+                if plain.get("cpu_ms_per_step") is not None and run.get("server_cpu_ms_per_step") is not None:
+                    entry[f"cpu_overhead_ms{suffix}"] = (run["server_cpu_ms_per_step"] / beads
+                                                         + run["client_cpu_ms_per_eval"] - plain["cpu_ms_per_step"])
         one = fastest(ipi_rows, system=name, beads=beads, clients=1)
         if clients > 1 and one:
             entry["speedup_over_1_client"] = run["steps_per_s"] / one["steps_per_s"]
@@ -453,9 +472,9 @@ def markdown(meta: dict, summary: list[dict], plain_rows: list[dict]) -> str:
              "bead evals/s, against plain LAMMPS with its default neighbour-list check and (NL every step) with "
              "a rebuild at every step; wall, CPU (server + clients + driver) and peak RSS (largest process) of "
              "the whole run; load: 1-min load average before the run.", "",
-             "| system | atoms | P | clients | steps | steps/s | 2 clients / 1 | bead evals/s | start-up (s) "
-             "| shutdown (s) | plain steps/s | overhead (ms) | ratio | overhead, NL every step (ms) "
-             "| ratio, NL every step | wall (s) | CPU (s) | peak RSS (MB) | load |",
+             "| system | atoms | P | clients | steps | steps/s | 2 clients / 1 | bead evals/s "
+             "| start-up (before server) (s) | shutdown (s) | plain steps/s | overhead (ms) | ratio "
+             "| overhead, NL every step (ms) | ratio, NL every step | wall (s) | CPU (s) | peak RSS (MB) | load |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for s in summary:
         if s["status"] != "ok":
@@ -474,10 +493,13 @@ def markdown(meta: dict, summary: list[dict], plain_rows: list[dict]) -> str:
     lines += ["", "Where the time goes (steady part, from the CPU times of the i-PI server and the LAMMPS clients "
               "between the first and last rows): wall ms per step and per bead evaluation, the server's CPU ms per "
               "step (i-PI: integrator, normal modes, thermostat, socket, outputs), the clients' CPU ms per bead "
-              "evaluation (force + socket + fix ipi), and plain LAMMPS ms per step:", "",
+              "evaluation (force + socket + fix ipi), plain LAMMPS wall and CPU ms per step, and the CPU overhead "
+              "per bead evaluation, server CPU/P + client CPU − plain CPU (less sensitive to other load than the "
+              "wall-time overhead):", "",
               "| system | P | clients | wall ms/step | wall ms/eval | server CPU ms/step | server CPU ms/eval "
-              "| client CPU ms/eval | plain ms/step | plain ms/step, NL every step |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+              "| client CPU ms/eval | plain ms/step (CPU) | NL every step: plain ms/step (CPU) "
+              "| CPU overhead ms/eval | CPU overhead, NL every step |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for s in summary:
         if s["status"] != "ok":
             continue
@@ -486,8 +508,10 @@ def markdown(meta: dict, summary: list[dict], plain_rows: list[dict]) -> str:
         lines.append(f"| {s['system']} | {s['beads']} | {s['clients']} | {1e3 / s['steps_per_s']:.2f} | "
                      f"{1e3 / s['bead_evals_per_s']:.3f} | {_fmt(server, 2)} | "
                      f"{_fmt(None if server is None else server / s['beads'], 3)} | "
-                     f"{_fmt(s.get('client_cpu_ms_per_eval'), 3)} | {_fmt(plain and 1e3 / plain, 3)} | "
-                     f"{_fmt(every and 1e3 / every, 3)} |")
+                     f"{_fmt(s.get('client_cpu_ms_per_eval'), 3)} | {_fmt(plain and 1e3 / plain, 3)} "
+                     f"({_fmt(s.get('plain_cpu_ms_per_step'), 3)}) | {_fmt(every and 1e3 / every, 3)} "
+                     f"({_fmt(s.get('plain_cpu_ms_per_step_nl_every_step'), 3)}) | "
+                     f"{_fmt(s.get('cpu_overhead_ms'), 3)} | {_fmt(s.get('cpu_overhead_ms_nl_every_step'), 3)} |")
     lines += ["", "Plain LAMMPS (velocity Verlet NVE, same data file, potential, environment and time step; "
               "fastest run):", "",
               "| system | atoms | neighbour list | steps | steps/s | ms/step | NL builds | load |",
@@ -572,17 +596,16 @@ def main(argv: list[str] | None = None) -> int:
     plain_rows: list[dict] = []
     started = time.perf_counter()
     try:
-        for k in range(args.repeat):
-            for name in dict.fromkeys(name for name, _, _ in jobs):
-                for check in (True, False):
-                    row = run_plain(SYSTEMS[name], check, mode, base, f"r{k}")
-                    plain_rows.append(row)
-                    speed = f"{row['steps_per_s']:9.0f} steps/s" if row["status"] == "ok" else "FAILED"
-                    print(f"[plain {name:13s} NL {'check' if check else 'every'}] {speed}; "
-                          f"wall {row['wall_s']:.1f} s", flush=True)
-                    if row["status"] != "ok":
-                        print(row["message"], flush=True)
-            for name, beads, clients in jobs:
+        for k, name in ((k, name) for k in range(args.repeat) for name in dict.fromkeys(j[0] for j in jobs)):
+            for check in (True, False):  # plain runs next to the system's i-PI runs: under similar load
+                row = run_plain(SYSTEMS[name], check, mode, base, f"r{k}")
+                plain_rows.append(row)
+                speed = f"{row['steps_per_s']:9.0f} steps/s" if row["status"] == "ok" else "FAILED"
+                print(f"[plain {name:13s} NL {'check' if check else 'every'}] {speed}; "
+                      f"wall {row['wall_s']:.1f} s, load {row['load_before']:.2f}", flush=True)
+                if row["status"] != "ok":
+                    print(row["message"], flush=True)
+            for beads, clients in ((b, c) for n, b, c in jobs if n == name):
                 row = run_ipi(SYSTEMS[name], beads, clients, mode, base, f"r{k}")
                 ipi_rows.append(row)
                 speed = (f"{row['steps_per_s']:7.2f} steps/s, start-up {row['startup_s']:5.2f} s"
