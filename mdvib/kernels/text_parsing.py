@@ -20,6 +20,8 @@ in int64 rather than uint64 (uint64 → float conversion is a multi-instruction
 sequence on x86-64), and are compiled without numba's reference counting
 (``_nrt=False``: they allocate nothing, and the atomic increments of the
 buffer's refcount on every number cost ~15 % and contend between threads).
+The entry point :func:`_parse_frames` keeps NRT: numba releases the GIL
+(``nogil=True``) only in functions compiled with it.
 Together ~2× faster than byte loops with bounds checks, uint64 and NRT.
 
 Each kernel has a pure-Python reference with the same interface
@@ -488,7 +490,7 @@ def _parse_frame(
     status_f[3] = bad_col
 
 
-@njit(cache=True, nogil=True, _nrt=False)
+@njit(cache=True, nogil=True)
 def _parse_frames(
     buf: np.ndarray,
     starts: np.ndarray,
