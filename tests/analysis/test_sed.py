@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import numpy as np
 import pytest
@@ -365,3 +366,20 @@ def test_periodic_grid_finds_the_nearest_atom_like_a_periodic_kd_tree(n_atoms, t
     np.testing.assert_array_equal(distance < tolerance, within)
     np.testing.assert_array_equal(index[within], want_index[within])
     np.testing.assert_allclose(distance[within], want_distance[within], atol=1e-11)  # the tree's box is 1 + 1e-12
+
+
+@pytest.mark.parametrize("cell, basis", [
+    (np.array([[0.0, 2.7, 2.7], [2.7, 0.0, 2.7], [2.7, 2.7, 0.0]]), [[0, 0, 0], [0.25, 0.25, 0.25]]),  # diamond
+    (np.array([[3.1, 0.0, 0.0], [-1.2, 2.9, 0.0], [0.7, 0.4, 5.3]]), [[0, 0, 0], [0.3, 0.6, 0.45], [0.8, 0.1, 0.7]]),
+])
+def test_nearest_neighbour_of_the_unit_cell_is_the_supercells(cell, basis):
+    from mdvib.analysis.sed.lattice import _crystal_nearest_neighbour
+
+    frac = np.asarray(basis, float)
+    unit = Reference(cell=cell, positions=frac @ cell, species=("Si",) * len(frac), masses=np.full(len(frac), 28.0))
+    cells = np.array(list(itertools.product(range(3), repeat=3)), float)
+    positions = ((frac[None, :, :] + cells[:, None, :]).reshape(-1, 3)) @ cell
+    supercell = Reference(cell=3 * cell, positions=positions, species=("Si",) * len(positions),
+                          masses=np.full(len(positions), 28.0))
+    assert _crystal_nearest_neighbour(unit, supercell) == pytest.approx(supercell.nearest_neighbour_distance(),
+                                                                        rel=1e-12)

@@ -154,6 +154,30 @@ def repeat_unit(reference: Reference, tolerance_a: float = 1e-3) -> Reference:
                      path=reference.path)
 
 
+#: Largest unit cell whose nearest-neighbour distance is found by brute force (beyond: the supercell's k-d tree).
+_BRUTE_FORCE_ATOMS = 64
+
+
+def _crystal_nearest_neighbour(unit: Reference, reference: Reference) -> float:
+    """Shortest distance between two atoms of the crystal, Å: from the unit cell's images within ±2 cells.
+
+    The ideal supercell is the same crystal, but its 27 periodic images need
+    a k-d tree (``Reference.nearest_neighbour_distance``; scipy.spatial takes
+    ~0.25 s to import) where a unit cell of a few atoms needs a few hundred
+    distances. Unit cells of more than :data:`_BRUTE_FORCE_ATOMS` atoms use
+    the supercell's k-d tree.
+    """
+    if len(unit.species) > _BRUTE_FORCE_ATOMS or len(unit.species) == reference.n_atoms:
+        return reference.nearest_neighbour_distance()
+    cell = np.asarray(unit.cell, float)
+    shifts = np.array(list(itertools.product(range(-2, 3), repeat=3)), float) @ cell  # (125, 3)
+    positions = np.asarray(unit.positions, float)
+    delta = positions[:, None, None, :] - positions[None, :, None, :] + shifts[None, None, :, :]
+    distances = np.linalg.norm(delta, axis=-1)  # (n, n, 125)
+    distances[distances < 1e-12] = np.inf  # an atom and itself
+    return float(distances.min())
+
+
 def _is_translation(frac: np.ndarray, species: np.ndarray, tree: _PeriodicGrid, axis: int, n: int,
                     tolerance: float) -> bool:
     shift = np.zeros(3)
@@ -292,7 +316,7 @@ def map_cells(reference: Reference, unitcell: Reference | None = None, symprec: 
         if best is None or distance.max() < best[3].max():
             best = (shifted, offsets, basis_index, distance)
     basis, offsets, basis_index, distance = best
-    tolerance = SITE_TOLERANCE_FRACTION * reference.nearest_neighbour_distance()
+    tolerance = SITE_TOLERANCE_FRACTION * _crystal_nearest_neighbour(unit, reference)
     worst = int(np.argmax(distance))
     if distance[worst] > tolerance:
         raise SettingsError(f"{name}: atom {worst} ({reference.species[worst]}) is {distance[worst]:.3f} Å from the "
