@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import inspect
 import os
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -278,3 +280,48 @@ def write_provenance(output: str | Path, provenance, argv: list[str] | None = No
     record = {"command": " ".join(["mdvib", *(sys.argv[1:] if argv is None else argv)]), **provenance.to_dict()}
     write_text_atomic(path, yaml.safe_dump(record, sort_keys=False, allow_unicode=True))
     return path
+
+
+def run_spectrum(args: argparse.Namespace, analysis, trajectory: Trajectory, command: str, plot: str) -> object:
+    """Run a spectrum analyser on the CLI's frame slice, save the result and report it.
+
+    Shared tail of ``mdvib dos``, ``ir`` and ``raman``: the analysis runs on
+    ``args.start:args.stop:args.step`` with ``args.workers``/``args.scheduler``
+    (its statistics warnings are kept in ``result.warnings``), the result and
+    its provenance are written to ``args.output``, the figure to ``args.plot``
+    when asked for, then the summary (or, with ``--quiet``, only the warnings on
+    stderr) is printed.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+    analysis : AnalysisBase
+    trajectory : Trajectory
+    command : str
+        Subcommand name for messages (``"dos"``).
+    plot : str
+        ``"module:function"`` drawing ``(result, path)``; imported only when a plot is asked for
+        (matplotlib stays unloaded otherwise).
+
+    Returns
+    -------
+    The analysis result.
+    """
+    from mdvib.analysis.dos import SpectrumWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SpectrumWarning)  # in result.warnings, printed below
+        result = analysis.run(trajectory, start=args.start, stop=args.stop, step=args.step, workers=args.workers,
+                              scheduler=args.scheduler)
+    result.save(args.output)
+    write_provenance(args.output, result.provenance)
+    if args.plot:
+        module, function = plot.split(":")
+        getattr(importlib.import_module(module), function)(result, args.plot)
+    if args.quiet:
+        for text in getattr(result, "warnings", None) or ():
+            print(f"mdvib {command}: warning: {text}", file=sys.stderr)
+    else:
+        print(result.summary())
+        print(f"wrote {args.output}" + (f" and {args.plot}" if args.plot else ""))
+    return result

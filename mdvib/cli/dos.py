@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
-import warnings
 
-from mdvib.analysis.dos import MIN_WINDOW, WEIGHTS, DOSAnalysis, SpectrumWarning
+from mdvib.analysis.dos import MIN_WINDOW, WEIGHTS, DOSAnalysis
 from mdvib.analysis.spectral import LAG_WINDOWS, QUANTUM_CORRECTIONS
-from mdvib.cli.common import PLOT_SUFFIXES, add_trajectory_options, check_output, open_trajectory, write_provenance
+from mdvib.cli.common import PLOT_SUFFIXES, add_trajectory_options, check_output, open_trajectory, run_spectrum
 from mdvib.constants.neutron import CROSS_SECTION_KINDS
 
 DESCRIPTION = """\
@@ -78,19 +76,4 @@ def run(args: argparse.Namespace) -> None:
         check_time_axis=not args.no_time_check,
         progress=not args.quiet,
     )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", SpectrumWarning)  # in result.warnings, printed below
-        result = analysis.run(trajectory, start=args.start, stop=args.stop, step=args.step, workers=args.workers,
-                              scheduler=args.scheduler)
-    result.save(args.output)
-    write_provenance(args.output, result.provenance)
-    if args.plot:
-        from mdvib.plot import plot_dos  # matplotlib is imported only when a plot is asked for
-
-        plot_dos(result, args.plot)
-    if args.quiet:
-        for text in result.warnings or ():
-            print(f"mdvib dos: warning: {text}", file=sys.stderr)
-    else:
-        print(result.summary())
-        print(f"wrote {args.output}" + (f" and {args.plot}" if args.plot else ""))
+    run_spectrum(args, analysis, trajectory, "dos", plot="mdvib.plot:plot_dos")

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import sys
-import warnings
 
 from mdvib.analysis.dipoles import DIPOLE_UNITS, ChargeDipoles, SeriesDipoles, TrajectoryDipoles
-from mdvib.analysis.dos import MIN_WINDOW, SpectrumWarning
+from mdvib.analysis.dos import MIN_WINDOW
 from mdvib.analysis.ir import IR_QUANTUM_CORRECTIONS, METHODS, IRAnalysis
 from mdvib.analysis.spectral import LAG_WINDOWS
-from mdvib.cli.common import PLOT_SUFFIXES, add_trajectory_options, check_output, open_trajectory, write_provenance
+from mdvib.cli.common import PLOT_SUFFIXES, add_trajectory_options, check_output, open_trajectory, run_spectrum
 from mdvib.errors import SettingsError
 
 DESCRIPTION = """\
@@ -92,19 +90,4 @@ def run(args: argparse.Namespace) -> None:
                           method=args.method, window=args.window, window_function=args.window_function,
                           blocks=args.blocks, quantum_correction=args.quantum_correction,
                           kramers_kronig=args.kramers_kronig, progress=not args.quiet)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", SpectrumWarning)  # in result.warnings, printed below
-        result = analysis.run(trajectory, start=args.start, stop=args.stop, step=args.step, workers=args.workers,
-                              scheduler=args.scheduler)
-    result.save(args.output)
-    write_provenance(args.output, result.provenance)
-    if args.plot:
-        from mdvib.analysis.ir import plot_ir  # matplotlib is imported only when a plot is asked for
-
-        plot_ir(result, args.plot)
-    if args.quiet:
-        for text in result.warnings or ():
-            print(f"mdvib ir: warning: {text}", file=sys.stderr)
-    else:
-        print(result.summary())
-        print(f"wrote {args.output}" + (f" and {args.plot}" if args.plot else ""))
+    run_spectrum(args, analysis, trajectory, "ir", plot="mdvib.analysis.ir:plot_ir")

@@ -7,7 +7,7 @@ import argparse
 from mdvib.analysis.dos import MIN_WINDOW
 from mdvib.analysis.raman import POLARIZABILITY_UNITS, PolarizabilitySeries, RamanAnalysis
 from mdvib.analysis.spectral import LAG_WINDOWS, QUANTUM_CORRECTIONS
-from mdvib.cli.common import PLOT_SUFFIXES, add_trajectory_options, check_output, open_trajectory, write_provenance
+from mdvib.cli.common import PLOT_SUFFIXES, add_trajectory_options, check_output, open_trajectory, run_spectrum
 
 DESCRIPTION = """\
 Raman spectra from the multi-origin autocorrelation of the polarizability tensor
@@ -61,14 +61,4 @@ def run(args: argparse.Namespace) -> None:
     analysis = RamanAnalysis(series, args.temperature, laser_nm=args.laser_nm, window=args.window,
                              window_function=args.window_function, blocks=args.blocks,
                              quantum_correction=args.quantum_correction, progress=not args.quiet)
-    result = analysis.run(trajectory, start=args.start, stop=args.stop, step=args.step, workers=args.workers,
-                          scheduler=args.scheduler)
-    result.save(args.output)
-    write_provenance(args.output, result.provenance)
-    if args.plot:
-        from mdvib.analysis.raman import plot_raman  # matplotlib only when a plot is asked for
-
-        plot_raman(result, args.plot)
-    if not args.quiet:
-        print(result.summary())
-        print(f"wrote {args.output}")
+    run_spectrum(args, analysis, trajectory, "raman", plot="mdvib.analysis.raman:plot_raman")
