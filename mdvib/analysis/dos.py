@@ -27,9 +27,10 @@ from mdvib.analysis.base import AnalysisBase, Part
 from mdvib.analysis.correlator import BlockedAutocorrelator, block_bounds, block_mean_error, check_window
 from mdvib.analysis.registry import AnalysisOutput, AnalysisSpec, CampaignStep, register_analysis
 from mdvib.analysis.spectral import (
-    LAG_WINDOWS,
+    MIN_WINDOW,
     QUANTUM_CORRECTIONS,
     central_difference_damping,
+    check_spectrum_settings,
     frequency_grid_thz,
     one_sided_spectrum,
     quantum_correction,
@@ -49,8 +50,6 @@ WEIGHTS = ("mass", "neutron", "none")
 #: spectrum and peak positions better than the 1/(2WΔt) spacing.
 OVERSAMPLE = 4
 
-#: Fewer lags than this are refused: no spectrum worth the name (an error naming --window and --blocks).
-MIN_WINDOW = 10
 #: Fewer lags than this give a spectrum too coarse to show phonons (a warning).
 MIN_USEFUL_WINDOW = 16
 #: Fewer time origins than this at the longest lag make a noisy spectrum (a warning).
@@ -222,19 +221,11 @@ class DOSAnalysis(AnalysisBase):
         chunk_frames: int = 64,
         progress: bool = False,
     ):
-        if window is not None and window < MIN_WINDOW:
-            raise SettingsError(
-                f"a window of {window} lags is too short for a spectrum: pass --window {MIN_WINDOW} or more "
-                f"(window >= {MIN_WINDOW} frames)"
-            )
-        if window_function not in LAG_WINDOWS:
-            raise SettingsError(f"unknown window function {window_function!r}; choose one of {sorted(LAG_WINDOWS)}")
+        check_spectrum_settings(window, window_function, blocks)
         if weights not in WEIGHTS:
             raise SettingsError(f"unknown weights {weights!r}; choose one of {list(WEIGHTS)}")
         if cross_section not in CROSS_SECTION_KINDS:
             raise SettingsError(f"unknown cross section {cross_section!r}; choose one of {sorted(CROSS_SECTION_KINDS)}")
-        if blocks < 1:
-            raise SettingsError(f"blocks must be >= 1, got {blocks}")
         if quantum_correction not in QUANTUM_CORRECTIONS:
             raise SettingsError(
                 f"unknown quantum correction {quantum_correction!r}; choose one of {sorted(QUANTUM_CORRECTIONS)}"

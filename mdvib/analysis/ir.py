@@ -36,10 +36,11 @@ import scipy.constants as sc
 from mdvib.analysis.base import AnalysisBase, Part
 from mdvib.analysis.correlator import BlockedAutocorrelator, block_bounds, block_mean_error, check_window
 from mdvib.analysis.dipoles import ChargeDipoles, DipoleSource, TrajectoryDipoles
-from mdvib.analysis.dos import MIN_WINDOW, OVERSAMPLE, SpectrumWarning, default_window
+from mdvib.analysis.dos import OVERSAMPLE, SpectrumWarning, default_window
 from mdvib.analysis.registry import AnalysisOutput, AnalysisSpec, CampaignStep, register_analysis
 from mdvib.analysis.spectral import (
-    LAG_WINDOWS,
+    MIN_WINDOW,
+    check_spectrum_settings,
     frequency_grid_thz,
     one_sided_spectrum,
     quantum_correction,
@@ -277,13 +278,7 @@ class IRAnalysis(AnalysisBase):
                                 f"got {temperature_k!r}")
         if method not in METHODS:
             raise SettingsError(f"unknown method {method!r}; choose one of {list(METHODS)}")
-        if window is not None and window < MIN_WINDOW:
-            raise SettingsError(f"a window of {window} lags is too short for a spectrum: pass --window "
-                                f"{MIN_WINDOW} or more")
-        if window_function not in LAG_WINDOWS:
-            raise SettingsError(f"unknown window function {window_function!r}; choose one of {sorted(LAG_WINDOWS)}")
-        if blocks < 1:
-            raise SettingsError(f"blocks must be >= 1, got {blocks}")
+        check_spectrum_settings(window, window_function, blocks)
         if quantum_correction not in IR_QUANTUM_CORRECTIONS:
             raise SettingsError(f"unknown quantum correction {quantum_correction!r} for IR; choose one of "
                                 f"{list(IR_QUANTUM_CORRECTIONS)} (the βω² absorption is already harmonic-corrected)")

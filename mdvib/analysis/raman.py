@@ -33,12 +33,13 @@ import scipy.constants as sc
 from mdvib.analysis.base import AnalysisBase, Part
 from mdvib.analysis.correlator import BlockedAutocorrelator, block_bounds, block_mean_error, check_window
 from mdvib.analysis.dipoles import match_rows
-from mdvib.analysis.dos import MIN_WINDOW, OVERSAMPLE, default_window
+from mdvib.analysis.dos import OVERSAMPLE, default_window
 from mdvib.analysis.ir import SeriesMean
 from mdvib.analysis.registry import AnalysisSpec, register_analysis
 from mdvib.analysis.spectral import (
-    LAG_WINDOWS,
+    MIN_WINDOW,
     QUANTUM_CORRECTIONS,
+    check_spectrum_settings,
     frequency_grid_thz,
     one_sided_spectrum,
     quantum_correction,
@@ -266,13 +267,7 @@ class RamanAnalysis(AnalysisBase):
                                 f"got {temperature_k!r}")
         if not laser_nm > 0:
             raise SettingsError(f"the laser wavelength must be positive (nm), got {laser_nm}")
-        if window is not None and window < MIN_WINDOW:
-            raise SettingsError(f"a window of {window} lags is too short for a spectrum: pass --window "
-                                f"{MIN_WINDOW} or more")
-        if window_function not in LAG_WINDOWS:
-            raise SettingsError(f"unknown window function {window_function!r}; choose one of {sorted(LAG_WINDOWS)}")
-        if blocks < 1:
-            raise SettingsError(f"blocks must be >= 1, got {blocks}")
+        check_spectrum_settings(window, window_function, blocks)
         if quantum_correction not in QUANTUM_CORRECTIONS:
             raise SettingsError(f"unknown quantum correction {quantum_correction!r}; choose one of "
                                 f"{sorted(QUANTUM_CORRECTIONS)}")

@@ -34,6 +34,36 @@ LAG_WINDOWS = {
 }
 
 
+#: Fewer lags than this are refused: no spectrum worth the name (an error naming --window and --blocks).
+MIN_WINDOW = 10
+
+
+def check_spectrum_settings(window: int | None, window_function: str, blocks: int) -> None:
+    """Validate the settings every correlation-spectrum analyser shares (DOS, IR, Raman).
+
+    Parameters
+    ----------
+    window : int or None
+        Lags of the correlation (``None``: the analyser's default).
+    window_function : str
+        A key of :data:`LAG_WINDOWS`.
+    blocks : int
+        Blocks for the error bars.
+
+    Raises
+    ------
+    SettingsError
+        For a window shorter than :data:`MIN_WINDOW`, an unknown window function or ``blocks < 1``.
+    """
+    if window is not None and window < MIN_WINDOW:
+        raise SettingsError(f"a window of {window} lags is too short for a spectrum: pass --window {MIN_WINDOW} "
+                            f"or more (window >= {MIN_WINDOW} frames)")
+    if window_function not in LAG_WINDOWS:
+        raise SettingsError(f"unknown window function {window_function!r}; choose one of {sorted(LAG_WINDOWS)}")
+    if blocks < 1:
+        raise SettingsError(f"blocks must be >= 1, got {blocks}")
+
+
 def lag_window(name: str, n: int) -> np.ndarray:
     """Lag window of length ``n`` (w(0) = 1), shape (n,).
 
