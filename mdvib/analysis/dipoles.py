@@ -92,6 +92,30 @@ class TrajectoryDipoles(DipoleSource):
         return chunk.dipoles
 
 
+def read_series_file(path: Path, option: str, what: str) -> np.ndarray:
+    """Values of a per-frame series file: ``.npy`` as stored, text (``#`` comments) as a 2D array.
+
+    Parameters
+    ----------
+    path : Path
+    option : str
+        Command-line option that names the file (for error messages).
+    what : str
+        What the file holds (for error messages).
+
+    Raises
+    ------
+    SettingsError
+        If the file does not exist or cannot be parsed.
+    """
+    if not path.is_file():
+        raise SettingsError(f"{option} {path}: no such file")
+    try:
+        return np.load(path) if path.suffix == ".npy" else np.loadtxt(path, comments="#", ndmin=2)
+    except ValueError as exc:
+        raise SettingsError(f"{path}: cannot read {what}: {exc}") from exc
+
+
 class SeriesDipoles(DipoleSource):
     """A dipole series given separately from the trajectory, one row per frame.
 
@@ -136,12 +160,7 @@ class SeriesDipoles(DipoleSource):
         if unit not in DIPOLE_UNITS:
             raise SettingsError(f"unknown dipole unit {unit!r}; choose one of {sorted(DIPOLE_UNITS)}")
         path = Path(path)
-        if not path.is_file():
-            raise SettingsError(f"--dipoles {path}: no such file")
-        try:
-            values = np.load(path) if path.suffix == ".npy" else np.loadtxt(path, comments="#", ndmin=2)
-        except ValueError as exc:
-            raise SettingsError(f"{path}: cannot read a dipole series: {exc}") from exc
+        values = read_series_file(path, "--dipoles", "a dipole series")
         if values.ndim == 2 and values.shape[1] == 4 and path.suffix != ".npy":
             values = values[:, 1:]  # step or time column (GPUMD dipole.out)
         if values.ndim != 2 or values.shape[1] != 3:

@@ -32,7 +32,7 @@ import scipy.constants as sc
 
 from mdvib.analysis.base import AnalysisBase, Part
 from mdvib.analysis.correlator import BlockedAutocorrelator, block_bounds, block_mean_error, check_window
-from mdvib.analysis.dipoles import match_rows
+from mdvib.analysis.dipoles import match_rows, read_series_file
 from mdvib.analysis.dos import OVERSAMPLE, default_window
 from mdvib.analysis.ir import SeriesMean
 from mdvib.analysis.registry import AnalysisSpec, register_analysis
@@ -121,12 +121,7 @@ class PolarizabilitySeries:
         if unit not in POLARIZABILITY_UNITS:
             raise SettingsError(f"unknown polarizability unit {unit!r}; choose one of {sorted(POLARIZABILITY_UNITS)}")
         path = Path(path)
-        if not path.is_file():
-            raise SettingsError(f"--polarizabilities {path}: no such file")
-        try:
-            values = np.load(path) if path.suffix == ".npy" else np.loadtxt(path, comments="#", ndmin=2)
-        except ValueError as exc:
-            raise SettingsError(f"{path}: cannot read polarizabilities: {exc}") from exc
+        values = read_series_file(path, "--polarizabilities", "polarizabilities")
         if values.ndim == 2 and values.shape[1] == 7 and path.suffix != ".npy":
             values = values[:, 1:]
         if values.ndim == 2 and values.shape[1] == 6:
