@@ -51,8 +51,8 @@ runs come just before its i-PI runs in every repeat, under similar load.
 
 Usage::
 
-    python benchmarks/bench_pimd.py --quick        # 5 i-PI runs (~1 min)
-    python benchmarks/bench_pimd.py                # 22 i-PI runs (~8 min on 2 idle cores)
+    python benchmarks/bench_pimd.py --quick        # 5 i-PI runs (~40 s; + ~45 s building the plugin once)
+    python benchmarks/bench_pimd.py                # 22 i-PI runs (~4 min per repeat on 2 cores)
     python benchmarks/bench_pimd.py --repeat 2 --systems si64_sw cu108_eam --beads 8 16
 
 Every timed step is a fresh child process (``run_measured``: wall, CPU of the
