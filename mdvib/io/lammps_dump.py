@@ -811,6 +811,9 @@ class LammpsDumpReader(TrajectoryReader):
         when known; atoms in the order of ``info.atom_ids``.
         """
         start, stop = frames.start, frames.stop
+        bounds = [(c0, min(c0 + chunk_frames, stop)) for c0 in range(start, stop, chunk_frames)]
+        if not bounds:
+            return
         n_atoms = self.info.n_atoms
         seen = np.empty((min(chunk_frames, stop - start), n_atoms), dtype=np.bool_)
         vals = np.empty((seen.shape[0], self._index.layout.slot_scale.shape[0]))
@@ -818,7 +821,6 @@ class LammpsDumpReader(TrajectoryReader):
         source = _Source(self.path)
         pool = ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="mdvib-dump")
         ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mdvib-dump-ahead")
-        bounds = [(c0, min(c0 + chunk_frames, stop)) for c0 in range(start, stop, chunk_frames)]
         scratch = (source, pool, n_workers, seen, vals)
         try:
             pending = ahead.submit(self._parse_chunk, *bounds[0], *scratch)

@@ -173,3 +173,9 @@ def test_box_change_and_damaged_repeated_header_are_seen_by_the_scan(tmp_path):
         bad.write_text(text.replace(old, new))
         with pytest.raises(TrajectoryFormatError, match=f"frame {frame}.*malformed frame header"):
             LammpsDumpReader(bad, units="metal", type_map={1: "Si"}).info  # noqa: B018
+
+
+def test_an_empty_frame_range_yields_nothing(tmp_path):
+    path = tmp_path / "a.dump"
+    path.write_text(dump_text(frames(n_frames=3)))
+    assert list(LammpsDumpReader(path, units="metal", type_map={1: "Si"}).iter_chunks(2, start=2, stop=2)) == []
