@@ -43,7 +43,7 @@ from mdvib.analysis.sed.lattice import (
     path_qpoints,
 )
 from mdvib.analysis.sed.modes import HarmonicModes, load_modes
-from mdvib.analysis.tdep.reference import Reference, map_first_frame
+from mdvib.analysis.tdep.reference import DEFAULT_TOLERANCE_FRACTION, Reference, map_first_frame
 from mdvib.errors import SettingsError
 from mdvib.io.base import FrameChunk
 from mdvib.kernels.sed import gather_basis, lattice_sum_tables, lattice_sums
@@ -251,7 +251,9 @@ class SEDAnalysis(AnalysisBase):
     def _prepare(self, trajectory: Trajectory, selection: FrameSelection) -> None:
         self._dt_fs = trajectory.frame_spacing_fs(selection.step)
         self._path = trajectory.path
-        atom_map = map_first_frame(self.reference, trajectory, selection)
+        # the crystal's nearest-neighbour distance is known from the cell map: no k-d tree over the supercell
+        atom_map = map_first_frame(self.reference, trajectory, selection,
+                                   tolerance=DEFAULT_TOLERANCE_FRACTION * self.cells.nearest_neighbour_a)
         self._order = atom_map.order
         self._rotation = atom_map.rotation
         n_frames = self._stream_length(selection)

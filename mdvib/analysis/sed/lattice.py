@@ -72,6 +72,9 @@ class CellBasisMap:
     periodic : tuple of bool, length 3
         Per unit-cell axis: ``False`` along the vacuum of a slab (or wire);
         used for the Brillouin-zone path (2D lattices).
+    nearest_neighbour_a : float
+        Shortest distance between two atoms of the crystal, Å (sets the
+        tolerance of the mapping of trajectory atoms to sites).
     """
 
     unit_cell: np.ndarray
@@ -84,6 +87,7 @@ class CellBasisMap:
     cell_index: np.ndarray
     lattice_points: np.ndarray
     periodic: tuple[bool, bool, bool]
+    nearest_neighbour_a: float
 
     @property
     def n_basis(self) -> int:
@@ -316,7 +320,8 @@ def map_cells(reference: Reference, unitcell: Reference | None = None, symprec: 
         if best is None or distance.max() < best[3].max():
             best = (shifted, offsets, basis_index, distance)
     basis, offsets, basis_index, distance = best
-    tolerance = SITE_TOLERANCE_FRACTION * _crystal_nearest_neighbour(unit, reference)
+    nearest_neighbour = _crystal_nearest_neighbour(unit, reference)
+    tolerance = SITE_TOLERANCE_FRACTION * nearest_neighbour
     worst = int(np.argmax(distance))
     if distance[worst] > tolerance:
         raise SettingsError(f"{name}: atom {worst} ({reference.species[worst]}) is {distance[worst]:.3f} Å from the "
@@ -343,7 +348,8 @@ def map_cells(reference: Reference, unitcell: Reference | None = None, symprec: 
         unit_cell=cell, basis_positions=basis, basis_species=tuple(unit.species),
         basis_masses=np.asarray(unit.masses, float), supercell=np.asarray(reference.cell, float),
         supercell_matrix=p, basis_index=basis_index.astype(np.int64), cell_index=cell_index.astype(np.int64),
-        lattice_points=lattice @ cell, periodic=_unit_cell_periodicity(cell, reference))
+        lattice_points=lattice @ cell, periodic=_unit_cell_periodicity(cell, reference),
+        nearest_neighbour_a=nearest_neighbour)
 
 
 def _unit_cell_periodicity(unit_cell: np.ndarray, reference: Reference) -> tuple[bool, bool, bool]:
