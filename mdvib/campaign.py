@@ -111,7 +111,6 @@ from mdvib.analysis.registry import (
     settings_record,
     type_hints,
 )
-from mdvib.campaign_pimd import PIMDCampaignSettings
 from mdvib.engines.lammps import LammpsRun, lammps_version, run_template, template_path
 from mdvib.engines.potentials import (
     PAIR_STYLES,
@@ -213,7 +212,7 @@ class CampaignConfig:
         Validated settings of each analysis, by registry name, in the order given.
     output_dir : Path
         Campaign folder.
-    pimd : PIMDCampaignSettings or None
+    pimd : mdvib.campaign_pimd.PIMDCampaignSettings or None
         The ``[pimd]`` table: i-PI path-integral MD replaces the LAMMPS MD.
     raw : dict
         The configuration as given (recorded in provenance).
@@ -224,7 +223,7 @@ class CampaignConfig:
     md: MDSettings
     analyses: dict
     output_dir: Path
-    pimd: PIMDCampaignSettings | None = None
+    pimd: campaign_pimd.PIMDCampaignSettings | None = None
     raw: dict = field(default_factory=dict, compare=False)
 
     @classmethod
@@ -274,7 +273,7 @@ class CampaignConfig:
             if not isinstance(data["pimd"], dict):
                 raise SettingsError("[pimd] must be a table, e.g. [pimd] beads = 16")
             campaign_pimd.check_md_table(data["md"])
-            pimd = PIMDCampaignSettings.from_table(data["pimd"])
+            pimd = campaign_pimd.PIMDCampaignSettings.from_table(data["pimd"])
         md = _md_from(data["md"])
         if pimd is None and potential.style == "ase":
             from mdvib.engines.ase_external import AseCalculatorParams
@@ -620,18 +619,14 @@ class Campaign:
         md = self.config.md
         temperature = md.temperatures_k[index]
         tdir = self.root / temperature_dirname(temperature)
-        if self.config.pimd is None:
-            ran_md = self._run_md(index, tdir, md.segment_steps())
-            frames = sum(md.segment_steps()) // md.dump_stride
-        else:
-            ran_md = self._run_pimd(index, tdir)
-            frames = self.config.pimd.n_frames
+        ran_md = (self._run_md(index, tdir, md.segment_steps()) if self.config.pimd is None
+                  else self._run_pimd(index, tdir))
         self._check_frames(index, tdir)
         results, ran = {}, ran_md
         for name, settings in self.config.analyses.items():
             results[name], ran_this = self._analysis(name, settings, index, tdir)
             ran = ran or ran_this
-        marker = {"frames": frames,
+        marker = {"frames": self._expected_frames(),
                   "analyses": json.loads(json.dumps({n: settings_record(s) for n, s in self.config.analyses.items()}))}
         done = tdir / DONE_MARKER
         if ran or {k: v for k, v in _read_state(done).items() if k != "finished"} != marker:
@@ -674,25 +669,13 @@ class Campaign:
                                                 md.temperatures_k[index])
         summary |= {"beads": settings.beads, "mode": settings.mode, "steps_per_s": run.steps_per_s,
                     "wall_s": run.wall_s, "resumed_from": run.resumed_from}
-        self._record_pimd(tdir, run)
+        self._append_provenance(
+            tdir, {"stage": "pimd", "wall_s": round(run.wall_s, 3), "steps_per_s": round(run.steps_per_s, 3),
+                   "resumed_from": run.resumed_from, "input": str(run.input.relative_to(tdir)),
+                   "log": str(run.server_log.relative_to(tdir))})
         campaign_pimd.write_summary(tdir, summary)
         _write_json(tdir / "progress.json", {"engine": "i-pi", "last_step": run.last_step, "finished": _now()})
         return True
-
-    def _record_pimd(self, tdir: Path, run) -> None:
-        """Write ``provenance.yaml`` of a PIMD temperature (the i-PI run, its input and version)."""
-        from importlib.metadata import version
-
-        from mdvib import __version__
-
-        record = {"mdvib_version": __version__, "ipi_version": version("ipi"), "created": _now(),
-                  "config": self.config.raw, "settings": _read_json(tdir / "settings.json"),
-                  "units": "i-PI run with explicit units: Å, fs, eV, K; centroid velocities m/s in "
-                           "simulation.vc.xyz, forces eV/Å",
-                  "runs": [{"stage": "pimd", "finished": _now(), "wall_s": round(run.wall_s, 3),
-                            "steps_per_s": round(run.steps_per_s, 3), "resumed_from": run.resumed_from,
-                            "input": str(run.input.relative_to(tdir)), "log": str(run.server_log.relative_to(tdir))}]}
-        write_text_atomic(tdir / "provenance.yaml", yaml.safe_dump(record, sort_keys=False, allow_unicode=True))
 
     def _step(self, index: int, tdir: Path) -> CampaignStep:
         """The temperature ``index`` as its analyses see it (the production trajectory and its reader)."""
@@ -707,11 +690,14 @@ class Campaign:
                             trajectory_format="extxyz", trajectory_options=options,
                             first_frame=self.config.pimd.first_frame, **common)
 
-    def _check_frames(self, index: int, tdir: Path) -> None:
+    def _expected_frames(self) -> int:
+        """Frames of a finished production trajectory (a PIMD run's include its equilibration and step 0)."""
         md = self.config.md
+        return sum(md.segment_steps()) // md.dump_stride if self.config.pimd is None else self.config.pimd.n_frames
+
+    def _check_frames(self, index: int, tdir: Path) -> None:
         trajectory = self._step(index, tdir).open_trajectory()
-        expected = (sum(md.segment_steps()) // md.dump_stride if self.config.pimd is None
-                    else self.config.pimd.n_frames)
+        expected = self._expected_frames()
         if trajectory.n_frames != expected:
             raise MdvibError(f"{trajectory.path}: {trajectory.n_frames} frames, expected {expected}; "
                              f"delete {tdir} to rerun this temperature")
@@ -840,22 +826,37 @@ class Campaign:
         return (lambda thermo: _show_thermo(bar, stage, thermo)) if self.progress else None
 
     def _record(self, tdir: Path, stage: str, run: LammpsRun, bar) -> None:
-        """Append a stage to ``provenance.yaml`` and show its last thermo line."""
+        """Append a LAMMPS stage to ``provenance.yaml`` and show its last thermo line."""
+        self._append_provenance(tdir, {"stage": stage, "wall_s": round(run.wall_s, 3), "log": run.log.name,
+                                       "command": run.command})
+        _show_thermo(bar, stage, run.thermo)
+
+    def _append_provenance(self, tdir: Path, run: dict) -> None:
+        """Append one run (``stage`` first) to ``provenance.yaml``, starting the file when it is new.
+
+        A new file records the versions (mdvib and the MD engine: LAMMPS, or i-PI
+        in a PIMD campaign), the configuration, the temperature's settings and the units.
+        """
         path = tdir / "provenance.yaml"
         record = yaml.safe_load(path.read_text()) if path.exists() else None
         if record is None:
             from mdvib import __version__
 
-            if self._lammps_version is None:
-                self._lammps_version = lammps_version()
-            record = {"mdvib_version": __version__, "lammps_version": self._lammps_version, "created": _now(),
-                      "config": self.config.raw, "settings": _read_json(tdir / "settings.json"),
-                      "units": f"LAMMPS {LAMMPS_UNITS}: Å, ps, eV; dump velocities Å/ps, forces eV/Å",
-                      "runs": []}
-        record["runs"].append({"stage": stage, "finished": _now(), "wall_s": round(run.wall_s, 3),
-                               "log": run.log.name, "command": run.command})
+            if self.config.pimd is None:
+                if self._lammps_version is None:
+                    self._lammps_version = lammps_version()
+                engine = {"lammps_version": self._lammps_version}
+                units = f"LAMMPS {LAMMPS_UNITS}: Å, ps, eV; dump velocities Å/ps, forces eV/Å"
+            else:
+                from importlib.metadata import version
+
+                engine = {"ipi_version": version("ipi")}
+                units = ("i-PI run with explicit units: Å, fs, eV, K; centroid velocities m/s in "
+                         "simulation.vc.xyz, forces eV/Å")
+            record = {"mdvib_version": __version__, **engine, "created": _now(), "config": self.config.raw,
+                      "settings": _read_json(tdir / "settings.json"), "units": units, "runs": []}
+        record["runs"].append({"stage": run["stage"], "finished": _now(), **run})
         write_text_atomic(path, yaml.safe_dump(record, sort_keys=False, allow_unicode=True))
-        _show_thermo(bar, stage, run.thermo)
 
 
 def _show_thermo(bar, stage: str, thermo: list[str]) -> None:

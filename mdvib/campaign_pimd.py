@@ -41,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mdvib.analysis.correlator import block_bounds, block_mean_error
 from mdvib.engines.ipi_input import OUTPUT_PREFIX, PIMDSettings
 from mdvib.errors import MdvibError, SettingsError
 from mdvib.results import write_text_atomic
@@ -198,9 +199,10 @@ def kinetic_summary(properties_file: Path, first_step: int, n_atoms: int, temper
     summary = {"lines": int(keep.sum()), "first_step": int(first_step)}
     for name in ("kinetic_cv", "kinetic_td"):
         per_atom = properties.values(name)[keep] / n_atoms * 1000.0
-        means = np.array([part.mean() for part in np.array_split(per_atom, blocks)])
+        bounds = block_bounds(len(per_atom), blocks)
+        _, error = block_mean_error(np.array([per_atom[lo:hi].mean() for lo, hi in zip(bounds[:-1], bounds[1:])]))
         summary[f"{name}_mev"] = float(per_atom.mean())
-        summary[f"{name}_err_mev"] = float(means.std(ddof=1) / np.sqrt(blocks))
+        summary[f"{name}_err_mev"] = float(error)
     summary["classical_mev"] = 1.5 * KB_EV_PER_K * temperature_k * 1000.0
     summary["ratio_cv"] = summary["kinetic_cv_mev"] / summary["classical_mev"]
     return summary

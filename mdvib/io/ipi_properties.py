@@ -118,8 +118,8 @@ def read_properties(path: str | Path) -> IpiProperties:
         text = path.read_text()
     except OSError as exc:
         raise TrajectoryFormatError(path, f"cannot read the i-PI property file: {exc}") from exc
-    names, units, columns = [], {}, {}
-    rows = []
+    units, columns = {}, {}
+    rows, width = [], 0
     lines = text.splitlines()
     for number, line in enumerate(lines, start=1):
         if line.startswith("#"):
@@ -127,7 +127,6 @@ def read_properties(path: str | Path) -> IpiProperties:
             if match:
                 first = int(match["first"]) - 1
                 last = int(match["last"] or match["first"])
-                names.append(match["name"])
                 units[match["name"]] = match["unit"]
                 columns[match["name"]] = slice(first, last)
             continue
@@ -137,7 +136,7 @@ def read_properties(path: str | Path) -> IpiProperties:
             raise TrajectoryFormatError(path, "no '# column N --> name' header before the data: not an i-PI "
                                         "property file")
         fields = line.split()
-        width = max(c.stop for c in columns.values())
+        width = width or max(c.stop for c in columns.values())  # the header ends before the first data line
         if len(fields) != width:
             if number == len(lines) and not text.endswith("\n"):
                 break  # i-PI was stopped while writing the last line
@@ -148,5 +147,5 @@ def read_properties(path: str | Path) -> IpiProperties:
             raise TrajectoryFormatError(path, f"line {number}: {exc}") from None
     if not columns:
         raise TrajectoryFormatError(path, "no '# column N --> name' header: not an i-PI property file")
-    data = np.array(rows, dtype=np.float64).reshape(len(rows), max(c.stop for c in columns.values()))
-    return IpiProperties(path, tuple(names), units, columns, data)
+    data = np.array(rows, dtype=np.float64).reshape(len(rows), width or max(c.stop for c in columns.values()))
+    return IpiProperties(path, tuple(columns), units, columns, data)
