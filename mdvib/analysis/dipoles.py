@@ -116,6 +116,41 @@ def read_series_file(path: Path, option: str, what: str) -> np.ndarray:
         raise SettingsError(f"{path}: cannot read {what}: {exc}") from exc
 
 
+class FrameRows:
+    """A per-frame series given beside a trajectory, matched to its frames (dipoles, polarizabilities).
+
+    Parameters
+    ----------
+    values : ndarray, shape (n_rows, ...)
+        One row per frame.
+    name : str
+        File it came from (messages).
+    what : str
+        What the rows are (messages), e.g. ``"the dipole series"``.
+
+    Raises
+    ------
+    SettingsError
+        If a row holds a value that is not finite.
+    """
+
+    def __init__(self, values: np.ndarray, name: str, what: str):
+        bad = np.flatnonzero(~np.isfinite(values.reshape(len(values), -1)).all(axis=1))
+        if bad.size:
+            raise SettingsError(f"{name}: row {int(bad[0])} of {what} is not finite: {values[bad[0]].tolist()}")
+        self.values, self.name, self.what = values, name, what
+        self._start, self._step = 0, 1
+
+    def match(self, trajectory: Trajectory, selection: FrameSelection) -> None:
+        """Match the rows to file frames or to selected frames (:func:`match_rows`)."""
+        self._start, self._step = match_rows(len(self.values), trajectory, selection, self.name, self.what)
+
+    def of(self, chunk: FrameChunk) -> np.ndarray:
+        """Rows of the chunk's frames, shape (n_frames, ...)."""
+        first = self._start + chunk.first_frame * self._step
+        return self.values[first : first + chunk.n_frames * self._step : self._step]
+
+
 class SeriesDipoles(DipoleSource):
     """A dipole series given separately from the trajectory, one row per frame.
 
@@ -139,12 +174,8 @@ class SeriesDipoles(DipoleSource):
         values = np.asarray(values, dtype=np.float64)
         if values.ndim != 2 or values.shape[1] != 3 or values.shape[0] < 2:
             raise SettingsError(f"{name}: a dipole series needs shape (n_frames >= 2, 3), got {values.shape}")
-        bad = np.flatnonzero(~np.isfinite(values).all(axis=1))
-        if bad.size:
-            raise SettingsError(f"{name}: row {int(bad[0])} of the dipole series is not finite: {values[bad[0]]}")
-        self.values = values
+        self.rows = FrameRows(values, name, "the dipole series")
         self.name = name
-        self._start, self._step = 0, 1
 
     @classmethod
     def from_file(cls, path: str | Path, unit: str = "e*A") -> SeriesDipoles:
@@ -170,12 +201,11 @@ class SeriesDipoles(DipoleSource):
 
     def check(self, trajectory: Trajectory, selection: FrameSelection) -> None:
         """Match the rows to file frames or to selected frames; refuse any other length, naming both counts."""
-        self._start, self._step = match_rows(self.values.shape[0], trajectory, selection, self.name,
-                                             "the dipole series")
+        self.rows.match(trajectory, selection)
 
     def settings(self) -> dict:
         """Kind and file of the series."""
-        return {"kind": self.kind, "file": self.name, "rows": int(self.values.shape[0])}
+        return {"kind": self.kind, "file": self.name, "rows": len(self.rows.values)}
 
     def inputs(self) -> tuple[str, ...]:
         """The series file."""
@@ -183,8 +213,7 @@ class SeriesDipoles(DipoleSource):
 
     def dipoles(self, chunk: FrameChunk, state: dict) -> np.ndarray:
         """Rows of the chunk's frames, e·Å, shape (n_frames, 3)."""
-        first = self._start + chunk.first_frame * self._step
-        return self.values[first : first + chunk.n_frames * self._step : self._step]
+        return self.rows.of(chunk)
 
 
 class CalculatorDipoles(DipoleSource):

@@ -32,7 +32,7 @@ import scipy.constants as sc
 
 from mdvib.analysis.base import AnalysisBase, Part
 from mdvib.analysis.correlator import BlockedAutocorrelator, block_bounds, block_mean_error, check_window
-from mdvib.analysis.dipoles import match_rows, read_series_file
+from mdvib.analysis.dipoles import FrameRows, read_series_file
 from mdvib.analysis.dos import OVERSAMPLE, default_window
 from mdvib.analysis.ir import SeriesMean
 from mdvib.analysis.registry import AnalysisSpec, register_analysis
@@ -99,12 +99,8 @@ class PolarizabilitySeries:
         tensors = np.asarray(tensors, dtype=np.float64)
         if tensors.ndim != 3 or tensors.shape[1:] != (3, 3) or tensors.shape[0] < 2:
             raise SettingsError(f"{name}: polarizabilities need shape (n_frames >= 2, 3, 3), got {tensors.shape}")
-        bad = np.flatnonzero(~np.isfinite(tensors).all(axis=(1, 2)))
-        if bad.size:
-            raise SettingsError(f"{name}: row {int(bad[0])} of the polarizabilities is not finite")
-        self.tensors = tensors
+        self.rows = FrameRows(tensors, name, "the polarizability series")
         self.name = name
-        self._start, self._step = 0, 1
 
     @classmethod
     def from_file(cls, path: str | Path, unit: str = "A^3") -> PolarizabilitySeries:
@@ -137,13 +133,11 @@ class PolarizabilitySeries:
 
     def check(self, trajectory: Trajectory, selection: FrameSelection) -> None:
         """Match the rows to the frames (see the class notes)."""
-        self._start, self._step = match_rows(self.tensors.shape[0], trajectory, selection, self.name,
-                                             "the polarizability series")
+        self.rows.match(trajectory, selection)
 
     def tensors_of(self, chunk: FrameChunk) -> np.ndarray:
         """Tensors of the chunk's frames, Å³, shape (n_frames, 3, 3)."""
-        first = self._start + chunk.first_frame * self._step
-        return self.tensors[first : first + chunk.n_frames * self._step : self._step]
+        return self.rows.of(chunk)
 
 
 @result_type
