@@ -146,8 +146,7 @@ class AnalysisBase(abc.ABC):
         from tqdm.auto import tqdm
 
         total = sum(part.n_frames for part in parts)
-        with tqdm(total=total, unit=self.progress_unit, desc=self.progress_label, disable=not self.progress,
-                  leave=False) as bar:
+        with tqdm(total=total, unit=self.progress_unit, desc=self.progress_label, leave=False) as bar:
             return [self.analyse_part(trajectory, selection, part, bar.update) for part in parts]
 
     def analyse_part(self, trajectory: Trajectory, selection: FrameSelection, part: Part, on_frames=None):
