@@ -325,3 +325,24 @@ def run_spectrum(args: argparse.Namespace, analysis, trajectory: Trajectory, com
         print(result.summary())
         print(f"wrote {args.output}" + (f" and {args.plot}" if args.plot else ""))
     return result
+
+
+def add_lag_window_options(group, window_help: str) -> None:
+    """``--window`` (help ``window_help``), ``--window-function`` and ``--blocks`` of a correlation spectrum."""
+    from mdvib.analysis.spectral import LAG_WINDOWS
+
+    group.add_argument("--window", type=int, metavar="N", help=window_help)
+    group.add_argument("--window-function", choices=sorted(LAG_WINDOWS), default="hann",
+                       help="lag window applied before the FFT (default: hann)")
+    group.add_argument("--blocks", type=int, default=4,
+                       help="independent blocks for standard errors; 1 for none (default: 4)")
+
+
+def add_output_options(parser: argparse.ArgumentParser, default: str, drawn: str) -> None:
+    """The output group of a spectrum subcommand: ``-o`` (default ``default``), ``--plot`` (drawing ``drawn``),
+    ``--quiet``."""
+    out = parser.add_argument_group("output")
+    out.add_argument("-o", "--output", default=default,
+                     help=f"result file: .h5 (typed, units, provenance) or .csv (default: {default})")
+    out.add_argument("--plot", metavar="IMAGE", help=f"also draw {drawn} to IMAGE (.png, .pdf, .svg)")
+    out.add_argument("--quiet", action="store_true", help="no progress bar or summary")

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import argparse
 
-from mdvib.analysis.dos import MIN_WINDOW, WEIGHTS, DOSAnalysis
-from mdvib.analysis.spectral import LAG_WINDOWS, QUANTUM_CORRECTIONS
-from mdvib.cli.common import PLOT_SUFFIXES, add_trajectory_options, check_output, open_trajectory, run_spectrum
+from mdvib.analysis.dos import WEIGHTS, DOSAnalysis
+from mdvib.analysis.spectral import MIN_WINDOW, QUANTUM_CORRECTIONS
+from mdvib.cli.common import (
+    PLOT_SUFFIXES,
+    add_lag_window_options,
+    add_output_options,
+    add_trajectory_options,
+    check_output,
+    open_trajectory,
+    run_spectrum,
+)
 from mdvib.constants.neutron import CROSS_SECTION_KINDS
 
 DESCRIPTION = """\
@@ -29,18 +37,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``mdvib dos`` (the parallel options are added for every analysis)."""
     add_trajectory_options(parser)
     group = parser.add_argument_group("analysis")
-    group.add_argument("--window", type=int, metavar="N",
-                       help=f"correlation length (maximum lag) in frames, at least {MIN_WINDOW}; resolution ≈ "
-                       "1/(N·Δt) (default: half a block, at most 1000)")
-    group.add_argument("--window-function", choices=sorted(LAG_WINDOWS), default="hann",
-                       help="lag window applied before the FFT (default: hann)")
+    add_lag_window_options(group, f"correlation length (maximum lag) in frames, at least {MIN_WINDOW}; resolution "
+                           "≈ 1/(N·Δt) (default: half a block, at most 1000)")
     group.add_argument("--weights", choices=WEIGHTS, default="mass",
                        help="mass: phonon DOS; neutron: σ/m-weighted DOS (incoherent approximation); "
                        "none: plain velocity spectrum (default: mass)")
     group.add_argument("--cross-section", choices=sorted(CROSS_SECTION_KINDS), default="total",
                        help="bound neutron cross section (Sears 1992) for --weights neutron (default: total)")
-    group.add_argument("--blocks", type=int, default=4,
-                       help="independent blocks for standard errors; 1 for none (default: 4)")
     group.add_argument("--quantum-correction", choices=sorted(QUANTUM_CORRECTIONS), default="none",
                        help="factor on the classical spectrum: harmonic x/(1-e^-x), standard 2/(1+e^-x), "
                        "schofield e^(x/2), x = hν/kT (default: none)")
@@ -51,11 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        "a mode at ν by sinc²(2πνΔt), lowering the kinetic temperature and the high-frequency DOS")
     group.add_argument("--no-temperature-check", action="store_true",
                        help="accept an implausible kinetic temperature (normally a sign of wrong --units)")
-    out = parser.add_argument_group("output")
-    out.add_argument("-o", "--output", default="dos.h5",
-                     help="result file: .h5 (typed, units, provenance) or .csv (default: dos.h5)")
-    out.add_argument("--plot", metavar="IMAGE", help="also draw the DOS to IMAGE (.png, .pdf, .svg)")
-    out.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    add_output_options(parser, "dos.h5", "the DOS")
 
 
 def run(args: argparse.Namespace) -> None:

@@ -5,10 +5,17 @@ from __future__ import annotations
 import argparse
 
 from mdvib.analysis.dipoles import DIPOLE_UNITS, ChargeDipoles, SeriesDipoles, TrajectoryDipoles
-from mdvib.analysis.dos import MIN_WINDOW
 from mdvib.analysis.ir import IR_QUANTUM_CORRECTIONS, METHODS, IRAnalysis
-from mdvib.analysis.spectral import LAG_WINDOWS
-from mdvib.cli.common import PLOT_SUFFIXES, add_trajectory_options, check_output, open_trajectory, run_spectrum
+from mdvib.analysis.spectral import MIN_WINDOW
+from mdvib.cli.common import (
+    PLOT_SUFFIXES,
+    add_lag_window_options,
+    add_output_options,
+    add_trajectory_options,
+    check_output,
+    open_trajectory,
+    run_spectrum,
+)
 from mdvib.errors import SettingsError
 
 DESCRIPTION = """\
@@ -54,23 +61,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--method", choices=METHODS, default="derivative",
                        help="derivative: current from forward differences of M with the sinc² damping undone; "
                        "dipole: ω² × spectrum of M with its mean removed (default: derivative)")
-    group.add_argument("--window", type=int, metavar="N",
-                       help=f"correlation length (maximum lag) in frames, at least {MIN_WINDOW} (default: half a "
-                       "block, at most 1000)")
-    group.add_argument("--window-function", choices=sorted(LAG_WINDOWS), default="hann",
-                       help="lag window applied before the FFT (default: hann)")
-    group.add_argument("--blocks", type=int, default=4,
-                       help="independent blocks for standard errors; 1 for none (default: 4)")
+    add_lag_window_options(group, f"correlation length (maximum lag) in frames, at least {MIN_WINDOW} (default: "
+                           "half a block, at most 1000)")
     group.add_argument("--quantum-correction", choices=IR_QUANTUM_CORRECTIONS, default="harmonic",
                        help="harmonic (= none): the βω² form as it is; standard/schofield: their factor relative "
                        "to the harmonic one (default: harmonic)")
     group.add_argument("--kramers-kronig", action="store_true",
                        help="also give ε′(ω) − ε∞ from ε″ by the Kramers–Kronig relation (needs the volume)")
-    out = parser.add_argument_group("output")
-    out.add_argument("-o", "--output", default="ir.h5",
-                     help="result file: .h5 (typed, units, provenance) or .csv (default: ir.h5)")
-    out.add_argument("--plot", metavar="IMAGE", help="also draw the spectrum to IMAGE (.png, .pdf, .svg)")
-    out.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    add_output_options(parser, "ir.h5", "the spectrum")
 
 
 def run(args: argparse.Namespace) -> None:

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import argparse
 
-from mdvib.analysis.dos import MIN_WINDOW
 from mdvib.analysis.raman import POLARIZABILITY_UNITS, PolarizabilitySeries, RamanAnalysis
-from mdvib.analysis.spectral import LAG_WINDOWS, QUANTUM_CORRECTIONS
-from mdvib.cli.common import PLOT_SUFFIXES, add_trajectory_options, check_output, open_trajectory, run_spectrum
+from mdvib.analysis.spectral import MIN_WINDOW, QUANTUM_CORRECTIONS
+from mdvib.cli.common import (
+    PLOT_SUFFIXES,
+    add_lag_window_options,
+    add_output_options,
+    add_trajectory_options,
+    check_output,
+    open_trajectory,
+    run_spectrum,
+)
 
 DESCRIPTION = """\
 Raman spectra from the multi-origin autocorrelation of the polarizability tensor
@@ -37,19 +44,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="unit of the polarizability volumes in the file (default: A^3)")
     group.add_argument("--temperature", type=float, metavar="K", required=True, help="temperature of the run, K")
     group.add_argument("--laser-nm", type=float, default=532.0, help="laser wavelength, nm (default: 532)")
-    group.add_argument("--window", type=int, metavar="N",
-                       help=f"correlation length in frames, at least {MIN_WINDOW} (default: half a block, at most "
-                       "1000)")
-    group.add_argument("--window-function", choices=sorted(LAG_WINDOWS), default="hann",
-                       help="lag window applied before the FFT (default: hann)")
-    group.add_argument("--blocks", type=int, default=4, help="independent blocks for standard errors (default: 4)")
+    add_lag_window_options(group, f"correlation length in frames, at least {MIN_WINDOW} (default: half a block, "
+                           "at most 1000)")
     group.add_argument("--quantum-correction", choices=sorted(QUANTUM_CORRECTIONS), default="harmonic",
                        help="factor in the cross section: harmonic x/(1-e^-x) (the Stokes formula), none "
                        "(classical limit), standard, schofield (default: harmonic)")
-    out = parser.add_argument_group("output")
-    out.add_argument("-o", "--output", default="raman.h5", help="result file: .h5 or .csv (default: raman.h5)")
-    out.add_argument("--plot", metavar="IMAGE", help="also draw the cross sections to IMAGE (.png, .pdf, .svg)")
-    out.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    add_output_options(parser, "raman.h5", "the cross sections")
 
 
 def run(args: argparse.Namespace) -> None:
